@@ -1,0 +1,189 @@
+//! The commands the state machine applies, in the order the sequencer stamps
+//! them. Every change of state, admin changes included, is a command, so the
+//! journal of commands rebuilds the exact state.
+
+use crate::instrument::{InstrumentSpec, InstrumentUpdate};
+use crate::types::{
+    AccountId, AccountStatus, AssetId, InstrumentId, OrderId, Price, Quantity,
+    SelfTradePrevention, Side, Symbol, TimeInForce, TradingStatus, TransferId, UserRefNum,
+};
+
+/// What the sequencer stamps on every command before it is journaled and
+/// applied. Time comes from here only: the state machine reads no clock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CommandHeader {
+    /// Contiguous from 1.
+    pub sequence: u64,
+    /// Nanoseconds since the Unix epoch, as stamped by the sequencer.
+    pub timestamp_ns: u64,
+}
+
+/// One command.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Command {
+    NewOrder(NewOrder),
+    CancelOrder(CancelOrder),
+    ReplaceOrder(ReplaceOrder),
+    MassCancel(MassCancel),
+    Deposit(Deposit),
+    Withdrawal(Withdrawal),
+    Transfer(Transfer),
+    AccountQuery(AccountQuery),
+    Admin(AdminCommand),
+}
+
+/// The price of a new order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OrderPrice {
+    /// Trades at this price or better; rests at it.
+    Limit(Price),
+    /// Trades at any price up to the protection price (a buy) or down to it (a
+    /// sell), and never beyond the price band; never rests. Without a
+    /// protection price the band's edge is the protection.
+    Market { protection: Option<Price> },
+}
+
+/// Enter an order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NewOrder {
+    pub account: AccountId,
+    pub user_ref_num: UserRefNum,
+    pub instrument: InstrumentId,
+    pub side: Side,
+    pub price: OrderPrice,
+    pub quantity: Quantity,
+    pub time_in_force: TimeInForce,
+    /// Rejected rather than trade on arrival.
+    pub post_only: bool,
+    pub self_trade: SelfTradePrevention,
+}
+
+/// How a command names an existing order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OrderRef {
+    /// By the client's reference, within the commanding account.
+    UserRef(UserRefNum),
+    /// By the engine's order id, which may belong to any account.
+    Id(OrderId),
+}
+
+/// Cancel an order down to `quantity` open (OUCH semantics: 0 cancels it
+/// whole; a partial cancel keeps time priority).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CancelOrder {
+    pub account: AccountId,
+    pub order: OrderRef,
+    /// The open quantity to leave; must be below the current open quantity.
+    pub quantity: Quantity,
+}
+
+/// Cancel-replace: the order gets a new `user_ref_num`, price and open
+/// quantity. The same price with no more quantity keeps time priority and
+/// the order id; otherwise the order gets a new id at the back of the queue
+/// (and may trade on arrival, like a new order).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReplaceOrder {
+    pub account: AccountId,
+    pub order: OrderRef,
+    pub new_user_ref_num: UserRefNum,
+    pub price: Price,
+    /// The new open quantity.
+    pub quantity: Quantity,
+}
+
+/// Cancel every open order of an account, or those on one instrument (a kill
+/// switch). Allowed for a suspended account.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MassCancel {
+    pub account: AccountId,
+    pub instrument: Option<InstrumentId>,
+}
+
+/// Credit an account from outside the exchange.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Deposit {
+    pub account: AccountId,
+    pub asset: AssetId,
+    pub amount: u64,
+    pub transfer_id: TransferId,
+}
+
+/// Debit an account's available balance to outside the exchange.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Withdrawal {
+    pub account: AccountId,
+    pub asset: AssetId,
+    pub amount: u64,
+    pub transfer_id: TransferId,
+}
+
+/// Move an amount of one asset from one account's available balance to
+/// another's. The transfer id is scoped to `from`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Transfer {
+    pub from: AccountId,
+    pub to: AccountId,
+    pub asset: AssetId,
+    pub amount: u64,
+    pub transfer_id: TransferId,
+}
+
+/// Report an account's status, last `user_ref_num` and every balance. Changes
+/// nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AccountQuery {
+    pub account: AccountId,
+}
+
+/// The operator's commands. They are ordinary commands: journaled and
+/// replayed like any other.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AdminCommand {
+    CreateAsset {
+        asset: AssetId,
+        symbol: Symbol,
+        /// Decimal places of one minor unit (USD with 4: one unit is 0.0001).
+        scale: u8,
+    },
+    CreateAccount {
+        account: AccountId,
+    },
+    SetAccountStatus {
+        account: AccountId,
+        status: AccountStatus,
+    },
+    CreateInstrument {
+        instrument: InstrumentId,
+        spec: InstrumentSpec,
+    },
+    /// Change the reference price, band, quantity limits or fees. Tick, lot
+    /// and assets never change while orders may rest.
+    UpdateInstrument {
+        instrument: InstrumentId,
+        update: InstrumentUpdate,
+    },
+    SetTradingStatus {
+        instrument: InstrumentId,
+        status: TradingStatus,
+    },
+    /// Cancel every Day order on every instrument.
+    EndOfDay,
+}
+
+impl Command {
+    /// The account whose own order or funds the command acts on, if any (the
+    /// `from` account of a transfer).
+    pub fn account(&self) -> Option<AccountId> {
+        match self {
+            Command::NewOrder(c) => Some(c.account),
+            Command::CancelOrder(c) => Some(c.account),
+            Command::ReplaceOrder(c) => Some(c.account),
+            Command::MassCancel(c) => Some(c.account),
+            Command::Deposit(c) => Some(c.account),
+            Command::Withdrawal(c) => Some(c.account),
+            Command::Transfer(c) => Some(c.from),
+            Command::AccountQuery(c) => Some(c.account),
+            Command::Admin(_) => None,
+        }
+    }
+}

@@ -1,0 +1,46 @@
+//! The deterministic matching and settlement state machine of the exchange
+//! core.
+//!
+//! [`Engine::apply`] takes a sequenced [`Command`] and writes the
+//! [`Event`]s it caused to an [`EventSink`], returning a [`Status`]. It reads
+//! no clock, draws no random numbers, does no I/O and iterates no hash map,
+//! so the same commands always give the same events and the same
+//! [`Engine::state_hash`]. Everything is integer arithmetic, checked where an
+//! input could overflow it; a business rejection is data (one
+//! [`RejectReason`] per rejected command), never a panic.
+//!
+//! The rules (units, holds, matching, settlement, fees, funding, the order of
+//! events and the precedence of rejections) are specified in
+//! `docs/engine.md`.
+
+#![forbid(unsafe_code)]
+#![deny(clippy::float_arithmetic)]
+
+mod book;
+mod command;
+mod config;
+mod event;
+mod funding;
+mod instrument;
+mod ledger;
+mod machine;
+mod reject;
+mod types;
+
+pub use command::{
+    AccountQuery, AdminCommand, CancelOrder, Command, CommandHeader, Deposit, MassCancel,
+    NewOrder, OrderPrice, OrderRef, ReplaceOrder, Transfer, Withdrawal,
+};
+pub use config::{ConfigError, EngineConfig};
+pub use event::{CancelReason, CountingSink, Event, EventSink, FundingKind, Status};
+pub use instrument::{
+    BPS_ONE, FeeRates, InstrumentSpec, InstrumentUpdate, PriceBand, fee, hold_required, notional,
+};
+pub use ledger::AssetTotals;
+pub use machine::{Asset, Engine, InstrumentView, OrderView};
+pub use reject::RejectReason;
+pub use types::{
+    AccountId, AccountStatus, AssetId, Balance, InstrumentId, MatchNumber, OrderId, Price,
+    Quantity, SelfTradePrevention, Side, Symbol, TimeInForce, TradingStatus, TransferId,
+    UserRefNum,
+};
