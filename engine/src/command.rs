@@ -4,8 +4,8 @@
 
 use crate::instrument::{InstrumentSpec, InstrumentUpdate};
 use crate::types::{
-    AccountId, AccountStatus, AssetId, InstrumentId, OrderId, Price, Quantity,
-    SelfTradePrevention, Side, Symbol, TimeInForce, TradingStatus, TransferId, UserRefNum,
+    AccountId, AccountStatus, AssetId, InstrumentId, OrderId, Price, Quantity, SelfTradePrevention,
+    Side, Symbol, TimeInForce, TradingStatus, TransferId, UserRefNum,
 };
 
 /// What the sequencer stamps on every command before it is journaled and

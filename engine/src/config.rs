@@ -53,20 +53,26 @@ impl EngineConfig {
     /// Checks that the capacities can be allocated and indexed.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.accounts_max == 0 || self.assets_max == 0 || self.instruments_max == 0 {
-            return Err(ConfigError("accounts_max, assets_max and instruments_max must be positive"));
+            return Err(ConfigError(
+                "accounts_max, assets_max and instruments_max must be positive",
+            ));
         }
         if self.orders_max == 0 || self.orders_max == u32::MAX {
             return Err(ConfigError("orders_max must be between 1 and 2^32 - 2"));
         }
         if self.price_levels_max == 0 || self.transfer_records_max == 0 {
-            return Err(ConfigError("price_levels_max and transfer_records_max must be positive"));
+            return Err(ConfigError(
+                "price_levels_max and transfer_records_max must be positive",
+            ));
         }
         if self.fee_account.0 >= self.accounts_max {
             return Err(ConfigError("fee_account must be below accounts_max"));
         }
         let balances = u64::from(self.accounts_max) * u64::from(self.assets_max);
         if balances > 1 << 28 {
-            return Err(ConfigError("accounts_max × assets_max must be at most 2^28"));
+            return Err(ConfigError(
+                "accounts_max × assets_max must be at most 2^28",
+            ));
         }
         Ok(())
     }

@@ -51,11 +51,18 @@ impl TransferLog {
             records: Vec::with_capacity(capacity),
             capacity,
             oldest: 0,
-            index: FxHashMap::with_capacity_and_hasher(capacity.saturating_mul(2), Default::default()),
+            index: FxHashMap::with_capacity_and_hasher(
+                capacity.saturating_mul(2),
+                Default::default(),
+            ),
         }
     }
 
-    pub(crate) fn find(&self, account: AccountId, transfer_id: TransferId) -> Option<&TransferRecord> {
+    pub(crate) fn find(
+        &self,
+        account: AccountId,
+        transfer_id: TransferId,
+    ) -> Option<&TransferRecord> {
         let position = *self.index.get(&(account, transfer_id))?;
         Some(&self.records[position])
     }
@@ -69,7 +76,9 @@ impl TransferLog {
         } else {
             let position = self.oldest;
             let evicted = self.records[position];
-            let removed = self.index.remove(&(evicted.fields.account, evicted.transfer_id));
+            let removed = self
+                .index
+                .remove(&(evicted.fields.account, evicted.transfer_id));
             debug_assert_eq!(removed, Some(position));
             self.records[position] = record;
             self.oldest = (position + 1) % self.capacity;
@@ -117,7 +126,10 @@ mod tests {
         }
         assert_eq!(log.len(), 3);
         assert!(log.find(AccountId(7), TransferId(2)).is_none());
-        assert_eq!(log.find(AccountId(7), TransferId(4)).unwrap().fields.amount, 4);
+        assert_eq!(
+            log.find(AccountId(7), TransferId(4)).unwrap().fields.amount,
+            4
+        );
         let ids: Vec<u64> = log.iter().map(|r| r.transfer_id.0).collect();
         assert_eq!(ids, [3, 4, 5]);
         assert!(log.find(AccountId(8), TransferId(5)).is_none());

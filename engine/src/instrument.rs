@@ -106,8 +106,8 @@ impl InstrumentSpec {
             && lot >= 1
             && self.min_quantity.0 >= 1
             && self.min_quantity <= self.max_quantity
-            && self.min_quantity.0 % lot == 0
-            && self.max_quantity.0 % lot == 0
+            && self.min_quantity.0.is_multiple_of(lot)
+            && self.max_quantity.0.is_multiple_of(lot)
             && self.reference_price.0 >= 1
             && self.reference_price.0 % tick == 0
             && u64::from(self.band_bps) <= BPS_ONE

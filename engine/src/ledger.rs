@@ -78,10 +78,13 @@ impl Ledger {
 
     /// Every existing account, in id order.
     pub(crate) fn accounts(&self) -> impl Iterator<Item = (AccountId, &Account)> {
-        self.accounts.iter().enumerate().filter_map(|(index, account)| {
-            let id = AccountId(u32::try_from(index).expect("accounts_max fits u32"));
-            account.as_ref().map(|account| (id, account))
-        })
+        self.accounts
+            .iter()
+            .enumerate()
+            .filter_map(|(index, account)| {
+                let id = AccountId(u32::try_from(index).expect("accounts_max fits u32"));
+                account.as_ref().map(|account| (id, account))
+            })
     }
 
     #[inline]
@@ -132,7 +135,10 @@ impl Ledger {
             .held
             .checked_sub(amount)
             .expect("release at most what is held");
-        balance.available = balance.available.checked_add(amount).expect("bounded by supply");
+        balance.available = balance
+            .available
+            .checked_add(amount)
+            .expect("bounded by supply");
         *balance
     }
 
@@ -152,16 +158,22 @@ impl Ledger {
             .held
             .checked_sub(taken)
             .expect("settle at most what is held");
-        balance.available = balance.available.checked_add(released).expect("bounded by supply");
+        balance.available = balance
+            .available
+            .checked_add(released)
+            .expect("bounded by supply");
         *balance
     }
 
-    /// + available. Only moves within the ledger (whose sums are bounded by
-    /// the supply) credit through here.
+    /// Add to available. Only moves within the ledger, whose sums are
+    /// bounded by the supply, credit through here.
     #[inline]
     pub(crate) fn credit(&mut self, account: AccountId, asset: AssetId, amount: u64) -> Balance {
         let balance = self.balance_mut(account, asset);
-        balance.available = balance.available.checked_add(amount).expect("bounded by supply");
+        balance.available = balance
+            .available
+            .checked_add(amount)
+            .expect("bounded by supply");
         *balance
     }
 
@@ -178,7 +190,10 @@ impl Ledger {
 
     /// Money enters the exchange. The caller checked `deposit_room`.
     pub(crate) fn deposit(&mut self, account: AccountId, asset: AssetId, amount: u64) -> Balance {
-        assert!(amount <= self.deposit_room(asset), "deposit within the supply bound");
+        assert!(
+            amount <= self.deposit_room(asset),
+            "deposit within the supply bound"
+        );
         self.totals[usize::from(asset.0)].deposited += u128::from(amount);
         self.credit(account, asset, amount)
     }

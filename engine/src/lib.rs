@@ -28,8 +28,8 @@ mod reject;
 mod types;
 
 pub use command::{
-    AccountQuery, AdminCommand, CancelOrder, Command, CommandHeader, Deposit, MassCancel,
-    NewOrder, OrderPrice, OrderRef, ReplaceOrder, Transfer, Withdrawal,
+    AccountQuery, AdminCommand, CancelOrder, Command, CommandHeader, Deposit, MassCancel, NewOrder,
+    OrderPrice, OrderRef, ReplaceOrder, Transfer, Withdrawal,
 };
 pub use config::{ConfigError, EngineConfig};
 pub use event::{CancelReason, CountingSink, Event, EventSink, FundingKind, Status};

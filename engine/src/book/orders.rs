@@ -99,7 +99,10 @@ pub(crate) struct OrderStore {
 
 impl OrderStore {
     pub(crate) fn new(orders_max: u32, accounts_max: u32) -> OrderStore {
-        assert!(orders_max > 0 && orders_max < NIL, "orders_max must fit a slot index");
+        assert!(
+            orders_max > 0 && orders_max < NIL,
+            "orders_max must fit a slot index"
+        );
         let mut nodes = vec![OrderNode::FREE; orders_max as usize];
         // Chain every node into the free list, lowest slot first.
         for (slot, node) in nodes.iter_mut().enumerate() {

@@ -3,11 +3,11 @@
 //! ladder), which is why they are admin commands and never on the hot path.
 
 use super::{Asset, Engine, Handled, Market, Rejecter, Rejection};
+use crate::book::Book;
 use crate::command::AdminCommand;
 use crate::event::{Event, EventSink, Status};
 use crate::instrument::{Instrument, InstrumentSpec, InstrumentUpdate, PriceBand};
 use crate::reject::RejectReason;
-use crate::book::Book;
 use crate::types::{AccountId, AccountStatus, AssetId, InstrumentId, Price, Symbol, TradingStatus};
 
 /// The largest asset scale: 10^18 fits a `u64`.
@@ -67,8 +67,8 @@ impl Engine {
             asset.0 >= self.config.assets_max,
             RejectReason::CapacityExceeded,
         )?;
-        let taken = self.asset(asset).is_some()
-            || self.assets.iter().flatten().any(|a| a.symbol == symbol);
+        let taken =
+            self.asset(asset).is_some() || self.assets.iter().flatten().any(|a| a.symbol == symbol);
         rejecter.check(taken, RejectReason::AlreadyExists)?;
         rejecter.check(scale > SCALE_MAX, RejectReason::InvalidSpec)?;
         self.assets[usize::from(asset.0)] = Some(Asset { symbol, scale });
@@ -182,7 +182,10 @@ impl Engine {
         rejecter: Rejecter,
         events: &mut impl EventSink,
     ) -> Handled {
-        let market = self.markets.get_mut(instrument.0 as usize).and_then(Option::as_mut);
+        let market = self
+            .markets
+            .get_mut(instrument.0 as usize)
+            .and_then(Option::as_mut);
         let market = market.ok_or(rejecter.reject(RejectReason::UnknownInstrument))?;
         market.instrument.status = status;
         events.push(Event::TradingStatusChanged { instrument, status });

@@ -3,13 +3,16 @@
 //! sequence always yields the same hash on every machine, and a snapshot plus
 //! replay can be checked against a straight replay.
 //!
-//! Covered: counters (last sequence, next order id, next match number),
+//! Covered: counters (next order id, next match number),
 //! assets, instruments (spec, band, status, ladder range), every book in
 //! priority order with every field of every order, every account (status,
 //! last user reference, last transfer id, every balance, its open orders in
 //! list order), per-asset totals, and the funding records oldest first.
 //! Not covered: slab slot numbers and the free list, which are never
-//! observable.
+//! observable, and the last sequence number, which is the journal's business
+//! (a snapshot records it beside the hash): a command that changes nothing —
+//! a query, a duplicate, a reject that consumes no reference — leaves the
+//! hash as it was.
 
 use super::Engine;
 use crate::book::OrderNode;
@@ -64,7 +67,6 @@ impl Engine {
     pub fn state_hash(&self) -> u128 {
         let mut h = StateHasher(Xxh3::new());
         h.bytes(b"exchange-engine-state-v1");
-        h.u64(self.last_sequence);
         h.u64(self.next_order_id);
         h.u64(self.next_match_number);
         for (id, asset) in self.assets() {
@@ -101,7 +103,10 @@ impl Engine {
             for side in [Side::Buy, Side::Sell] {
                 h.u8(side_code(side));
                 for order in self.book_orders(id, side) {
-                    let slot = self.orders.by_id(order.order_id).expect("booked orders are indexed");
+                    let slot = self
+                        .orders
+                        .by_id(order.order_id)
+                        .expect("booked orders are indexed");
                     h.order(self.orders.node(slot));
                 }
             }

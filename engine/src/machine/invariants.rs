@@ -46,16 +46,25 @@ impl Engine {
 
     fn check_books(&self) -> Result<(), String> {
         for instrument in self.instruments() {
-            if let (Some(bid), Some(ask)) = (self.best_bid(instrument), self.best_ask(instrument)) {
-                if bid.0 >= ask.0 {
-                    return Err(format!("instrument {instrument}: crossed, bid {} ≥ ask {}", bid.0, ask.0));
-                }
+            if let (Some(bid), Some(ask)) = (self.best_bid(instrument), self.best_ask(instrument))
+                && bid.0 >= ask.0
+            {
+                return Err(format!(
+                    "instrument {instrument}: crossed, bid {} ≥ ask {}",
+                    bid.0, ask.0
+                ));
             }
             for side in [Side::Buy, Side::Sell] {
                 let mut levels = BTreeMap::<i64, (u64, u32)>::new();
                 for order in self.book_orders(instrument, side) {
-                    if order.instrument != instrument || order.side != side || order.remaining.0 == 0 {
-                        return Err(format!("order {} misplaced or empty: {order:?}", order.order_id));
+                    if order.instrument != instrument
+                        || order.side != side
+                        || order.remaining.0 == 0
+                    {
+                        return Err(format!(
+                            "order {} misplaced or empty: {order:?}",
+                            order.order_id
+                        ));
                     }
                     let level = levels.entry(order.price.0).or_default();
                     level.0 += order.remaining.0;
@@ -66,7 +75,9 @@ impl Engine {
                     .map(|(price, quantity, orders)| (price.0, (quantity.0, orders)))
                     .collect();
                 if depth != levels {
-                    return Err(format!("instrument {instrument} {side:?}: level totals differ from their orders"));
+                    return Err(format!(
+                        "instrument {instrument} {side:?}: level totals differ from their orders"
+                    ));
                 }
             }
         }
@@ -79,11 +90,18 @@ impl Engine {
             let spec = self.market(instrument).expect("listed").instrument.spec;
             for side in [Side::Buy, Side::Sell] {
                 for order in self.book_orders(instrument, side) {
-                    let slot = self.orders.by_id(order.order_id).ok_or("booked order not indexed")?;
+                    let slot = self
+                        .orders
+                        .by_id(order.order_id)
+                        .ok_or("booked order not indexed")?;
                     let fees = self.orders.node(slot).fees;
                     let amount = hold_required(&spec, side, order.price, order.remaining, fees)
                         .ok_or("hold of a resting order overflows")?;
-                    let asset = if side == Side::Buy { spec.quote } else { spec.base };
+                    let asset = if side == Side::Buy {
+                        spec.quote
+                    } else {
+                        spec.base
+                    };
                     *required.entry((order.account, asset)).or_default() += u128::from(amount);
                 }
             }
@@ -124,9 +142,15 @@ impl Engine {
                 if order.account != account || order.user_ref_num > last {
                     return Err(format!("account {account} lists order {order:?} wrongly"));
                 }
-                let by_ref = self.order(account, crate::command::OrderRef::UserRef(order.user_ref_num));
+                let by_ref = self.order(
+                    account,
+                    crate::command::OrderRef::UserRef(order.user_ref_num),
+                );
                 if by_ref != Some(order) {
-                    return Err(format!("order {} not found by its user reference", order.order_id));
+                    return Err(format!(
+                        "order {} not found by its user reference",
+                        order.order_id
+                    ));
                 }
             }
         }

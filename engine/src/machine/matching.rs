@@ -85,6 +85,37 @@ pub(super) fn crosses(side: Side, limit: Price, resting: Price) -> bool {
     }
 }
 
+/// Whose hold an order is: what its hold is computed from besides the open
+/// quantity.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Holder {
+    pub(super) account: AccountId,
+    pub(super) side: Side,
+    /// The limit (or effective protection) price.
+    pub(super) price: Price,
+    pub(super) fees: FeeRates,
+}
+
+impl Holder {
+    pub(super) fn of_node(node: &OrderNode) -> Holder {
+        Holder {
+            account: node.account,
+            side: node.side,
+            price: node.price,
+            fees: node.fees,
+        }
+    }
+
+    fn of_taker(taker: &Taker) -> Holder {
+        Holder {
+            account: taker.account,
+            side: taker.side,
+            price: taker.limit,
+            fees: taker.fees,
+        }
+    }
+}
+
 /// One side of a fill, as settlement sees it.
 #[derive(Clone, Copy, Debug)]
 struct Party {
@@ -140,14 +171,17 @@ impl Matcher<'_> {
     /// Release what an order holds beyond what `to` open quantity requires.
     pub(super) fn release_to(
         &mut self,
-        account: AccountId,
-        side: Side,
-        price: Price,
+        holder: Holder,
         from: Quantity,
         to: Quantity,
-        fees: FeeRates,
         events: &mut impl EventSink,
     ) {
+        let Holder {
+            account,
+            side,
+            price,
+            fees,
+        } = holder;
         let amount = self.required(side, price, from, fees) - self.required(side, price, to, fees);
         if amount > 0 {
             let asset = self.held_asset(side);
@@ -321,11 +355,15 @@ impl Matcher<'_> {
             .checked_sub(paid)
             .expect("a hold covers the fills of its quantity");
 
-        let balance = self.ledger.settle_held(buyer.account, quote, paid, released);
+        let balance = self
+            .ledger
+            .settle_held(buyer.account, quote, paid, released);
         events.push(balance_changed(buyer.account, quote, balance));
         let balance = self.ledger.credit(buyer.account, base, base_amount);
         events.push(balance_changed(buyer.account, base, balance));
-        let balance = self.ledger.settle_held(seller.account, base, base_amount, 0);
+        let balance = self
+            .ledger
+            .settle_held(seller.account, base, base_amount, 0);
         events.push(balance_changed(seller.account, base, balance));
         let proceeds = notional - seller_fee;
         if proceeds > 0 {
@@ -352,15 +390,7 @@ impl Matcher<'_> {
             .unlink(self.orders.nodes_mut(), slot);
         self.orders.remove(slot);
         events.push(canceled(&node, node.remaining, Quantity(0), reason));
-        self.release_to(
-            node.account,
-            node.side,
-            node.price,
-            node.remaining,
-            Quantity(0),
-            node.fees,
-            events,
-        );
+        self.release_to(Holder::of_node(&node), node.remaining, Quantity(0), events);
     }
 
     /// Take `by` off a resting order, keeping its priority; all of it cancels
@@ -381,15 +411,7 @@ impl Matcher<'_> {
         self.orders.node_mut(slot).remaining = left;
         self.book.side_mut(node.side).reduce(node.price, by);
         events.push(canceled(&node, by, left, reason));
-        self.release_to(
-            node.account,
-            node.side,
-            node.price,
-            node.remaining,
-            left,
-            node.fees,
-            events,
-        );
+        self.release_to(Holder::of_node(&node), node.remaining, left, events);
     }
 
     fn reduce_taker(
@@ -410,15 +432,7 @@ impl Matcher<'_> {
             remaining: left,
             reason,
         });
-        self.release_to(
-            taker.account,
-            taker.side,
-            taker.limit,
-            taker.remaining,
-            left,
-            taker.fees,
-            events,
-        );
+        self.release_to(Holder::of_taker(taker), taker.remaining, left, events);
         taker.remaining = left;
     }
 
@@ -429,11 +443,18 @@ impl Matcher<'_> {
             return;
         }
         match end {
-            WalkEnd::SelfTrade => self.reduce_taker(taker, taker.remaining, CancelReason::SelfTrade, events),
+            WalkEnd::SelfTrade => {
+                self.reduce_taker(taker, taker.remaining, CancelReason::SelfTrade, events)
+            }
             WalkEnd::Exhausted if taker.time_in_force.rests() => self.book_taker(taker, events),
             WalkEnd::Exhausted => {
                 debug_assert!(taker.time_in_force != TimeInForce::FillOrKill);
-                self.reduce_taker(taker, taker.remaining, CancelReason::ImmediateOrCancel, events);
+                self.reduce_taker(
+                    taker,
+                    taker.remaining,
+                    CancelReason::ImmediateOrCancel,
+                    events,
+                );
             }
         }
     }
@@ -480,7 +501,12 @@ pub(super) fn balance_changed(account: AccountId, asset: AssetId, balance: Balan
     }
 }
 
-fn canceled(node: &OrderNode, canceled: Quantity, remaining: Quantity, reason: CancelReason) -> Event {
+fn canceled(
+    node: &OrderNode,
+    canceled: Quantity,
+    remaining: Quantity,
+    reason: CancelReason,
+) -> Event {
     Event::OrderCanceled {
         order_id: node.id,
         account: node.account,

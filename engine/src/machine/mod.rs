@@ -187,6 +187,10 @@ impl Rejecter {
 
     /// `Err(reason)` when `failed`.
     fn check(self, failed: bool, reason: RejectReason) -> Result<(), Rejection> {
-        if failed { Err(self.reject(reason)) } else { Ok(()) }
+        if failed {
+            Err(self.reject(reason))
+        } else {
+            Ok(())
+        }
     }
 }

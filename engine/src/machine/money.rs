@@ -45,10 +45,15 @@ impl Engine {
             asset: withdrawal.asset,
             amount: withdrawal.amount,
         };
-        self.funding(withdrawal.transfer_id, fields, events, |engine, rejecter| {
-            engine.check_funding_target(fields, rejecter)?;
-            engine.check_available(fields, rejecter)
-        })
+        self.funding(
+            withdrawal.transfer_id,
+            fields,
+            events,
+            |engine, rejecter| {
+                engine.check_funding_target(fields, rejecter)?;
+                engine.check_available(fields, rejecter)
+            },
+        )
     }
 
     pub(super) fn transfer(&mut self, transfer: &Transfer, events: &mut impl EventSink) -> Handled {
@@ -157,7 +162,10 @@ impl Engine {
             status == Some(AccountStatus::Suspended),
             RejectReason::AccountSuspended,
         )?;
-        rejecter.check(self.asset(fields.asset).is_none(), RejectReason::UnknownAsset)?;
+        rejecter.check(
+            self.asset(fields.asset).is_none(),
+            RejectReason::UnknownAsset,
+        )?;
         rejecter.check(fields.amount == 0, RejectReason::InvalidAmount)
     }
 

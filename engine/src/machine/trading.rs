@@ -4,14 +4,14 @@
 //! consuming a valid `user_ref_num`, which happens as soon as it is known to
 //! be new so that a resend of a rejected order is never applied later.
 
-use super::matching::{Taker, balance_changed};
+use super::matching::{Holder, Taker, balance_changed};
 use super::{Engine, Handled, Rejecter, Rejection};
+use crate::book::OrderNode;
 use crate::book::{NIL, Slot};
 use crate::command::{CancelOrder, MassCancel, NewOrder, OrderPrice, OrderRef, ReplaceOrder};
 use crate::event::{CancelReason, Event, EventSink, Status};
 use crate::instrument::{InstrumentSpec, PriceBand, hold_required};
 use crate::reject::RejectReason;
-use crate::book::OrderNode;
 use crate::types::{
     AccountId, AccountStatus, AssetId, InstrumentId, OrderId, Price, Quantity, Side, TimeInForce,
     TradingStatus, UserRefNum,
@@ -31,10 +31,13 @@ impl Engine {
         )?;
         let market_order = matches!(order.price, OrderPrice::Market { .. });
         let rests = order.time_in_force.rests();
-        rejecter.check(
-            (market_order && rests) || (order.post_only && (market_order || !rests)),
-            RejectReason::InvalidOrderAttributes,
-        )?;
+        // A market order never rests; a post-only order must be able to.
+        let contradictory = if market_order {
+            rests || order.post_only
+        } else {
+            order.post_only && !rests
+        };
+        rejecter.check(contradictory, RejectReason::InvalidOrderAttributes)?;
         let limit = match order.price {
             OrderPrice::Limit(price) => {
                 check_price(&instrument.spec, instrument.band, price, rejecter)?;
@@ -105,7 +108,11 @@ impl Engine {
         Ok(Status::Applied)
     }
 
-    pub(super) fn cancel_order(&mut self, cancel: &CancelOrder, events: &mut impl EventSink) -> Handled {
+    pub(super) fn cancel_order(
+        &mut self,
+        cancel: &CancelOrder,
+        events: &mut impl EventSink,
+    ) -> Handled {
         let rejecter = Rejecter::new(cancel.account, order_ref_value(cancel.order));
         rejecter.check(
             self.ledger.account(cancel.account).is_none(),
@@ -113,9 +120,19 @@ impl Engine {
         )?;
         let slot = self.resolve_order(cancel.account, cancel.order, rejecter)?;
         let node = *self.orders.node(slot);
-        let spec = &self.market(node.instrument).expect("orders rest on instruments").instrument.spec;
-        rejecter.check(cancel.quantity.0 % spec.lot_size.0 != 0, RejectReason::QuantityOffLot)?;
-        rejecter.check(cancel.quantity >= node.remaining, RejectReason::QuantityNotReduced)?;
+        let spec = &self
+            .market(node.instrument)
+            .expect("orders rest on instruments")
+            .instrument
+            .spec;
+        rejecter.check(
+            !cancel.quantity.0.is_multiple_of(spec.lot_size.0),
+            RejectReason::QuantityOffLot,
+        )?;
+        rejecter.check(
+            cancel.quantity >= node.remaining,
+            RejectReason::QuantityNotReduced,
+        )?;
         let by = Quantity(node.remaining.0 - cancel.quantity.0);
         self.matcher(node.instrument)
             .reduce_resting(slot, by, CancelReason::Requested, events);
@@ -131,7 +148,10 @@ impl Engine {
         self.consume_user_ref_num(replace.account, replace.new_user_ref_num, rejecter)?;
         let slot = self.resolve_order(replace.account, replace.order, rejecter)?;
         let node = *self.orders.node(slot);
-        let instrument = &self.market(node.instrument).expect("orders rest on instruments").instrument;
+        let instrument = &self
+            .market(node.instrument)
+            .expect("orders rest on instruments")
+            .instrument;
         let spec = &instrument.spec;
         rejecter.check(
             instrument.status == TradingStatus::Halted,
@@ -142,7 +162,11 @@ impl Engine {
         let priority_kept = replace.price == node.price && replace.quantity <= node.remaining;
         // A replace that keeps priority is the same order and keeps its fee
         // rates; one that loses it is a new order at today's rates.
-        let fees = if priority_kept { node.fees } else { spec.fee_rates() };
+        let fees = if priority_kept {
+            node.fees
+        } else {
+            spec.fee_rates()
+        };
         let required = hold_required(spec, node.side, replace.price, replace.quantity, fees)
             .ok_or(rejecter.reject(RejectReason::Overflow))?;
         let held = hold_required(spec, node.side, node.price, node.remaining, node.fees)
@@ -168,12 +192,9 @@ impl Engine {
             matcher.orders.rename(slot, replace.new_user_ref_num);
             events.push(replaced(&node, node.id, replace, true));
             matcher.release_to(
-                node.account,
-                node.side,
-                node.price,
+                Holder::of_node(&node),
                 node.remaining,
                 replace.quantity,
-                node.fees,
                 events,
             );
             return Ok(Status::Applied);
@@ -212,7 +233,11 @@ impl Engine {
         Ok(Status::Applied)
     }
 
-    pub(super) fn mass_cancel(&mut self, mass: &MassCancel, events: &mut impl EventSink) -> Handled {
+    pub(super) fn mass_cancel(
+        &mut self,
+        mass: &MassCancel,
+        events: &mut impl EventSink,
+    ) -> Handled {
         let rejecter = Rejecter::new(mass.account, 0);
         rejecter.check(
             self.ledger.account(mass.account).is_none(),
@@ -228,9 +253,15 @@ impl Engine {
         let mut slot = self.orders.account_orders(mass.account).head;
         while slot != NIL {
             let node = *self.orders.node(slot);
-            if mass.instrument.is_none_or(|instrument| instrument == node.instrument) {
-                self.matcher(node.instrument)
-                    .cancel_resting(slot, CancelReason::MassCancel, events);
+            if mass
+                .instrument
+                .is_none_or(|instrument| instrument == node.instrument)
+            {
+                self.matcher(node.instrument).cancel_resting(
+                    slot,
+                    CancelReason::MassCancel,
+                    events,
+                );
                 count += 1;
             }
             slot = node.account_next;
@@ -355,7 +386,10 @@ fn check_quantity(
     quantity: Quantity,
     rejecter: Rejecter,
 ) -> Result<(), Rejection> {
-    rejecter.check(quantity.0 % spec.lot_size.0 != 0, RejectReason::QuantityOffLot)?;
+    rejecter.check(
+        !quantity.0.is_multiple_of(spec.lot_size.0),
+        RejectReason::QuantityOffLot,
+    )?;
     rejecter.check(
         quantity < spec.min_quantity || quantity > spec.max_quantity,
         RejectReason::QuantityOutOfRange,

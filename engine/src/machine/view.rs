@@ -82,10 +82,13 @@ impl Engine {
 
     /// Every instrument, in id order.
     pub fn instruments(&self) -> impl Iterator<Item = InstrumentId> + '_ {
-        self.markets.iter().enumerate().filter_map(|(index, market)| {
-            let id = InstrumentId(u32::try_from(index).expect("instruments_max fits u32"));
-            market.as_ref().map(|_| id)
-        })
+        self.markets
+            .iter()
+            .enumerate()
+            .filter_map(|(index, market)| {
+                let id = InstrumentId(u32::try_from(index).expect("instruments_max fits u32"));
+                market.as_ref().map(|_| id)
+            })
     }
 
     /// Every account, in id order.
