@@ -1,0 +1,448 @@
+//! The exchange's configuration: the embedded default (`tools/default.toml`)
+//! or a file given with `--config`, and its translation into the engine's
+//! capacities and the genesis commands (assets, instruments, accounts and
+//! their first deposits) that every fresh journal starts with.
+//!
+//! Human-facing amounts are decimal strings in whole units; they are turned
+//! into the engine's integer units exactly (no floating point), and a value
+//! that cannot be represented exactly is a configuration error.
+
+use engine::{
+    AccountId, AdminCommand, AssetId, Command, Deposit, EngineConfig, InstrumentId, InstrumentSpec,
+    Price, Quantity, Symbol, TransferId,
+};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// The embedded default configuration, as text.
+pub const DEFAULT_CONFIG: &str = include_str!("../default.toml");
+
+/// A configuration that cannot be used, and why.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid configuration: {0}")]
+    Parse(#[from] toml::de::Error),
+    #[error("{0}")]
+    Engine(#[from] engine::ConfigError),
+    #[error("{what}: {problem}")]
+    Invalid { what: String, problem: String },
+}
+
+fn invalid(what: impl Into<String>, problem: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        what: what.into(),
+        problem: problem.into(),
+    }
+}
+
+/// The whole configuration file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where journals and snapshots are kept.
+    pub data_dir: PathBuf,
+    pub engine: EngineSection,
+    pub assets: Vec<AssetConfig>,
+    pub instruments: Vec<InstrumentConfig>,
+    pub accounts: Vec<AccountConfig>,
+}
+
+/// The engine's capacities (see `engine::EngineConfig`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EngineSection {
+    pub accounts_max: u32,
+    pub assets_max: u16,
+    pub instruments_max: u32,
+    pub orders_max: u32,
+    pub price_levels_max: u32,
+    pub transfer_records_max: u32,
+    pub fee_account: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AssetConfig {
+    pub id: u16,
+    pub symbol: String,
+    /// Decimal places of the minor unit.
+    pub scale: u8,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InstrumentConfig {
+    pub id: u32,
+    pub symbol: String,
+    /// Symbol of the base asset.
+    pub base: String,
+    /// Symbol of the quote asset.
+    pub quote: String,
+    /// One unit of quantity, in whole base units (e.g. "1", "0.001").
+    pub quantity_unit: String,
+    /// In whole quote units per whole base unit.
+    pub tick_size: String,
+    /// In units of quantity.
+    pub lot_size: u64,
+    pub min_quantity: u64,
+    pub max_quantity: u64,
+    /// In whole quote units per whole base unit.
+    pub reference_price: String,
+    pub band_bps: u32,
+    pub maker_fee_bps: u16,
+    pub taker_fee_bps: u16,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountConfig {
+    pub id: u32,
+    pub name: String,
+    /// Asset symbol → whole units deposited at first start.
+    #[serde(default)]
+    pub funding: BTreeMap<String, String>,
+}
+
+impl Config {
+    /// The embedded default.
+    pub fn embedded() -> Config {
+        // Invariant: the embedded file is checked by a test.
+        Config::parse(DEFAULT_CONFIG).expect("the embedded configuration parses")
+    }
+
+    pub fn parse(text: &str) -> Result<Config, ConfigError> {
+        Ok(toml::from_str(text)?)
+    }
+
+    /// The file at `path`, or the embedded default without one.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        match path {
+            None => Ok(Config::embedded()),
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.to_owned(),
+                    source,
+                })?;
+                Config::parse(&text)
+            }
+        }
+    }
+
+    /// The configuration as TOML.
+    pub fn to_toml(&self) -> String {
+        // Invariant: every field is a plain string, integer, table or array.
+        toml::to_string(self).expect("the configuration serialises")
+    }
+
+    pub fn engine_config(&self) -> Result<EngineConfig, ConfigError> {
+        let section = &self.engine;
+        let config = EngineConfig {
+            accounts_max: section.accounts_max,
+            assets_max: section.assets_max,
+            instruments_max: section.instruments_max,
+            orders_max: section.orders_max,
+            price_levels_max: section.price_levels_max,
+            transfer_records_max: section.transfer_records_max,
+            fee_account: AccountId(section.fee_account),
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn asset(&self, symbol: &str, what: &str) -> Result<&AssetConfig, ConfigError> {
+        self.assets
+            .iter()
+            .find(|asset| asset.symbol == symbol)
+            .ok_or_else(|| invalid(what, format!("no asset {symbol}")))
+    }
+
+    /// The commands that create everything the configuration describes and
+    /// fund its accounts, in this order: assets, instruments, accounts, then
+    /// each account's deposits in asset order (transfer ids 1, 2, …).
+    pub fn genesis(&self) -> Result<Vec<Command>, ConfigError> {
+        let mut commands = Vec::new();
+        for asset in &self.assets {
+            let symbol = symbol(&asset.symbol, "asset")?;
+            commands.push(Command::Admin(AdminCommand::CreateAsset {
+                asset: AssetId(asset.id),
+                symbol,
+                scale: asset.scale,
+            }));
+        }
+        for instrument in &self.instruments {
+            let spec = self.instrument_spec(instrument)?;
+            commands.push(Command::Admin(AdminCommand::CreateInstrument {
+                instrument: InstrumentId(instrument.id),
+                spec,
+            }));
+        }
+        for account in &self.accounts {
+            commands.push(Command::Admin(AdminCommand::CreateAccount {
+                account: AccountId(account.id),
+            }));
+        }
+        for account in &self.accounts {
+            let what = format!("account {}", account.name);
+            for symbol in account.funding.keys() {
+                self.asset(symbol, &what)?;
+            }
+            let mut transfer_id = 0;
+            for asset in &self.assets {
+                let Some(amount) = account.funding.get(&asset.symbol) else {
+                    continue;
+                };
+                let amount = scaled(amount, u32::from(asset.scale))
+                    .and_then(|amount| u64::try_from(amount).ok())
+                    .ok_or_else(|| {
+                        invalid(&what, format!("bad {} amount {amount}", asset.symbol))
+                    })?;
+                transfer_id += 1;
+                commands.push(Command::Deposit(Deposit {
+                    account: AccountId(account.id),
+                    asset: AssetId(asset.id),
+                    amount,
+                    transfer_id: TransferId(transfer_id),
+                }));
+            }
+        }
+        Ok(commands)
+    }
+
+    fn instrument_spec(
+        &self,
+        instrument: &InstrumentConfig,
+    ) -> Result<InstrumentSpec, ConfigError> {
+        let what = format!("instrument {}", instrument.symbol);
+        let base = self.asset(&instrument.base, &what)?;
+        let quote = self.asset(&instrument.quote, &what)?;
+        let base_scale = u32::from(base.scale);
+        let quantity_unit = scaled(&instrument.quantity_unit, base_scale)
+            .and_then(|unit| u64::try_from(unit).ok())
+            .filter(|&unit| unit > 0)
+            .ok_or_else(|| {
+                invalid(
+                    &what,
+                    "quantity_unit is not a whole number of base minor units",
+                )
+            })?;
+        let units = Units {
+            base_scale,
+            quote_scale: u32::from(quote.scale),
+            quantity_unit,
+        };
+        let price = |text: &str, field: &str| {
+            units
+                .price(text)
+                .ok_or_else(|| invalid(&what, format!("{field} {text} is not a whole number of quote minor units per quantity unit")))
+        };
+        Ok(InstrumentSpec {
+            symbol: symbol(&instrument.symbol, &what)?,
+            base: AssetId(base.id),
+            quote: AssetId(quote.id),
+            quantity_unit,
+            tick_size: price(&instrument.tick_size, "tick_size")?,
+            lot_size: Quantity(instrument.lot_size),
+            min_quantity: Quantity(instrument.min_quantity),
+            max_quantity: Quantity(instrument.max_quantity),
+            reference_price: price(&instrument.reference_price, "reference_price")?,
+            band_bps: instrument.band_bps,
+            maker_fee_bps: instrument.maker_fee_bps,
+            taker_fee_bps: instrument.taker_fee_bps,
+        })
+    }
+}
+
+fn symbol(text: &str, what: &str) -> Result<Symbol, ConfigError> {
+    Symbol::new(text).ok_or_else(|| {
+        invalid(
+            what,
+            format!("bad symbol {text:?} (1-8 printable ASCII characters)"),
+        )
+    })
+}
+
+/// How an instrument's human prices map to engine prices.
+struct Units {
+    base_scale: u32,
+    quote_scale: u32,
+    /// Base minor units per quantity unit.
+    quantity_unit: u64,
+}
+
+impl Units {
+    /// A price in whole quote units per whole base unit → quote minor units
+    /// per quantity unit: `price × 10^quote_scale × quantity_unit /
+    /// 10^base_scale`, which must be a positive integer.
+    fn price(&self, text: &str) -> Option<Price> {
+        let per_base_minor = scaled(text, self.quote_scale + self.base_scale)?;
+        let numerator = per_base_minor.checked_mul(u128::from(self.quantity_unit))?;
+        let divisor = 10_u128.checked_pow(2 * self.base_scale)?;
+        if numerator == 0 || numerator % divisor != 0 {
+            return None;
+        }
+        i64::try_from(numerator / divisor).ok().map(Price)
+    }
+}
+
+/// `text`, a non-negative decimal such as "100.00", times `10^scale`, when
+/// that is an integer.
+///
+/// ```
+/// assert_eq!(tools::config::scaled("100.00", 4), Some(1_000_000));
+/// assert_eq!(tools::config::scaled("0.001", 2), None);
+/// assert_eq!(tools::config::scaled("1.50", 1), Some(15));
+/// ```
+pub fn scaled(text: &str, scale: u32) -> Option<u128> {
+    let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
+    if whole.is_empty()
+        || !whole
+            .bytes()
+            .chain(fraction.bytes())
+            .all(|b| b.is_ascii_digit())
+    {
+        return None;
+    }
+    let fraction = fraction.trim_end_matches('0');
+    let fraction_digits = u32::try_from(fraction.len()).ok()?;
+    if fraction_digits > scale {
+        return None;
+    }
+    let mut value = whole.parse::<u128>().ok()?;
+    value = value.checked_mul(10_u128.checked_pow(scale)?)?;
+    if !fraction.is_empty() {
+        let fraction_value = fraction.parse::<u128>().ok()?;
+        value = value.checked_add(
+            fraction_value.checked_mul(10_u128.checked_pow(scale - fraction_digits)?)?,
+        )?;
+    }
+    Some(value)
+}
+
+/// `value` minor units of an asset with `scale` decimals, as a decimal.
+///
+/// ```
+/// assert_eq!(tools::config::format_scaled(1_000_000, 4), "100.0000");
+/// assert_eq!(tools::config::format_scaled(5, 0), "5");
+/// ```
+pub fn format_scaled(value: u128, scale: u32) -> String {
+    if scale == 0 {
+        return value.to_string();
+    }
+    let divisor = 10_u128.pow(scale);
+    let width = scale as usize;
+    format!("{}.{:0width$}", value / divisor, value % divisor)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use engine::{CommandHeader, Engine, Status};
+
+    #[test]
+    fn the_embedded_configuration_boots_the_documented_exchange() {
+        let config = Config::embedded();
+        let mut engine = Engine::new(config.engine_config().unwrap()).unwrap();
+        let mut events = Vec::new();
+        for (index, command) in config.genesis().unwrap().iter().enumerate() {
+            let header = CommandHeader {
+                sequence: index as u64 + 1,
+                timestamp_ns: 0,
+            };
+            assert_eq!(
+                engine.apply(header, command, &mut events),
+                Status::Applied,
+                "{command:?}"
+            );
+        }
+        engine.check_invariants().unwrap();
+        let acme = engine.instrument(InstrumentId(0)).unwrap();
+        assert_eq!(acme.spec.reference_price, Price(1_000_000));
+        assert_eq!(acme.spec.tick_size, Price(100));
+        assert_eq!(
+            (acme.band.low, acme.band.high),
+            (Price(900_000), Price(1_100_000))
+        );
+        let eurusd = engine.instrument(InstrumentId(2)).unwrap();
+        assert_eq!(eurusd.spec.reference_price, Price(11_000));
+        assert_eq!(eurusd.spec.tick_size, Price(1));
+        assert_eq!(eurusd.spec.quantity_unit, 100);
+        // DEMO1..DEMO4: 1,000,000 USD and EUR, 10,000 ACME and GLOBEX.
+        for account in 1..=4 {
+            let balance = |asset| {
+                engine
+                    .balance(AccountId(account), AssetId(asset))
+                    .unwrap()
+                    .available
+            };
+            assert_eq!(balance(0), 1_000_000 * 10_000);
+            assert_eq!(balance(1), 1_000_000 * 100);
+            assert_eq!(balance(2), 10_000);
+            assert_eq!(balance(3), 10_000);
+        }
+    }
+
+    #[test]
+    fn the_configuration_round_trips_through_toml() {
+        let config = Config::embedded();
+        assert_eq!(Config::parse(&config.to_toml()).unwrap(), config);
+    }
+
+    #[test]
+    fn decimals_are_exact_or_refused() {
+        assert_eq!(scaled("1.1000", 4), Some(11_000));
+        assert_eq!(scaled("7", 2), Some(700));
+        assert_eq!(scaled("0.0001", 4), Some(1));
+        assert_eq!(scaled("0.00001", 4), None);
+        assert_eq!(scaled("-1", 4), None);
+        assert_eq!(scaled("", 4), None);
+        assert_eq!(scaled(".5", 4), None);
+        assert_eq!(scaled("1e5", 4), None);
+        assert_eq!(format_scaled(11_000, 4), "1.1000");
+    }
+
+    #[test]
+    fn prices_map_to_quote_minor_units_per_quantity_unit() {
+        // A coin with 8 decimals traded in lots of 0.001, quoted in USD with
+        // 2 decimals: 60 000.00 USD per coin is 6 000 cents per lot.
+        let units = Units {
+            base_scale: 8,
+            quote_scale: 2,
+            quantity_unit: 100_000,
+        };
+        assert_eq!(units.price("60000.00"), Some(Price(6_000)));
+        assert_eq!(
+            units.price("0.01"),
+            None,
+            "a cent per coin is not a whole cent per lot"
+        );
+        assert_eq!(units.price("10"), Some(Price(1)));
+    }
+
+    #[test]
+    fn references_to_unknown_assets_are_errors() {
+        let mut config = Config::embedded();
+        config.instruments[0].quote = "JPY".into();
+        let error = config.genesis().unwrap_err().to_string();
+        assert!(error.contains("no asset JPY"), "{error}");
+        let mut config = Config::embedded();
+        config.accounts[0].funding.insert("JPY".into(), "1".into());
+        assert!(config.genesis().is_err());
+        let mut config = Config::embedded();
+        config.accounts[0]
+            .funding
+            .insert("USD".into(), "0.00001".into());
+        assert!(config.genesis().is_err());
+    }
+
+    #[test]
+    fn unknown_fields_are_refused() {
+        let text = DEFAULT_CONFIG.replace("data_dir", "data_directory");
+        assert!(Config::parse(&text).is_err());
+    }
+}

@@ -1,0 +1,7 @@
+//! The library half of the `exchange` binary: configuration and start-up,
+//! shared with the integration tests.
+
+#![forbid(unsafe_code)]
+
+pub mod config;
+pub mod serve;
