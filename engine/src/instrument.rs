@@ -159,10 +159,18 @@ pub fn notional(price: Price, quantity: Quantity) -> Option<u64> {
 /// The fee on `amount` at `bps`, rounded down. Rounding down keeps the sum of
 /// the fees of an order's fills at or below the fee on the whole order, which
 /// is what its hold reserved.
+#[inline]
 pub fn fee(amount: u64, bps: u16) -> u64 {
-    let fee = u128::from(amount) * u128::from(bps) / u128::from(BPS_ONE);
-    // Invariant: bps <= 10 000, so the fee never exceeds the amount.
-    u64::try_from(fee).expect("fee is at most the amount")
+    // 64-bit arithmetic whenever the product fits (every realistic amount):
+    // a 128-bit division is a slow library call on the matching path.
+    match amount.checked_mul(u64::from(bps)) {
+        Some(product) => product / BPS_ONE,
+        None => {
+            let fee = u128::from(amount) * u128::from(bps) / u128::from(BPS_ONE);
+            // Invariant: bps <= 10 000, so the fee never exceeds the amount.
+            u64::try_from(fee).expect("fee is at most the amount")
+        }
+    }
 }
 
 /// What an order of `side` at `price` for `quantity` must hold: the quote
@@ -270,6 +278,8 @@ mod tests {
         assert_eq!(fee(9_999, 1), 0);
         assert_eq!(fee(10_000, 1), 1);
         assert_eq!(fee(u64::MAX, 10_000), u64::MAX);
+        assert_eq!(fee(u64::MAX, 3), u64::MAX / 10_000 * 3 + (u64::MAX % 10_000) * 3 / 10_000);
+        assert_eq!(fee(u64::MAX / 3, 3), (u64::MAX / 3) * 3 / 10_000);
         let s = spec();
         let rates = s.fee_rates();
         // 100.00 × 10 = 1 000.00 (10 000 000 minor units) + 3 bps = 3 000.
