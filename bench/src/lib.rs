@@ -1,1 +1,29 @@
-//! placeholder
+//! The benchmarks of the exchange core: seeded, realistic workloads, the
+//! harness that measures the engine on them (behind `exchange bench`), and
+//! criterion benches of single operations (`benches/engine.rs`).
+//!
+//! Workloads are generated in full before anything is timed, from a seed
+//! and this crate's own random numbers, so the same arguments give the same
+//! commands and the same final state hash everywhere. See [`generate`] and
+//! [`WorkloadKind`] for what each stream contains and [`measure`] for how it
+//! is timed.
+
+#![forbid(unsafe_code)]
+
+pub mod cli;
+mod harness;
+mod machine;
+mod market;
+mod random;
+mod workload;
+
+pub use harness::{
+    HarnessError, LatencyPercentiles, RunReport, WorkloadReport, measure, measure_with_config,
+};
+pub use machine::Machine;
+pub use market::{
+    BASE_ASSET, BASE_DEPOSIT, EngineDriver, INSTRUMENT, QUOTE_ASSET, QUOTE_DEPOSIT, QUOTE_SCALE,
+    equity, header, setup_commands, trading_accounts,
+};
+pub use random::{Random, SplitMix64};
+pub use workload::{BookShape, CommandKind, CommandMix, Workload, WorkloadKind, generate};

@@ -1,0 +1,412 @@
+//! `exchange bench …`: the command-line face of the harness. The `exchange`
+//! binary (in `tools/`) mounts [`BenchCommand`] and calls [`run`]. This is
+//! the one module of the crate that uses `anyhow`: it only reports errors to
+//! a person.
+//!
+//! Output: a table for people, or with `--json` exactly one JSON object on
+//! stdout (progress goes to stderr). For one workload the object is flat —
+//! `{"workload", "commands", "seconds", "throughput_per_sec", "latency_ns":
+//! {"p50", "p99", "p999", "p9999", "max"}, …, "machine", "command"}`; for
+//! `--workload all` it is `{"workloads": {NAME: {…}, …}, "machine",
+//! "command"}` with the same object per workload.
+
+use crate::harness::{WorkloadReport, measure_with_config};
+use crate::machine::Machine;
+use crate::workload::{WorkloadKind, generate};
+use anyhow::Context;
+use clap::{Args, Subcommand, ValueEnum};
+use engine::EngineConfig;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+/// Benchmarks of the exchange core.
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Measure the matching and settlement state machine alone, on one
+    /// thread, with seeded realistic workloads.
+    ///
+    /// Each workload is generated in full first (not timed), then applied to
+    /// an engine of its own once to warm up, then `--runs` times: a
+    /// throughput pass (fresh engine, setup untimed, one clock read at each
+    /// end of the stream) and a latency pass (fresh engine, a clock read
+    /// before and after every command, percentiles from an HdrHistogram;
+    /// every latency includes the reported timer overhead). The run with the
+    /// median throughput is reported. Every pass must reach the generator's
+    /// final state hash, event count and reject count, or the command fails.
+    Engine(EngineArgs),
+}
+
+/// Arguments of `exchange bench engine`.
+#[derive(Debug, Args)]
+pub struct EngineArgs {
+    /// The workload to run.
+    #[arg(long, value_enum, default_value_t = WorkloadChoice::ExchangeCore)]
+    pub workload: WorkloadChoice,
+
+    /// Measured commands per pass [default: 1000000].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    pub commands: Option<u64>,
+
+    /// Seed of the workload generator: the same seed and length give the
+    /// same commands and the same final state hash on any machine.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+
+    /// Repetitions (each a throughput pass and a latency pass); the median
+    /// run by throughput is reported, with min and max throughput.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1_000))]
+    pub runs: u32,
+
+    /// The engine's `orders_max` (resting orders across all books) [default:
+    /// the engine's default, 1048576]. The engine sizes its order slab and
+    /// both order indexes from it, so it changes how much memory a command
+    /// touches: compare a smaller value to see what the table sizes cost.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=(u32::MAX as i64 - 1)))]
+    pub orders_max: Option<u32>,
+
+    /// Print exactly one JSON object on stdout instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The `--workload` values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum WorkloadChoice {
+    /// exchange-core's mix: 9% GTC, 3% IOC, 6% cancel, 82% move; ~1 000
+    /// resting orders over ~750 levels, 2 000 accounts.
+    ExchangeCore,
+    /// A deep book, cancel-heavy: ~100 000 resting orders over ~5 000
+    /// levels; 35% GTC, 15% IOC, 25% cancel, 5% partial cancel, 15% move,
+    /// 5% replace keeping priority.
+    DeepBook,
+    /// Every workload, one after the other (JSON: {"workloads": {...}}).
+    All,
+}
+
+impl WorkloadChoice {
+    fn kinds(self) -> Vec<WorkloadKind> {
+        match self {
+            WorkloadChoice::ExchangeCore => vec![WorkloadKind::ExchangeCore],
+            WorkloadChoice::DeepBook => vec![WorkloadKind::DeepBook],
+            WorkloadChoice::All => WorkloadKind::ALL.to_vec(),
+        }
+    }
+}
+
+/// Run a bench command.
+pub fn run(command: BenchCommand) -> anyhow::Result<()> {
+    match command {
+        BenchCommand::Engine(arguments) => run_engine(&arguments),
+    }
+}
+
+/// The JSON of one workload: its report with the machine and the command.
+#[derive(Debug, Serialize)]
+struct SingleJson<'a> {
+    #[serde(flatten)]
+    report: &'a WorkloadReport,
+    machine: &'a Machine,
+    command: &'a str,
+}
+
+/// The JSON of `--workload all`.
+#[derive(Debug, Serialize)]
+struct AllJson<'a> {
+    workloads: BTreeMap<&'static str, &'a WorkloadReport>,
+    machine: &'a Machine,
+    command: &'a str,
+}
+
+fn run_engine(arguments: &EngineArgs) -> anyhow::Result<()> {
+    let machine = Machine::detect();
+    let command = std::env::args().collect::<Vec<_>>().join(" ");
+    let mut config = EngineConfig::default();
+    if let Some(orders_max) = arguments.orders_max {
+        config.orders_max = orders_max;
+    }
+    config.validate().context("--orders-max")?;
+    let mut reports = Vec::new();
+    for kind in arguments.workload.kinds() {
+        let commands = match arguments.commands {
+            Some(commands) => {
+                usize::try_from(commands).context("--commands does not fit memory")?
+            }
+            None => kind.commands_default(),
+        };
+        eprintln!(
+            "{kind}: generating {commands} commands from seed {}",
+            arguments.seed
+        );
+        let started = Instant::now();
+        let workload = generate(kind, arguments.seed, commands);
+        let generation_seconds = started.elapsed().as_secs_f64();
+        eprintln!(
+            "{kind}: {} setup commands; measuring: warm-up, then {} runs",
+            workload.setup.len(),
+            arguments.runs
+        );
+        let mut report = measure_with_config(&workload, arguments.runs, config)
+            .with_context(|| format!("measuring {kind}"))?;
+        report.generation_seconds = generation_seconds;
+        reports.push(report);
+    }
+
+    let output = if arguments.json {
+        json(arguments.workload, &reports, &machine, &command)?
+    } else {
+        table(&reports, &machine, &command)
+    };
+    println!("{output}");
+    Ok(())
+}
+
+fn json(
+    choice: WorkloadChoice,
+    reports: &[WorkloadReport],
+    machine: &Machine,
+    command: &str,
+) -> anyhow::Result<String> {
+    let text = match (choice, reports) {
+        (WorkloadChoice::ExchangeCore | WorkloadChoice::DeepBook, [report]) => {
+            serde_json::to_string(&SingleJson {
+                report,
+                machine,
+                command,
+            })?
+        }
+        _ => serde_json::to_string(&AllJson {
+            workloads: reports
+                .iter()
+                .map(|report| (report.workload, report))
+                .collect(),
+            machine,
+            command,
+        })?,
+    };
+    Ok(text)
+}
+
+/// A human-readable table, one column per workload.
+fn table(reports: &[WorkloadReport], machine: &Machine, command: &str) -> String {
+    let mut rows: Vec<(String, Vec<String>)> = Vec::new();
+    let mut row = |label: &str, value: &dyn Fn(&WorkloadReport) -> String| {
+        rows.push((label.to_owned(), reports.iter().map(value).collect()));
+    };
+    row("workload", &|r| r.workload.to_owned());
+    row("seed", &|r| r.seed.to_string());
+    row("measured commands", &|r| grouped(r.commands));
+    row("setup commands (untimed)", &|r| grouped(r.setup_commands));
+    row("runs (median run shown)", &|r| r.runs.to_string());
+    row("engine orders_max", &|r| grouped(u64::from(r.orders_max)));
+    row("throughput pass: commands/s", &|r| {
+        grouped_float(r.throughput_per_sec)
+    });
+    row("  min .. max over runs", &|r| {
+        format!(
+            "{} .. {}",
+            grouped_float(r.throughput_per_sec_min),
+            grouped_float(r.throughput_per_sec_max)
+        )
+    });
+    row("  seconds", &|r| format!("{:.3}", r.seconds));
+    row("  minor page faults", &|r| {
+        r.page_faults.map_or("n/a".to_owned(), grouped)
+    });
+    row("latency pass, ns: p50", &|r| grouped(r.latency_ns.p50));
+    row("  p99", &|r| grouped(r.latency_ns.p99));
+    row("  p99.9", &|r| grouped(r.latency_ns.p999));
+    row("  p99.99", &|r| grouped(r.latency_ns.p9999));
+    row("  max", &|r| grouped(r.latency_ns.max));
+    row("  mean", &|r| format!("{:.1}", r.latency_mean_ns));
+    row("  timer overhead (in each)", &|r| {
+        grouped(r.timer_overhead_ns)
+    });
+    row("events", &|r| grouped(r.events));
+    row("fills", &|r| grouped(r.fills));
+    row("rejected", &|r| grouped(r.rejected));
+    row("book: resting orders (mean)", &|r| {
+        grouped(r.book_mean.resting_orders)
+    });
+    row("book: price levels (mean)", &|r| {
+        grouped(r.book_mean.price_levels)
+    });
+    for (index, name) in [
+        "limit_gtc",
+        "limit_ioc",
+        "cancel",
+        "partial_cancel",
+        "replace_priority_lost",
+        "replace_priority_kept",
+    ]
+    .iter()
+    .enumerate()
+    {
+        row(&format!("mix: {name} %"), &|r| {
+            let (_, count) = r.mix.entries()[index];
+            format!("{:.2}", 100.0 * count as f64 / r.mix.total().max(1) as f64)
+        });
+    }
+    row("generation seconds", &|r| {
+        format!("{:.2}", r.generation_seconds)
+    });
+    row("final state hash", &|r| r.state_hash.clone());
+
+    let label_width = rows.iter().map(|(label, _)| label.len()).max().unwrap_or(0);
+    let value_width = rows
+        .iter()
+        .flat_map(|(_, values)| values.iter().map(String::len))
+        .max()
+        .unwrap_or(0);
+    let mut text = format!(
+        "exchange bench engine: the state machine alone, one thread\n\
+         machine: {} ({} cores, {} {}, clock {}, debug assertions {})\n\
+         command: {command}\n\n",
+        machine.cpu_model,
+        machine.cores,
+        machine.os,
+        machine.arch,
+        machine.clock_source.as_deref().unwrap_or("unknown"),
+        if machine.debug_assertions {
+            "ON: not comparable"
+        } else {
+            "off"
+        },
+    );
+    for (label, values) in rows {
+        text.push_str(&format!("{label:<label_width$}"));
+        for value in values {
+            text.push_str(&format!("  {value:>value_width$}"));
+        }
+        text.push('\n');
+    }
+    text.push_str(
+        "\nthroughput: untimed pass (clock read at each end of the stream); latency: a separate \
+         pass timing every command.",
+    );
+    text
+}
+
+/// `1234567` as `1,234,567`.
+fn grouped(value: u64) -> String {
+    let digits = value.to_string();
+    let mut text = String::with_capacity(digits.len() + digits.len() / 3);
+    for (index, digit) in digits.chars().enumerate() {
+        if index > 0 && (digits.len() - index).is_multiple_of(3) {
+            text.push(',');
+        }
+        text.push(digit);
+    }
+    text
+}
+
+fn grouped_float(value: f64) -> String {
+    // Reporting only: a rate rounded to a whole number per second.
+    grouped(value.round() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::harness::measure;
+    use clap::{CommandFactory, Parser};
+
+    #[derive(Debug, Parser)]
+    struct TestCli {
+        #[command(subcommand)]
+        command: BenchCommand,
+    }
+
+    #[test]
+    fn arguments_parse_with_defaults() {
+        TestCli::command().debug_assert();
+        let cli = TestCli::try_parse_from(["bench", "engine"]).unwrap();
+        let BenchCommand::Engine(arguments) = cli.command;
+        assert_eq!(arguments.workload, WorkloadChoice::ExchangeCore);
+        assert_eq!(
+            (
+                arguments.commands,
+                arguments.seed,
+                arguments.runs,
+                arguments.json
+            ),
+            (None, 1, 5, false)
+        );
+        let cli = TestCli::try_parse_from([
+            "bench",
+            "engine",
+            "--workload",
+            "deep-book",
+            "--commands",
+            "10",
+            "--seed",
+            "9",
+            "--runs",
+            "2",
+            "--json",
+        ])
+        .unwrap();
+        let BenchCommand::Engine(arguments) = cli.command;
+        assert_eq!(arguments.workload, WorkloadChoice::DeepBook);
+        assert_eq!(
+            (
+                arguments.commands,
+                arguments.seed,
+                arguments.runs,
+                arguments.json
+            ),
+            (Some(10), 9, 2, true)
+        );
+        assert!(TestCli::try_parse_from(["bench", "engine", "--workload", "all"]).is_ok());
+        assert!(TestCli::try_parse_from(["bench", "engine", "--runs", "0"]).is_err());
+        assert!(TestCli::try_parse_from(["bench", "engine", "--commands", "0"]).is_err());
+    }
+
+    #[test]
+    fn json_shapes() {
+        let workload = generate(WorkloadKind::ExchangeCore, 1, 500);
+        let report = measure(&workload, 1).unwrap();
+        let machine = Machine::detect();
+        let single = json(
+            WorkloadChoice::ExchangeCore,
+            std::slice::from_ref(&report),
+            &machine,
+            "x",
+        )
+        .unwrap();
+        let value: serde_json::Value = serde_json::from_str(&single).unwrap();
+        for key in [
+            "commands",
+            "seconds",
+            "throughput_per_sec",
+            "events",
+            "state_hash",
+            "machine",
+            "seed",
+            "runs",
+        ] {
+            assert!(value.get(key).is_some(), "{key} missing from {single}");
+        }
+        for key in ["p50", "p99", "p999", "p9999", "max"] {
+            assert!(
+                value["latency_ns"][key].is_u64(),
+                "{key} missing from {single}"
+            );
+        }
+        assert_eq!(value["commands"], 500);
+        let all = json(WorkloadChoice::All, &[report], &machine, "x").unwrap();
+        let value: serde_json::Value = serde_json::from_str(&all).unwrap();
+        assert!(
+            value["workloads"]["exchange-core"]["latency_ns"]["p99"].is_u64(),
+            "{all}"
+        );
+    }
+
+    #[test]
+    fn digits_are_grouped() {
+        assert_eq!(grouped(0), "0");
+        assert_eq!(grouped(999), "999");
+        assert_eq!(grouped(1_000), "1,000");
+        assert_eq!(grouped(1_234_567), "1,234,567");
+    }
+}
