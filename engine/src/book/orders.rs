@@ -6,9 +6,14 @@
 //! (`account_previous`/`account_next`, oldest first, for mass cancel). Free
 //! nodes form a LIFO free list through `next`, so slot reuse is deterministic.
 //! Both maps use a fixed-seed hasher and are never iterated, so they cannot
-//! make the state machine non-deterministic; they are sized at twice
-//! `orders_max` so that churn is absorbed by in-place rehashing, never by
-//! growth.
+//! make the state machine non-deterministic.
+//!
+//! The maps start small and grow with the number of open orders, never
+//! shrinking: a map sized for `orders_max` up front would spread a few
+//! thousand live entries over millions of buckets, so every lookup would miss
+//! the cache (measured: 3× slower on the exchange-core mix with
+//! `orders_max` = 2^20). A map therefore allocates only when the number of
+//! open orders passes its previous peak — once warmed up, never.
 
 use crate::instrument::FeeRates;
 use crate::types::{
@@ -19,6 +24,9 @@ use rustc_hash::FxHashMap;
 
 /// Index of a node in the slab.
 pub(crate) type Slot = u32;
+
+/// Entries the order maps have room for at start-up.
+const MAP_CAPACITY_INITIAL: usize = 4_096;
 
 /// The end of a list.
 pub(crate) const NIL: Slot = Slot::MAX;
@@ -113,7 +121,7 @@ impl OrderStore {
                 Slot::try_from(next).expect("orders_max fits a slot")
             };
         }
-        let map_capacity = (orders_max as usize).saturating_mul(2);
+        let map_capacity = (orders_max as usize).min(MAP_CAPACITY_INITIAL);
         OrderStore {
             nodes,
             free_head: 0,
