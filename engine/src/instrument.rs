@@ -128,9 +128,13 @@ impl InstrumentSpec {
         let width = i64::try_from(width).ok()?;
         let low = reference.checked_sub(width)?.max(tick);
         let high = reference.checked_add(width)?;
-        // Round inward to the tick grid (multiples of the tick from zero).
-        let low = low.checked_add(tick.checked_sub(1)?)? / tick * tick;
-        let high = high / tick * tick;
+        // Round inward to the tick grid (multiples of the tick from zero),
+        // without passing through values beyond the end result.
+        let low = match low % tick {
+            0 => low,
+            rest => (low - rest).checked_add(tick)?,
+        };
+        let high = high - high % tick;
         (low <= high).then_some(PriceBand {
             low: Price(low),
             high: Price(high),
@@ -245,6 +249,20 @@ mod tests {
         s.band_bps = 10_000; // width 300: 0..600, low clamped to one tick
         let band = s.band().unwrap();
         assert_eq!((band.low, band.high), (Price(100), Price(600)));
+    }
+
+    #[test]
+    fn band_next_to_the_largest_price_is_computed_without_overflow() {
+        let mut s = spec();
+        s.tick_size = Price(10);
+        s.reference_price = Price(9_223_372_036_854_775_800);
+        s.band_bps = 0;
+        let band = s.band().unwrap();
+        assert_eq!(
+            (band.low, band.high),
+            (s.reference_price, s.reference_price)
+        );
+        assert!(s.is_valid());
     }
 
     #[test]
