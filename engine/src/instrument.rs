@@ -296,10 +296,8 @@ mod tests {
         assert_eq!(fee(9_999, 1), 0);
         assert_eq!(fee(10_000, 1), 1);
         assert_eq!(fee(u64::MAX, 10_000), u64::MAX);
-        assert_eq!(
-            fee(u64::MAX, 3),
-            u64::MAX / 10_000 * 3 + (u64::MAX % 10_000) * 3 / 10_000
-        );
+        let exact = u64::try_from(u128::from(u64::MAX) * 3 / 10_000).unwrap();
+        assert_eq!(fee(u64::MAX, 3), exact, "the 128-bit path");
         assert_eq!(fee(u64::MAX / 3, 3), (u64::MAX / 3) * 3 / 10_000);
         let s = spec();
         let rates = s.fee_rates();

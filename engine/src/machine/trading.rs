@@ -10,7 +10,7 @@ use crate::book::OrderNode;
 use crate::book::{NIL, Slot};
 use crate::command::{CancelOrder, MassCancel, NewOrder, OrderPrice, OrderRef, ReplaceOrder};
 use crate::event::{CancelReason, Event, EventSink, Status};
-use crate::instrument::{InstrumentSpec, PriceBand, hold_required};
+use crate::instrument::{FeeRates, InstrumentSpec, PriceBand, hold_required};
 use crate::reject::RejectReason;
 use crate::types::{
     AccountId, AccountStatus, AssetId, InstrumentId, OrderId, Price, Quantity, Side, TimeInForce,
@@ -19,6 +19,57 @@ use crate::types::{
 
 impl Engine {
     pub(super) fn new_order(&mut self, order: &NewOrder, events: &mut impl EventSink) -> Handled {
+        let checked = self.check_new_order(order)?;
+        let order_id = OrderId(self.next_order_id);
+        self.next_order_id += 1;
+        events.push(Event::OrderAccepted {
+            order_id,
+            account: order.account,
+            user_ref_num: order.user_ref_num,
+            instrument: order.instrument,
+            side: order.side,
+            price: checked.limit,
+            quantity: order.quantity,
+            time_in_force: order.time_in_force,
+            market: matches!(order.price, OrderPrice::Market { .. }),
+            post_only: order.post_only,
+            self_trade: order.self_trade,
+        });
+        let mut taker = Taker {
+            order_id,
+            account: order.account,
+            user_ref_num: order.user_ref_num,
+            side: order.side,
+            limit: checked.limit,
+            remaining: order.quantity,
+            fees: checked.fees,
+            time_in_force: order.time_in_force,
+            self_trade: order.self_trade,
+            post_only: order.post_only,
+        };
+        let mut matcher = self.matcher(order.instrument);
+        if order.time_in_force == TimeInForce::FillOrKill && !matcher.can_fill_whole(&taker) {
+            events.push(Event::OrderCanceled {
+                order_id,
+                account: order.account,
+                user_ref_num: order.user_ref_num,
+                instrument: order.instrument,
+                side: order.side,
+                canceled: order.quantity,
+                remaining: Quantity(0),
+                reason: CancelReason::FillOrKill,
+            });
+            return Ok(Status::Applied);
+        }
+        matcher.hold(order.account, order.side, checked.required, events);
+        let end = matcher.walk(&mut taker, events);
+        matcher.finish(&mut taker, end, events);
+        Ok(Status::Applied)
+    }
+
+    /// Every check of a new order, in precedence order; consumes its
+    /// `user_ref_num` once that check passes.
+    fn check_new_order(&mut self, order: &NewOrder) -> Result<CheckedOrder, Rejection> {
         let rejecter = Rejecter::new(order.account, order.user_ref_num.0);
         self.consume_user_ref_num(order.account, order.user_ref_num, rejecter)?;
         let market = self
@@ -60,52 +111,11 @@ impl Engine {
             RejectReason::WouldTakeLiquidity,
         )?;
         rejecter.check(rests && matcher.orders.is_full(), RejectReason::BookFull)?;
-
-        let order_id = OrderId(self.next_order_id);
-        self.next_order_id += 1;
-        events.push(Event::OrderAccepted {
-            order_id,
-            account: order.account,
-            user_ref_num: order.user_ref_num,
-            instrument: order.instrument,
-            side: order.side,
-            price: limit,
-            quantity: order.quantity,
-            time_in_force: order.time_in_force,
-            market: market_order,
-            post_only: order.post_only,
-            self_trade: order.self_trade,
-        });
-        let mut taker = Taker {
-            order_id,
-            account: order.account,
-            user_ref_num: order.user_ref_num,
-            side: order.side,
+        Ok(CheckedOrder {
             limit,
-            remaining: order.quantity,
             fees,
-            time_in_force: order.time_in_force,
-            self_trade: order.self_trade,
-            post_only: order.post_only,
-        };
-        let mut matcher = self.matcher(order.instrument);
-        if order.time_in_force == TimeInForce::FillOrKill && !matcher.can_fill_whole(&taker) {
-            events.push(Event::OrderCanceled {
-                order_id,
-                account: order.account,
-                user_ref_num: order.user_ref_num,
-                instrument: order.instrument,
-                side: order.side,
-                canceled: order.quantity,
-                remaining: Quantity(0),
-                reason: CancelReason::FillOrKill,
-            });
-            return Ok(Status::Applied);
-        }
-        matcher.hold(order.account, order.side, required, events);
-        let end = matcher.walk(&mut taker, events);
-        matcher.finish(&mut taker, end, events);
-        Ok(Status::Applied)
+            required,
+        })
     }
 
     pub(super) fn cancel_order(
@@ -144,6 +154,60 @@ impl Engine {
         replace: &ReplaceOrder,
         events: &mut impl EventSink,
     ) -> Handled {
+        let checked = self.check_replace(replace)?;
+        let (slot, node) = (checked.slot, checked.node);
+        let mut matcher = self.matcher(node.instrument);
+        if checked.priority_kept {
+            let by = Quantity(node.remaining.0 - replace.quantity.0);
+            if by.0 > 0 {
+                matcher.orders.node_mut(slot).remaining = replace.quantity;
+                matcher.book.side_mut(node.side).reduce(node.price, by);
+            }
+            matcher.orders.rename(slot, replace.new_user_ref_num);
+            events.push(replaced(&node, node.id, replace, true));
+            let holder = Holder::of_node(&node);
+            matcher.release_to(holder, node.remaining, replace.quantity, events);
+            return Ok(Status::Applied);
+        }
+
+        // Priority lost: out of the book, and in again as a new order.
+        matcher
+            .book
+            .side_mut(node.side)
+            .unlink(matcher.orders.nodes_mut(), slot);
+        matcher.orders.remove(slot);
+        let order_id = OrderId(self.next_order_id);
+        self.next_order_id += 1;
+        events.push(replaced(&node, order_id, replace, false));
+        let mut matcher = self.matcher(node.instrument);
+        let (required, held) = (checked.required, checked.held);
+        if required > held {
+            matcher.hold(node.account, node.side, required - held, events);
+        } else if held > required {
+            let asset = held_asset(matcher.spec, node.side);
+            let balance = matcher.ledger.release(node.account, asset, held - required);
+            events.push(balance_changed(node.account, asset, balance));
+        }
+        let mut taker = Taker {
+            order_id,
+            account: node.account,
+            user_ref_num: replace.new_user_ref_num,
+            side: node.side,
+            limit: replace.price,
+            remaining: replace.quantity,
+            fees: checked.fees,
+            time_in_force: node.time_in_force,
+            self_trade: node.self_trade,
+            post_only: node.post_only,
+        };
+        let end = matcher.walk(&mut taker, events);
+        matcher.finish(&mut taker, end, events);
+        Ok(Status::Applied)
+    }
+
+    /// Every check of a replace, in precedence order; consumes the new
+    /// `user_ref_num` once that check passes.
+    fn check_replace(&mut self, replace: &ReplaceOrder) -> Result<CheckedReplace, Rejection> {
         let rejecter = Rejecter::new(replace.account, replace.new_user_ref_num.0);
         self.consume_user_ref_num(replace.account, replace.new_user_ref_num, rejecter)?;
         let slot = self.resolve_order(replace.account, replace.order, rejecter)?;
@@ -177,60 +241,19 @@ impl Engine {
             required.saturating_sub(held) > available,
             RejectReason::InsufficientFunds,
         )?;
-        let mut matcher = self.matcher(node.instrument);
+        let matcher = self.matcher(node.instrument);
         rejecter.check(
             node.post_only && !priority_kept && matcher.would_cross(node.side, replace.price),
             RejectReason::WouldTakeLiquidity,
         )?;
-
-        if priority_kept {
-            let by = Quantity(node.remaining.0 - replace.quantity.0);
-            if by.0 > 0 {
-                matcher.orders.node_mut(slot).remaining = replace.quantity;
-                matcher.book.side_mut(node.side).reduce(node.price, by);
-            }
-            matcher.orders.rename(slot, replace.new_user_ref_num);
-            events.push(replaced(&node, node.id, replace, true));
-            matcher.release_to(
-                Holder::of_node(&node),
-                node.remaining,
-                replace.quantity,
-                events,
-            );
-            return Ok(Status::Applied);
-        }
-
-        matcher
-            .book
-            .side_mut(node.side)
-            .unlink(matcher.orders.nodes_mut(), slot);
-        matcher.orders.remove(slot);
-        let order_id = OrderId(self.next_order_id);
-        self.next_order_id += 1;
-        events.push(replaced(&node, order_id, replace, false));
-        let mut matcher = self.matcher(node.instrument);
-        if required > held {
-            matcher.hold(node.account, node.side, required - held, events);
-        } else if held > required {
-            let asset = held_asset(matcher.spec, node.side);
-            let balance = matcher.ledger.release(node.account, asset, held - required);
-            events.push(balance_changed(node.account, asset, balance));
-        }
-        let mut taker = Taker {
-            order_id,
-            account: node.account,
-            user_ref_num: replace.new_user_ref_num,
-            side: node.side,
-            limit: replace.price,
-            remaining: replace.quantity,
+        Ok(CheckedReplace {
+            slot,
+            node,
+            priority_kept,
             fees,
-            time_in_force: node.time_in_force,
-            self_trade: node.self_trade,
-            post_only: node.post_only,
-        };
-        let end = matcher.walk(&mut taker, events);
-        matcher.finish(&mut taker, end, events);
-        Ok(Status::Applied)
+            required,
+            held,
+        })
     }
 
     pub(super) fn mass_cancel(
@@ -344,6 +367,30 @@ impl Engine {
         }
         count
     }
+}
+
+/// A new order that passed every check.
+#[derive(Clone, Copy, Debug)]
+struct CheckedOrder {
+    /// The limit price, or a market order's effective protection.
+    limit: Price,
+    fees: FeeRates,
+    /// What it holds on acceptance.
+    required: u64,
+}
+
+/// A replace that passed every check.
+#[derive(Clone, Copy, Debug)]
+struct CheckedReplace {
+    slot: Slot,
+    /// The order as it was.
+    node: OrderNode,
+    priority_kept: bool,
+    fees: FeeRates,
+    /// What the replaced order must hold.
+    required: u64,
+    /// What the order held before.
+    held: u64,
 }
 
 /// The asset an order of `side` holds.
