@@ -59,9 +59,8 @@ pub struct EngineArgs {
     pub runs: u32,
 
     /// The engine's `orders_max` (resting orders across all books) [default:
-    /// the engine's default, 1048576]. The engine sizes its order slab and
-    /// both order indexes from it, so it changes how much memory a command
-    /// touches: compare a smaller value to see what the table sizes cost.
+    /// the engine's default, 1048576]. The engine sizes its order slab from
+    /// it (its order indexes grow with the open orders instead).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=(u32::MAX as i64 - 1)))]
     pub orders_max: Option<u32>,
 
