@@ -156,8 +156,8 @@ pub enum AdminCommand {
         instrument: InstrumentId,
         spec: InstrumentSpec,
     },
-    /// Change the reference price, band, quantity limits or fees. Tick, lot
-    /// and assets never change while orders may rest.
+    /// Change the reference price, band, quantity limits or fees. Tick, lot,
+    /// quantity unit and assets never change.
     UpdateInstrument {
         instrument: InstrumentId,
         update: InstrumentUpdate,

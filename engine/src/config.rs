@@ -1,5 +1,8 @@
-//! The engine's capacities: every table is allocated once, at start-up, to
-//! these sizes, and a command that would need more is rejected.
+//! The engine's capacities. The order slab, the accounts, balances and the
+//! funding records are allocated at start-up to these sizes; an
+//! instrument's price ladders when an admin command creates or moves it;
+//! the order maps grow to the peak of open orders. A command that would
+//! need more than a capacity is rejected.
 
 use crate::types::AccountId;
 use std::fmt;

@@ -25,7 +25,7 @@ pub enum Status {
     /// same fields: nothing changed; the original result is in the event.
     Duplicate,
     /// Nothing changed, except that a valid client reference may have been
-    /// consumed.
+    /// consumed (and a funding rejection recorded for repeats).
     Rejected(RejectReason),
 }
 
@@ -210,9 +210,16 @@ pub enum Event {
 }
 
 /// Where the engine writes events. Implemented for `Vec<Event>`; the engine
-/// loop implements it over its output ring. Writing must not fail: a sink
-/// that can fill up is sized, or drained, before the command is applied.
+/// loop implements it over its output ring.
+///
+/// Writing cannot fail, and the number of events of one command grows with
+/// the orders it touches: at most 7 per fill (the fill and its balance
+/// changes), 2 per order cancelled or reduced (mass cancel and end of day
+/// touch every matching order), and a few more per command. A sink over a
+/// bounded ring must therefore drain while a command is being applied, or
+/// stage a command's events elsewhere.
 pub trait EventSink {
+    /// Take one event, in order.
     fn push(&mut self, event: Event);
 }
 
@@ -220,19 +227,5 @@ impl EventSink for Vec<Event> {
     #[inline]
     fn push(&mut self, event: Event) {
         Vec::push(self, event);
-    }
-}
-
-/// A sink that only counts events, for benchmarks of the state machine alone.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct CountingSink {
-    pub events: u64,
-}
-
-impl EventSink for CountingSink {
-    #[inline]
-    fn push(&mut self, event: Event) {
-        std::hint::black_box(&event);
-        self.events = self.events.wrapping_add(1);
     }
 }

@@ -1,13 +1,14 @@
 //! Instruments: what is traded, in which units, within which limits, and the
 //! money arithmetic that depends on them (notional, fees, holds).
 //!
-//! Every amount is computed in `u128` and must fit `u64`; a result that does
-//! not is an `Overflow` reject at the edge, never a wrap.
+//! Every amount is computed with checked 64-bit arithmetic (or in 128 bits
+//! where a product may pass 64) and must fit `u64`; a result that does not
+//! is an `Overflow` reject at the edge, never a wrap.
 
 use crate::types::{AssetId, Price, Quantity, Side, Symbol, TradingStatus};
 
 /// Basis points in one whole (100%).
-pub const BPS_ONE: u64 = 10_000;
+pub(crate) const BPS_ONE: u64 = 10_000;
 
 /// The definition of an instrument, fixed at creation except for the parts in
 /// [`InstrumentUpdate`].
@@ -148,6 +149,15 @@ impl InstrumentSpec {
         }
     }
 
+    /// The asset an order of `side` holds: quote for a buy, base for a sell.
+    #[inline]
+    pub fn held_asset(&self, side: Side) -> AssetId {
+        match side {
+            Side::Buy => self.quote,
+            Side::Sell => self.base,
+        }
+    }
+
     /// Base-asset minor units in `quantity`.
     pub fn base_amount(&self, quantity: Quantity) -> Option<u64> {
         quantity.0.checked_mul(self.quantity_unit)
@@ -155,7 +165,7 @@ impl InstrumentSpec {
 }
 
 /// `price × quantity`: the quote amount of a fill or an order.
-pub fn notional(price: Price, quantity: Quantity) -> Option<u64> {
+pub(crate) fn notional(price: Price, quantity: Quantity) -> Option<u64> {
     let price = u64::try_from(price.0).ok()?;
     price.checked_mul(quantity.0)
 }
@@ -164,7 +174,7 @@ pub fn notional(price: Price, quantity: Quantity) -> Option<u64> {
 /// the fees of an order's fills at or below the fee on the whole order, which
 /// is what its hold reserved.
 #[inline]
-pub fn fee(amount: u64, bps: u16) -> u64 {
+pub(crate) fn fee(amount: u64, bps: u16) -> u64 {
     // 64-bit arithmetic whenever the product fits (every realistic amount):
     // a 128-bit division is a slow library call on the matching path.
     match amount.checked_mul(u64::from(bps)) {
@@ -179,7 +189,7 @@ pub fn fee(amount: u64, bps: u16) -> u64 {
 
 /// What an order of `side` at `price` for `quantity` must hold: the quote
 /// notional plus the largest fee (buy), or the base amount (sell).
-pub fn hold_required(
+pub(crate) fn hold_required(
     spec: &InstrumentSpec,
     side: Side,
     price: Price,

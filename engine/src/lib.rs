@@ -32,10 +32,8 @@ pub use command::{
     OrderPrice, OrderRef, ReplaceOrder, Transfer, Withdrawal,
 };
 pub use config::{ConfigError, EngineConfig};
-pub use event::{CancelReason, CountingSink, Event, EventSink, FundingKind, Status};
-pub use instrument::{
-    BPS_ONE, FeeRates, InstrumentSpec, InstrumentUpdate, PriceBand, fee, hold_required, notional,
-};
+pub use event::{CancelReason, Event, EventSink, FundingKind, Status};
+pub use instrument::{FeeRates, InstrumentSpec, InstrumentUpdate, PriceBand};
 pub use ledger::AssetTotals;
 pub use machine::{Asset, Engine, InstrumentView, OrderView};
 pub use reject::RejectReason;

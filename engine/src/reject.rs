@@ -2,7 +2,8 @@
 //!
 //! A rejected command changes no state except, where noted in
 //! `docs/engine.md`, consuming the client reference it carried (so a resend
-//! can never be applied later). When several reasons apply, the command is
+//! can never be applied later) and, for a funding command that consumed its
+//! transfer id, recording the rejection so that a repeat gets it back. When several reasons apply, the command is
 //! rejected with the first in the precedence order of its kind, which the
 //! engine checks in exactly that order:
 //!

@@ -683,3 +683,34 @@ fn every_reject_code_is_produced_by_some_command() {
     let all: std::collections::BTreeSet<u16> = RejectReason::ALL.iter().map(|r| r.code()).collect();
     assert_eq!(seen, all);
 }
+
+#[test]
+fn the_state_hash_ignores_how_the_price_ladder_was_sized() {
+    // The ladder's range depends on the history of band updates, which no
+    // command can observe: equal states must hash equal.
+    let band = |band_bps| InstrumentUpdate {
+        reference_price: usd(100, 0),
+        band_bps,
+        min_quantity: Quantity(1),
+        max_quantity: Quantity(1_000_000),
+        maker_fee_bps: 10,
+        taker_fee_bps: 20,
+    };
+    let update = |update| {
+        Command::Admin(AdminCommand::UpdateInstrument {
+            instrument: ACME_USD,
+            update,
+        })
+    };
+    let mut widened = exchange();
+    widened.ok(update(band(2_000)));
+    widened.ok(update(band(500)));
+    let mut direct = exchange();
+    direct.ok(update(band(500)));
+    direct.ok(update(band(500)));
+    assert_eq!(
+        widened.engine.instrument(ACME_USD),
+        direct.engine.instrument(ACME_USD)
+    );
+    assert_eq!(widened.engine.state_hash(), direct.engine.state_hash());
+}

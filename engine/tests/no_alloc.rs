@@ -4,6 +4,11 @@
 //! ways, self-trade prevention, mass cancel, funding, queries, rejects), then
 //! the same workload again with the allocation counter watched.
 //!
+//! A second phase churns far more open orders than the order maps start
+//! with (enter a new order, cancel the oldest, hundreds of thousands of
+//! times), which is where a hash map whose deletes leave tombstones would
+//! reallocate.
+//!
 //! This file is its own test binary with a single test, so no other test
 //! thread allocates while it counts.
 
@@ -16,6 +21,7 @@ mod common;
 use common::*;
 use engine::*;
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 struct CountingAllocator;
@@ -245,4 +251,94 @@ fn applying_commands_allocates_nothing_once_warmed_up() {
         "the workload does real work: {applied} applied"
     );
     engine.check_invariants().unwrap();
+
+    churn_above_the_initial_map_size();
+}
+/// Keep `OPEN` orders resting while replacing the oldest with a new one.
+fn churn_above_the_initial_map_size() {
+    const OPEN: u64 = 12_000;
+    const STEPS_WARM_UP: u64 = 20_000;
+    const STEPS_MEASURED: u64 = 200_000;
+    let mut exchange = Exchange::with_config(EngineConfig {
+        accounts_max: 8,
+        assets_max: 4,
+        instruments_max: 4,
+        orders_max: 20_000,
+        price_levels_max: 100_000,
+        transfer_records_max: 100,
+        fee_account: FEES,
+    });
+    let mut churn = Churn {
+        open: VecDeque::with_capacity(OPEN as usize + 1),
+        open_max: OPEN,
+        events: Vec::with_capacity(64),
+        sequence: exchange.sequence,
+    };
+    let engine = &mut exchange.engine;
+    for index in 0..OPEN + STEPS_WARM_UP {
+        churn.step(engine, index);
+    }
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    for index in OPEN + STEPS_WARM_UP..OPEN + STEPS_WARM_UP + STEPS_MEASURED {
+        churn.step(engine, index);
+    }
+    let allocations = ALLOCATIONS.load(Ordering::Relaxed) - before;
+    assert_eq!(
+        allocations, 0,
+        "{allocations} allocations while churning {OPEN} open orders"
+    );
+    assert_eq!(u64::from(engine.open_orders()), OPEN);
+    engine.check_invariants().unwrap();
+}
+
+struct Churn {
+    /// The open orders, oldest first.
+    open: VecDeque<(AccountId, OrderId)>,
+    open_max: u64,
+    events: Vec<Event>,
+    sequence: u64,
+}
+
+impl Churn {
+    fn apply(&mut self, engine: &mut Engine, command: Command) {
+        self.sequence += 1;
+        self.events.clear();
+        let header = CommandHeader {
+            sequence: self.sequence,
+            timestamp_ns: self.sequence,
+        };
+        let status = engine.apply(header, &command, &mut self.events);
+        assert_eq!(status, Status::Applied, "{command:?}");
+    }
+
+    /// Enter the `index`th order; cancel the oldest beyond `open_max`.
+    fn step(&mut self, engine: &mut Engine, index: u64) {
+        let account = [ALICE, BOB, CAROL, DAVE][usize::try_from(index % 4).unwrap()];
+        // Bids from 95.00 to 98.99: nothing crosses.
+        let price = Price(950_000 + i64::try_from(index % 400).unwrap() * 100);
+        let order = NewOrder {
+            account,
+            user_ref_num: UserRefNum(index + 1),
+            instrument: ACME_USD,
+            side: Side::Buy,
+            price: OrderPrice::Limit(price),
+            quantity: Quantity(1),
+            time_in_force: TimeInForce::GoodTillCancel,
+            post_only: false,
+            self_trade: SelfTradePrevention::None,
+        };
+        self.apply(engine, Command::NewOrder(order));
+        self.open
+            .push_back((account, Exchange::accepted_id(&self.events)));
+        if self.open.len() as u64 > self.open_max {
+            let (account, order_id) = self.open.pop_front().unwrap();
+            let order = OrderRef::Id(order_id);
+            let cancel = CancelOrder {
+                account,
+                order,
+                quantity: Quantity(0),
+            };
+            self.apply(engine, Command::CancelOrder(cancel));
+        }
+    }
 }

@@ -3,13 +3,15 @@
 //! sequence always yields the same hash on every machine, and a snapshot plus
 //! replay can be checked against a straight replay.
 //!
-//! Covered: counters (next order id, next match number),
-//! assets, instruments (spec, band, status, ladder range), every book in
-//! priority order with every field of every order, every account (status,
-//! last user reference, last transfer id, every balance, its open orders in
-//! list order), per-asset totals, and the funding records oldest first.
-//! Not covered: slab slot numbers and the free list, which are never
-//! observable, and the last sequence number, which is the journal's business
+//! Covered: counters (next order id, next match number), assets,
+//! instruments (spec and status), every book in priority order with every
+//! field of every order, every account (status, last user reference, last
+//! transfer id, every balance, its open orders in list order), per-asset
+//! totals, and the funding records oldest first.
+//!
+//! Not covered, because never observable: slab slot numbers, the free list
+//! and the ranges of the price ladders (which depend on the history of band
+//! updates). Nor the last sequence number, which is the journal's business
 //! (a snapshot records it beside the hash): a command that changes nothing —
 //! a query, a duplicate, a reject that consumes no reference — leaves the
 //! hash as it was.
@@ -17,7 +19,9 @@
 use super::Engine;
 use crate::book::OrderNode;
 use crate::event::FundingKind;
-use crate::types::{AccountStatus, SelfTradePrevention, Side, TimeInForce, TradingStatus};
+use crate::types::{
+    AccountStatus, InstrumentId, SelfTradePrevention, Side, TimeInForce, TradingStatus,
+};
 use xxhash_rust::xxh3::Xxh3;
 
 struct StateHasher(Xxh3);
@@ -78,38 +82,7 @@ impl Engine {
             h.u128(totals.withdrawn);
         }
         for id in self.instruments() {
-            let market = self.market(id).expect("listed instruments exist");
-            let spec = market.instrument.spec;
-            h.u32(id.0);
-            h.bytes(&spec.symbol.bytes());
-            h.u16(spec.base.0);
-            h.u16(spec.quote.0);
-            h.u64(spec.quantity_unit);
-            h.i64(spec.tick_size.0);
-            h.u64(spec.lot_size.0);
-            h.u64(spec.min_quantity.0);
-            h.u64(spec.max_quantity.0);
-            h.i64(spec.reference_price.0);
-            h.u32(spec.band_bps);
-            h.u16(spec.maker_fee_bps);
-            h.u16(spec.taker_fee_bps);
-            h.u8(match market.instrument.status {
-                TradingStatus::Open => 0,
-                TradingStatus::Halted => 1,
-            });
-            let range = market.book.range();
-            h.i64(range.low.0);
-            h.i64(range.high.0);
-            for side in [Side::Buy, Side::Sell] {
-                h.u8(side_code(side));
-                for order in self.book_orders(id, side) {
-                    let slot = self
-                        .orders
-                        .by_id(order.order_id)
-                        .expect("booked orders are indexed");
-                    h.order(self.orders.node(slot));
-                }
-            }
+            self.hash_instrument(&mut h, id);
         }
         for (id, account) in self.ledger.accounts() {
             h.u32(id.0);
@@ -142,6 +115,40 @@ impl Engine {
             h.u16(record.result.map_or(0, |reason| reason.code()));
         }
         h.0.digest128()
+    }
+
+    /// An instrument's spec, status and book. The ladder's range is left out:
+    /// it depends on the history of band updates, never on an outcome.
+    fn hash_instrument(&self, h: &mut StateHasher, id: InstrumentId) {
+        let market = self.market(id).expect("listed instruments exist");
+        let spec = market.instrument.spec;
+        h.u32(id.0);
+        h.bytes(&spec.symbol.bytes());
+        h.u16(spec.base.0);
+        h.u16(spec.quote.0);
+        h.u64(spec.quantity_unit);
+        h.i64(spec.tick_size.0);
+        h.u64(spec.lot_size.0);
+        h.u64(spec.min_quantity.0);
+        h.u64(spec.max_quantity.0);
+        h.i64(spec.reference_price.0);
+        h.u32(spec.band_bps);
+        h.u16(spec.maker_fee_bps);
+        h.u16(spec.taker_fee_bps);
+        h.u8(match market.instrument.status {
+            TradingStatus::Open => 0,
+            TradingStatus::Halted => 1,
+        });
+        for side in [Side::Buy, Side::Sell] {
+            h.u8(side_code(side));
+            for order in self.book_orders(id, side) {
+                let slot = self
+                    .orders
+                    .by_id(order.order_id)
+                    .expect("booked orders are indexed");
+                h.order(self.orders.node(slot));
+            }
+        }
     }
 }
 

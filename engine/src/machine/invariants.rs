@@ -97,11 +97,7 @@ impl Engine {
                     let fees = self.orders.node(slot).fees;
                     let amount = hold_required(&spec, side, order.price, order.remaining, fees)
                         .ok_or("hold of a resting order overflows")?;
-                    let asset = if side == Side::Buy {
-                        spec.quote
-                    } else {
-                        spec.base
-                    };
+                    let asset = spec.held_asset(side);
                     *required.entry((order.account, asset)).or_default() += u128::from(amount);
                 }
             }

@@ -44,6 +44,15 @@ pub(super) enum WalkEnd {
     SelfTrade,
 }
 
+/// What self-trade prevention leaves of the walk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum AfterSelfTrade {
+    /// The taker goes on to the next resting order.
+    KeepWalking,
+    /// The taker's rest is to be cancelled.
+    StopTaker,
+}
+
 /// Mutable access to one instrument's book and the ledger, for the length of
 /// one command.
 #[derive(Debug)]
@@ -129,15 +138,6 @@ struct Party {
 }
 
 impl Matcher<'_> {
-    /// The asset an order of `side` holds: quote for a buy, base for a sell.
-    #[inline]
-    fn held_asset(&self, side: Side) -> AssetId {
-        match side {
-            Side::Buy => self.spec.quote,
-            Side::Sell => self.spec.base,
-        }
-    }
-
     /// What an order must hold; it fit 64 bits when the order was accepted,
     /// and holds only shrink with the quantity.
     #[inline]
@@ -162,8 +162,26 @@ impl Matcher<'_> {
         events: &mut impl EventSink,
     ) {
         if amount > 0 {
-            let asset = self.held_asset(side);
+            let asset = self.spec.held_asset(side);
             let balance = self.ledger.hold(account, asset, amount);
+            events.push(balance_changed(account, asset, balance));
+        }
+    }
+
+    /// Change what an order holds from `from` to `to` (a replace).
+    pub(super) fn adjust_hold(
+        &mut self,
+        account: AccountId,
+        side: Side,
+        from: u64,
+        to: u64,
+        events: &mut impl EventSink,
+    ) {
+        if to > from {
+            self.hold(account, side, to - from, events);
+        } else if from > to {
+            let asset = self.spec.held_asset(side);
+            let balance = self.ledger.release(account, asset, from - to);
             events.push(balance_changed(account, asset, balance));
         }
     }
@@ -184,7 +202,7 @@ impl Matcher<'_> {
         } = holder;
         let amount = self.required(side, price, from, fees) - self.required(side, price, to, fees);
         if amount > 0 {
-            let asset = self.held_asset(side);
+            let asset = self.spec.held_asset(side);
             let balance = self.ledger.release(account, asset, amount);
             events.push(balance_changed(account, asset, balance));
         }
@@ -237,7 +255,7 @@ impl Matcher<'_> {
             let slot = ladder.level(index).head;
             let maker = *self.orders.node(slot);
             if maker.account == taker.account && taker.self_trade != SelfTradePrevention::None {
-                if self.prevent_self_trade(taker, slot, events) == WalkEnd::SelfTrade {
+                if self.prevent_self_trade(taker, slot, events) == AfterSelfTrade::StopTaker {
                     return WalkEnd::SelfTrade;
                 }
                 continue;
@@ -252,24 +270,24 @@ impl Matcher<'_> {
         taker: &mut Taker,
         slot: Slot,
         events: &mut impl EventSink,
-    ) -> WalkEnd {
+    ) -> AfterSelfTrade {
         let reason = CancelReason::SelfTrade;
         match taker.self_trade {
             SelfTradePrevention::None => unreachable!("self-trades are allowed"),
-            SelfTradePrevention::CancelNewest => WalkEnd::SelfTrade,
+            SelfTradePrevention::CancelNewest => AfterSelfTrade::StopTaker,
             SelfTradePrevention::CancelOldest => {
                 self.cancel_resting(slot, reason, events);
-                WalkEnd::Exhausted
+                AfterSelfTrade::KeepWalking
             }
             SelfTradePrevention::CancelBoth => {
                 self.cancel_resting(slot, reason, events);
-                WalkEnd::SelfTrade
+                AfterSelfTrade::StopTaker
             }
             SelfTradePrevention::DecrementAndCancel => {
                 let decrement = taker.remaining.min(self.orders.node(slot).remaining);
                 self.reduce_resting(slot, decrement, reason, events);
                 self.reduce_taker(taker, decrement, reason, events);
-                WalkEnd::Exhausted
+                AfterSelfTrade::KeepWalking
             }
         }
     }

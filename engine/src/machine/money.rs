@@ -24,7 +24,8 @@ impl Engine {
             amount: deposit.amount,
         };
         self.funding(deposit.transfer_id, fields, events, |engine, rejecter| {
-            engine.check_funding_target(fields, rejecter)?;
+            engine.check_active(fields.account, rejecter)?;
+            engine.check_asset_and_amount(fields, rejecter)?;
             rejecter.check(
                 deposit.amount > engine.ledger.deposit_room(deposit.asset),
                 RejectReason::Overflow,
@@ -50,7 +51,8 @@ impl Engine {
             fields,
             events,
             |engine, rejecter| {
-                engine.check_funding_target(fields, rejecter)?;
+                engine.check_active(fields.account, rejecter)?;
+                engine.check_asset_and_amount(fields, rejecter)?;
                 engine.check_available(fields, rejecter)
             },
         )
@@ -65,21 +67,14 @@ impl Engine {
             amount: transfer.amount,
         };
         self.funding(transfer.transfer_id, fields, events, |engine, rejecter| {
+            engine.check_active(fields.account, rejecter)?;
             rejecter.check(
-                engine.ledger.account(fields.account).map(|a| a.status)
-                    == Some(AccountStatus::Suspended),
-                RejectReason::AccountSuspended,
+                engine.ledger.account(fields.to).is_none(),
+                RejectReason::UnknownAccount,
             )?;
-            let to = engine
-                .ledger
-                .account(fields.to)
-                .ok_or(rejecter.reject(RejectReason::UnknownAccount))?;
             rejecter.check(fields.to == fields.account, RejectReason::SameAccount)?;
-            rejecter.check(
-                to.status == AccountStatus::Suspended,
-                RejectReason::AccountSuspended,
-            )?;
-            engine.check_funding_target(fields, rejecter)?;
+            engine.check_active(fields.to, rejecter)?;
+            engine.check_asset_and_amount(fields, rejecter)?;
             engine.check_available(fields, rejecter)
         })
     }
@@ -149,19 +144,21 @@ impl Engine {
         Ok(Status::Applied)
     }
 
-    /// The checks common to every funding command once the transfer id is
-    /// consumed: an active account (deposit, withdrawal), a known asset and a
-    /// positive amount.
-    fn check_funding_target(
+    /// `AccountSuspended` unless the (existing) account is active.
+    fn check_active(&self, account: AccountId, rejecter: Rejecter) -> Result<(), Rejection> {
+        let status = self.ledger.account(account).map(|a| a.status);
+        rejecter.check(
+            status == Some(AccountStatus::Suspended),
+            RejectReason::AccountSuspended,
+        )
+    }
+
+    /// A known asset and a positive amount.
+    fn check_asset_and_amount(
         &self,
         fields: TransferFields,
         rejecter: Rejecter,
     ) -> Result<(), Rejection> {
-        let status = self.ledger.account(fields.account).map(|a| a.status);
-        rejecter.check(
-            status == Some(AccountStatus::Suspended),
-            RejectReason::AccountSuspended,
-        )?;
         rejecter.check(
             self.asset(fields.asset).is_none(),
             RejectReason::UnknownAsset,

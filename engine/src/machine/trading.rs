@@ -4,7 +4,7 @@
 //! consuming a valid `user_ref_num`, which happens as soon as it is known to
 //! be new so that a resend of a rejected order is never applied later.
 
-use super::matching::{Holder, Taker, balance_changed};
+use super::matching::{Holder, Taker};
 use super::{Engine, Handled, Rejecter, Rejection};
 use crate::book::OrderNode;
 use crate::book::{NIL, Slot};
@@ -13,7 +13,7 @@ use crate::event::{CancelReason, Event, EventSink, Status};
 use crate::instrument::{FeeRates, InstrumentSpec, PriceBand, hold_required};
 use crate::reject::RejectReason;
 use crate::types::{
-    AccountId, AccountStatus, AssetId, InstrumentId, OrderId, Price, Quantity, Side, TimeInForce,
+    AccountId, AccountStatus, InstrumentId, OrderId, Price, Quantity, Side, TimeInForce,
     TradingStatus, UserRefNum,
 };
 
@@ -102,7 +102,7 @@ impl Engine {
         let fees = instrument.spec.fee_rates();
         let required = hold_required(&instrument.spec, order.side, limit, order.quantity, fees)
             .ok_or(rejecter.reject(RejectReason::Overflow))?;
-        let asset = held_asset(&instrument.spec, order.side);
+        let asset = instrument.spec.held_asset(order.side);
         let available = self.ledger.balance(order.account, asset).available;
         rejecter.check(required > available, RejectReason::InsufficientFunds)?;
         let matcher = self.matcher(order.instrument);
@@ -180,14 +180,13 @@ impl Engine {
         self.next_order_id += 1;
         events.push(replaced(&node, order_id, replace, false));
         let mut matcher = self.matcher(node.instrument);
-        let (required, held) = (checked.required, checked.held);
-        if required > held {
-            matcher.hold(node.account, node.side, required - held, events);
-        } else if held > required {
-            let asset = held_asset(matcher.spec, node.side);
-            let balance = matcher.ledger.release(node.account, asset, held - required);
-            events.push(balance_changed(node.account, asset, balance));
-        }
+        matcher.adjust_hold(
+            node.account,
+            node.side,
+            checked.held,
+            checked.required,
+            events,
+        );
         let mut taker = Taker {
             order_id,
             account: node.account,
@@ -235,7 +234,7 @@ impl Engine {
             .ok_or(rejecter.reject(RejectReason::Overflow))?;
         let held = hold_required(spec, node.side, node.price, node.remaining, node.fees)
             .expect("checked at acceptance");
-        let asset = held_asset(spec, node.side);
+        let asset = spec.held_asset(node.side);
         let available = self.ledger.balance(replace.account, asset).available;
         rejecter.check(
             required.saturating_sub(held) > available,
@@ -327,11 +326,10 @@ impl Engine {
         order: OrderRef,
         rejecter: Rejecter,
     ) -> Result<Slot, Rejection> {
-        let slot = match order {
-            OrderRef::UserRef(user_ref_num) => self.orders.by_user_ref(account, user_ref_num),
-            OrderRef::Id(order_id) => self.orders.by_id(order_id),
-        }
-        .ok_or(rejecter.reject(RejectReason::UnknownOrder))?;
+        let slot = self
+            .orders
+            .find(account, order)
+            .ok_or(rejecter.reject(RejectReason::UnknownOrder))?;
         rejecter.check(
             self.orders.node(slot).account != account,
             RejectReason::NotYourOrder,
@@ -391,14 +389,6 @@ struct CheckedReplace {
     required: u64,
     /// What the order held before.
     held: u64,
-}
-
-/// The asset an order of `side` holds.
-fn held_asset(spec: &InstrumentSpec, side: Side) -> AssetId {
-    match side {
-        Side::Buy => spec.quote,
-        Side::Sell => spec.base,
-    }
 }
 
 fn check_price(

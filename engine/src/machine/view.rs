@@ -119,10 +119,7 @@ impl Engine {
 
     /// An open order of `account`, as the account names it.
     pub fn order(&self, account: AccountId, order: OrderRef) -> Option<OrderView> {
-        let slot = match order {
-            OrderRef::UserRef(user_ref_num) => self.orders.by_user_ref(account, user_ref_num),
-            OrderRef::Id(order_id) => self.orders.by_id(order_id),
-        }?;
+        let slot = self.orders.find(account, order)?;
         let node = self.orders.node(slot);
         (node.account == account).then(|| OrderView::from(node))
     }
