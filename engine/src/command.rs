@@ -21,14 +21,23 @@ pub struct CommandHeader {
 /// One command.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Command {
+    /// Enter an order (OUCH Enter Order).
     NewOrder(NewOrder),
+    /// Cancel an order whole or down to a quantity (OUCH Cancel Order).
     CancelOrder(CancelOrder),
+    /// Cancel-replace an order (OUCH Replace Order).
     ReplaceOrder(ReplaceOrder),
+    /// Cancel all of an account's orders, or those on one instrument.
     MassCancel(MassCancel),
+    /// Funds enter the exchange.
     Deposit(Deposit),
+    /// Funds leave the exchange.
     Withdrawal(Withdrawal),
+    /// Funds move between two accounts.
     Transfer(Transfer),
+    /// Report an account's state and balances.
     AccountQuery(AccountQuery),
+    /// The operator's commands.
     Admin(AdminCommand),
 }
 
@@ -46,15 +55,19 @@ pub enum OrderPrice {
 /// Enter an order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct NewOrder {
+    /// The account the order trades for.
     pub account: AccountId,
+    /// Must be above the account's last one.
     pub user_ref_num: UserRefNum,
     pub instrument: InstrumentId,
     pub side: Side,
     pub price: OrderPrice,
+    /// In quantity units; a multiple of the lot within the limits.
     pub quantity: Quantity,
     pub time_in_force: TimeInForce,
     /// Rejected rather than trade on arrival.
     pub post_only: bool,
+    /// What happens if it would trade with the same account's order.
     pub self_trade: SelfTradePrevention,
 }
 

@@ -179,34 +179,38 @@ pub enum Event {
         last_user_ref_num: UserRefNum,
         last_transfer_id: TransferId,
     },
+    /// An admin command created an asset.
     AssetCreated {
         asset: AssetId,
         symbol: Symbol,
         scale: u8,
     },
-    AccountCreated {
-        account: AccountId,
-    },
+    /// An admin command created an account.
+    AccountCreated { account: AccountId },
+    /// An account was suspended or reactivated.
     AccountStatusChanged {
         account: AccountId,
         status: AccountStatus,
     },
+    /// An admin command created an instrument (market data: a stock
+    /// directory entry).
     InstrumentCreated {
         instrument: InstrumentId,
         spec: InstrumentSpec,
     },
+    /// An instrument's reference, band, limits or fees changed.
     InstrumentUpdated {
         instrument: InstrumentId,
         update: InstrumentUpdate,
     },
+    /// An instrument was halted or reopened (market data: a trading
+    /// action).
     TradingStatusChanged {
         instrument: InstrumentId,
         status: TradingStatus,
     },
     /// The end-of-day command finished; `count` Day orders were cancelled.
-    EndOfDay {
-        count: u32,
-    },
+    EndOfDay { count: u32 },
 }
 
 /// Where the engine writes events. Implemented for `Vec<Event>`; the engine

@@ -73,6 +73,7 @@ pub struct PriceBand {
 }
 
 impl PriceBand {
+    /// Whether `price` is within the band, ends included.
     pub fn contains(self, price: Price) -> bool {
         self.low <= price && price <= self.high
     }
@@ -142,6 +143,7 @@ impl InstrumentSpec {
         })
     }
 
+    /// The maker and taker rates an order accepted now gets.
     pub fn fee_rates(&self) -> FeeRates {
         FeeRates {
             maker_bps: self.maker_fee_bps,

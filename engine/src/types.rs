@@ -72,7 +72,9 @@ id_newtype!(
 /// Which side of the book an order is on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Side {
+    /// Buys base, pays quote.
     Buy,
+    /// Sells base, receives quote.
     Sell,
 }
 
@@ -126,6 +128,7 @@ pub enum SelfTradePrevention {
 /// Whether an instrument accepts new orders.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum TradingStatus {
+    /// Accepts orders.
     Open,
     /// New orders and replaces are rejected; cancels are accepted.
     Halted,

@@ -93,6 +93,7 @@ impl Engine {
         })
     }
 
+    /// The capacities the engine was built with.
     pub fn config(&self) -> &EngineConfig {
         &self.config
     }
