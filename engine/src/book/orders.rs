@@ -14,12 +14,14 @@
 //! the cache (`exchange bench engine` on the exchange-core mix ran at about a
 //! seventh of its speed with both maps sized for `orders_max` = 2^20).
 //!
-//! Growth happens only at a new peak of open orders: whenever the open
-//! orders pass half of what the maps were last reserved for, the
-//! reservation doubles. A hashbrown map whose buckets are at most half live
-//! clears the tombstones that deletes leave by rehashing in place, never by
-//! reallocating, so churn below the peak allocates nothing (a test in
-//! `tests/no_alloc.rs` churns well past the initial size to check it).
+//! Growth happens only at a new peak of open orders: the maps keep room for
+//! twice the peak. A hashbrown map whose live entries are at most half its
+//! capacity clears the tombstones that deletes leave by rehashing in place,
+//! never by reallocating, so churn below the peak allocates nothing (a test
+//! in `tests/no_alloc.rs` churns well past the initial size to check it).
+//! A map at its natural 7/8 load would instead reallocate to twice its size
+//! the first time tombstones filled it, so the room costs nothing in the
+//! long run that churn would not have cost anyway.
 
 use crate::command::OrderRef;
 use crate::instrument::FeeRates;
@@ -215,15 +217,17 @@ impl OrderStore {
         slot
     }
 
-    /// At a new peak of open orders, double what the maps are reserved for,
-    /// so that they stay at most half full (see the module documentation).
+    /// At a new peak of open orders, make room in the maps for twice the
+    /// peak, so that they stay at most half full (see the module
+    /// documentation). Only when that needs more buckets does a map grow,
+    /// and then it doubles, so growth stays rare.
     fn reserve_map_room(&mut self) {
         let entries = self.by_id.len() + 1;
         if entries <= self.maps_reserved_for {
             return;
         }
-        self.maps_reserved_for = (2 * self.maps_reserved_for).max(entries);
-        let room = 2 * self.maps_reserved_for;
+        self.maps_reserved_for = entries;
+        let room = 2 * entries;
         self.by_id.reserve(room - self.by_id.len());
         self.by_user_ref.reserve(room - self.by_user_ref.len());
     }
