@@ -6,8 +6,7 @@
 
 use super::matching::{Holder, Taker};
 use super::{Engine, Handled, Rejecter, Rejection};
-use crate::book::OrderNode;
-use crate::book::{NIL, Slot};
+use crate::book::{NIL, OrderNode, Slot};
 use crate::command::{CancelOrder, MassCancel, NewOrder, OrderPrice, OrderRef, ReplaceOrder};
 use crate::event::{CancelReason, Event, EventSink, Status};
 use crate::instrument::{FeeRates, InstrumentSpec, PriceBand, hold_required};
