@@ -13,8 +13,7 @@
 //! laid out one batch's worth deep, each iteration's N levels behind the
 //! previous one's.
 //!
-//! The engine has the default (production) capacities: `orders_max` sizes
-//! its order indexes, and with them how much memory each command touches.
+//! The engine has the default (production) capacities.
 //!
 //! `cargo bench -p bench` measures; `cargo test --benches` runs each once.
 
