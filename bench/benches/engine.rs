@@ -17,12 +17,11 @@
 //!
 //! `cargo bench -p bench` measures; `cargo test --benches` runs each once.
 
-use bench::{BASE_ASSET, EngineDriver, INSTRUMENT, QUOTE_ASSET, equity, setup_commands};
+use bench::{BASE_ASSET, EngineDriver, QUOTE_ASSET, equity, limit_order, setup_commands};
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use engine::{
-    AccountId, CancelOrder, Command, Deposit, EngineConfig, Event, NewOrder, OrderPrice, OrderRef,
-    Price, Quantity, ReplaceOrder, SelfTradePrevention, Side, Status, TimeInForce, TransferId,
-    UserRefNum,
+    AccountId, CancelOrder, Command, Deposit, EngineConfig, Event, OrderRef, Price, Quantity,
+    ReplaceOrder, Side, Status, TimeInForce, TransferId, UserRefNum,
 };
 use std::cell::RefCell;
 use std::hint::black_box;
@@ -198,17 +197,8 @@ impl Fixture {
         quantity: u64,
         time_in_force: TimeInForce,
     ) -> Command {
-        Command::NewOrder(NewOrder {
-            account,
-            user_ref_num: self.next_user_ref_num(account),
-            instrument: INSTRUMENT,
-            side,
-            price: OrderPrice::Limit(price),
-            quantity: Quantity(quantity),
-            time_in_force,
-            post_only: false,
-            self_trade: SelfTradePrevention::None,
-        })
+        let user_ref_num = self.next_user_ref_num(account);
+        limit_order(account, user_ref_num, side, price, quantity, time_in_force)
     }
 
     /// Rest a trader's buy at one of the top bid levels (untimed) and return

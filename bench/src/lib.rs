@@ -23,7 +23,7 @@ pub use harness::{
 pub use machine::Machine;
 pub use market::{
     BASE_ASSET, BASE_DEPOSIT, EngineDriver, INSTRUMENT, QUOTE_ASSET, QUOTE_DEPOSIT, QUOTE_SCALE,
-    equity, header, setup_commands, trading_accounts,
+    equity, header, limit_order, setup_commands, trading_accounts,
 };
 pub use random::{Random, SplitMix64};
 pub use workload::{BookShape, CommandKind, CommandMix, Workload, WorkloadKind, generate};

@@ -10,8 +10,32 @@
 
 use engine::{
     AccountId, AdminCommand, AssetId, Command, CommandHeader, Deposit, Engine, EngineConfig, Event,
-    InstrumentId, InstrumentSpec, Price, Quantity, Status, Symbol, TransferId,
+    InstrumentId, InstrumentSpec, NewOrder, OrderPrice, Price, Quantity, SelfTradePrevention, Side,
+    Status, Symbol, TimeInForce, TransferId, UserRefNum,
 };
+
+/// A plain limit order on the benchmark instrument (no post-only, no
+/// self-trade prevention), as every workload and bench enters them.
+pub fn limit_order(
+    account: AccountId,
+    user_ref_num: UserRefNum,
+    side: Side,
+    price: Price,
+    quantity: u64,
+    time_in_force: TimeInForce,
+) -> Command {
+    Command::NewOrder(NewOrder {
+        account,
+        user_ref_num,
+        instrument: INSTRUMENT,
+        side,
+        price: OrderPrice::Limit(price),
+        quantity: Quantity(quantity),
+        time_in_force,
+        post_only: false,
+        self_trade: SelfTradePrevention::None,
+    })
+}
 
 /// The quote asset, USD with 4 decimals.
 pub const QUOTE_ASSET: AssetId = AssetId(0);

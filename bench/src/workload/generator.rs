@@ -11,12 +11,11 @@
 
 use super::live::{LiveOrder, LiveOrders};
 use super::{BookShape, CommandKind, CommandMix, Workload, WorkloadKind};
-use crate::market::{EngineDriver, INSTRUMENT, setup_commands};
+use crate::market::{EngineDriver, INSTRUMENT, limit_order, setup_commands};
 use crate::random::Random;
 use engine::{
-    AccountId, CancelOrder, Command, EngineConfig, InstrumentSpec, NewOrder, OrderPrice, OrderRef,
-    Price, PriceBand, Quantity, ReplaceOrder, SelfTradePrevention, Side, Status, TimeInForce,
-    UserRefNum,
+    AccountId, CancelOrder, Command, EngineConfig, InstrumentSpec, OrderRef, Price, PriceBand,
+    Quantity, ReplaceOrder, Side, Status, TimeInForce, UserRefNum,
 };
 
 /// The book is sampled (resting orders, occupied levels) this often.
@@ -246,17 +245,7 @@ impl Generator {
         time_in_force: TimeInForce,
     ) {
         let user_ref_num = self.next_user_ref_num(account);
-        let command = Command::NewOrder(NewOrder {
-            account,
-            user_ref_num,
-            instrument: INSTRUMENT,
-            side,
-            price: OrderPrice::Limit(price),
-            quantity: Quantity(quantity),
-            time_in_force,
-            post_only: false,
-            self_trade: SelfTradePrevention::None,
-        });
+        let command = limit_order(account, user_ref_num, side, price, quantity, time_in_force);
         let kind = if time_in_force.rests() {
             CommandKind::LimitGtc
         } else {
