@@ -2,6 +2,8 @@
 //! them. Every change of state, admin changes included, is a command, so the
 //! journal of commands rebuilds the exact state.
 
+use serde::{Deserialize, Serialize};
+
 use crate::instrument::{InstrumentSpec, InstrumentUpdate};
 use crate::types::{
     AccountId, AccountStatus, AssetId, InstrumentId, OrderId, Price, Quantity, SelfTradePrevention,
@@ -10,7 +12,7 @@ use crate::types::{
 
 /// What the sequencer stamps on every command before it is journaled and
 /// applied. Time comes from here only: the state machine reads no clock.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CommandHeader {
     /// Contiguous from 1.
     pub sequence: u64,
@@ -19,7 +21,7 @@ pub struct CommandHeader {
 }
 
 /// One command.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Command {
     /// Enter an order (OUCH Enter Order).
     NewOrder(NewOrder),
@@ -42,7 +44,7 @@ pub enum Command {
 }
 
 /// The price of a new order.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum OrderPrice {
     /// Trades at this price or better; rests at it.
     Limit(Price),
@@ -53,7 +55,7 @@ pub enum OrderPrice {
 }
 
 /// Enter an order.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewOrder {
     /// The account the order trades for.
     pub account: AccountId,
@@ -72,7 +74,7 @@ pub struct NewOrder {
 }
 
 /// How a command names an existing order.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum OrderRef {
     /// By the client's reference, within the commanding account.
     UserRef(UserRefNum),
@@ -82,7 +84,7 @@ pub enum OrderRef {
 
 /// Cancel an order down to `quantity` open (OUCH semantics: 0 cancels it
 /// whole; a partial cancel keeps time priority).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CancelOrder {
     pub account: AccountId,
     pub order: OrderRef,
@@ -94,7 +96,7 @@ pub struct CancelOrder {
 /// quantity. The same price with no more quantity keeps time priority and
 /// the order id; otherwise the order gets a new id at the back of the queue
 /// (and may trade on arrival, like a new order).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReplaceOrder {
     pub account: AccountId,
     pub order: OrderRef,
@@ -106,14 +108,14 @@ pub struct ReplaceOrder {
 
 /// Cancel every open order of an account, or those on one instrument (a kill
 /// switch). Allowed for a suspended account.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MassCancel {
     pub account: AccountId,
     pub instrument: Option<InstrumentId>,
 }
 
 /// Credit an account from outside the exchange.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Deposit {
     pub account: AccountId,
     pub asset: AssetId,
@@ -122,7 +124,7 @@ pub struct Deposit {
 }
 
 /// Debit an account's available balance to outside the exchange.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Withdrawal {
     pub account: AccountId,
     pub asset: AssetId,
@@ -132,7 +134,7 @@ pub struct Withdrawal {
 
 /// Move an amount of one asset from one account's available balance to
 /// another's. The transfer id is scoped to `from`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Transfer {
     pub from: AccountId,
     pub to: AccountId,
@@ -143,14 +145,14 @@ pub struct Transfer {
 
 /// Report an account's status, last `user_ref_num` and every balance. Changes
 /// nothing.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccountQuery {
     pub account: AccountId,
 }
 
 /// The operator's commands. They are ordinary commands: journaled and
 /// replayed like any other.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum AdminCommand {
     CreateAsset {
         asset: AssetId,

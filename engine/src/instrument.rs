@@ -5,6 +5,8 @@
 //! where a product may pass 64) and must fit `u64`; a result that does not
 //! is an `Overflow` reject at the edge, never a wrap.
 
+use serde::{Deserialize, Serialize};
+
 use crate::types::{AssetId, Price, Quantity, Side, Symbol, TradingStatus};
 
 /// Basis points in one whole (100%).
@@ -12,7 +14,7 @@ pub(crate) const BPS_ONE: u64 = 10_000;
 
 /// The definition of an instrument, fixed at creation except for the parts in
 /// [`InstrumentUpdate`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct InstrumentSpec {
     pub symbol: Symbol,
     /// The asset bought and sold.
@@ -39,7 +41,7 @@ pub struct InstrumentSpec {
 }
 
 /// The parts of an instrument an operator may change while it trades.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct InstrumentUpdate {
     pub reference_price: Price,
     pub band_bps: u32,
@@ -52,7 +54,7 @@ pub struct InstrumentUpdate {
 /// The fee rates an order was accepted under. They are fixed for the order's
 /// life so that its hold always covers the fees it can be charged, even if
 /// the instrument's fees change meanwhile.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct FeeRates {
     pub maker_bps: u16,
     pub taker_bps: u16,
@@ -66,7 +68,7 @@ impl FeeRates {
 }
 
 /// The inclusive range of prices an order may have.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct PriceBand {
     pub low: Price,
     pub high: Price,

@@ -17,6 +17,7 @@
 #![deny(clippy::float_arithmetic)]
 
 mod book;
+pub mod codec;
 mod command;
 mod config;
 mod event;

@@ -11,10 +11,13 @@
 
 use std::fmt;
 
+use serde::{Deserialize, Serialize};
+
 macro_rules! id_newtype {
     ($(#[$meta:meta])* $name:ident($inner:ty)) => {
         $(#[$meta])*
-        #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(transparent)]
         pub struct $name(pub $inner);
 
         impl fmt::Display for $name {
@@ -70,7 +73,7 @@ id_newtype!(
 );
 
 /// Which side of the book an order is on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Side {
     /// Buys base, pays quote.
     Buy,
@@ -89,7 +92,7 @@ impl Side {
 }
 
 /// How long an order may rest.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum TimeInForce {
     /// Rests until cancelled or until the next end-of-day command.
     Day,
@@ -110,7 +113,7 @@ impl TimeInForce {
 
 /// What happens when an incoming order would trade with a resting order of
 /// the same account. The incoming order's mode decides.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum SelfTradePrevention {
     /// Self-trades are allowed.
     None,
@@ -126,7 +129,7 @@ pub enum SelfTradePrevention {
 }
 
 /// Whether an instrument accepts new orders.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum TradingStatus {
     /// Accepts orders.
     Open,
@@ -135,7 +138,7 @@ pub enum TradingStatus {
 }
 
 /// Whether an account may act.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum AccountStatus {
     Active,
     /// Cannot place or replace orders, nor deposit, withdraw or transfer;
@@ -145,7 +148,8 @@ pub enum AccountStatus {
 
 /// An ASCII symbol of up to 8 characters, right-padded with spaces (the ITCH
 /// layout of a stock symbol).
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub struct Symbol([u8; 8]);
 
 impl Symbol {
@@ -191,6 +195,20 @@ impl Symbol {
     }
 }
 
+impl TryFrom<String> for Symbol {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Symbol, String> {
+        Symbol::new(&text).ok_or_else(|| format!("not a symbol of 1 to 8 printable ASCII characters: {text:?}"))
+    }
+}
+
+impl From<Symbol> for String {
+    fn from(symbol: Symbol) -> String {
+        symbol.as_str().to_owned()
+    }
+}
+
 impl fmt::Debug for Symbol {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Symbol({})", self.as_str())
@@ -204,7 +222,7 @@ impl fmt::Display for Symbol {
 }
 
 /// An account's holding of one asset.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Balance {
     /// Free to trade, withdraw or transfer.
     pub available: u64,

@@ -15,6 +15,7 @@ mod hash;
 mod invariants;
 mod matching;
 mod money;
+mod snapshot;
 mod trading;
 mod view;
 

@@ -1,0 +1,1 @@
+//! The fixed little-endian layout of commands in journal records.
