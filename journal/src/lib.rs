@@ -1,6 +1,47 @@
 //! The write-ahead journal: segmented, preallocated, memory-mapped,
-//! checksummed records; tailing readers; snapshots; recovery that truncates
-//! only a torn tail (see `../shared/DESIGN.md`).
+//! checksummed records; readers that tail it; snapshot files; recovery that
+//! truncates only a torn tail and refuses to guess about corruption
+//! anywhere else.
 //!
-//! Empty until the journal issue: the crate exists so that the workspace has
-//! its final shape.
+//! The crate is generic: a record is a `u16` type, a timestamp and a body of
+//! bytes, numbered by a contiguous sequence from 1. What the bytes mean is
+//! the caller's (the engine journals its commands).
+//!
+//! - **Layout**: see the `layout` module docs (also `docs/journal.md`) for
+//!   the byte diagrams of segment and record headers.
+//! - **Append** ([`Journal::append`]): one copy of header and body into the
+//!   mapped pages and a release store of the record's length, which
+//!   publishes it. No system call, no allocation; a segment is prepared
+//!   (allocated, mapped, pre-faulted) by a helper thread before it is needed.
+//! - **Durability** ([`Durability`]): `Memory` (durable once in the mapped
+//!   pages; survives a crash of the process) or `Fsync` (a flusher thread
+//!   syncs in groups and publishes the durable sequence,
+//!   [`DurablePosition`]).
+//! - **Recovery** ([`Journal::open`]): every record is verified; the rules
+//!   are in the `recovery` module docs.
+//! - **Snapshots** ([`SnapshotStore`]): a state's bytes with its sequence and
+//!   state hash, checksummed, written atomically (temporary file, sync,
+//!   rename).
+
+// `unsafe` is needed only where mapped memory is read and written: the
+// segment's accessors and their callers, each block with its SAFETY
+// argument. Everything else forbids it.
+mod error;
+mod flusher;
+#[allow(unsafe_code)]
+mod journal;
+mod layout;
+#[allow(unsafe_code)]
+mod reader;
+#[allow(unsafe_code)]
+mod recovery;
+#[allow(unsafe_code)]
+mod segment;
+mod snapshot;
+
+pub use error::JournalError;
+pub use journal::{DurablePosition, Durability, Journal, JournalOptions, TruncateReport};
+pub use layout::{RECORD_ALIGNMENT, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES};
+pub use reader::{JournalReader, Record};
+pub use recovery::{RecoveryReport, TornTail};
+pub use snapshot::{SnapshotInfo, SnapshotStore};

@@ -1,0 +1,643 @@
+//! The journal: one appender, a flusher thread under the `fsync` policy,
+//! and tailing readers, sharing segments through [`Shared`].
+
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use parking_lot::{Mutex, RwLock};
+
+use crate::error::{IoContext, JournalError};
+use crate::flusher;
+use crate::layout::{
+    RECORD_ALIGNMENT, RECORD_HEADER_BYTES, RecordHeader, SEAL, SEGMENT_HEADER_BYTES,
+    SegmentHeader, record_checksum, record_field, record_footprint,
+};
+use crate::reader::JournalReader;
+use crate::recovery::{self, RecoveryReport, SegmentEnd};
+use crate::segment::{PreparedSegment, Segment, sync_directory};
+
+/// When an appended record counts as durable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Durability {
+    /// In the mapped pages: survives a crash of the process (the kernel
+    /// owns the pages), not of the machine.
+    Memory,
+    /// Synced to the device by the flusher thread, in groups: it syncs
+    /// whatever was appended since its last sync, and when idle looks again
+    /// after at most `flush_delay_us_max` microseconds.
+    Fsync { flush_delay_us_max: u64 },
+}
+
+/// How a journal is laid out and made durable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct JournalOptions {
+    /// The size of each segment file, a multiple of 8 (default 64 MiB).
+    pub segment_bytes: usize,
+    /// The largest record body accepted (default 64 KiB); must fit an empty
+    /// segment.
+    pub record_bytes_max: usize,
+    pub durability: Durability,
+    /// Touch every page of a prepared segment before it is used, so appends
+    /// take no page faults (default on).
+    pub prefault: bool,
+}
+
+impl Default for JournalOptions {
+    fn default() -> JournalOptions {
+        JournalOptions {
+            segment_bytes: 64 << 20,
+            record_bytes_max: 64 << 10,
+            durability: Durability::Memory,
+            prefault: true,
+        }
+    }
+}
+
+impl JournalOptions {
+    fn validate(&self) -> Result<(), JournalError> {
+        let fits = SEGMENT_HEADER_BYTES + record_footprint(self.record_bytes_max) + RECORD_ALIGNMENT;
+        if self.segment_bytes % RECORD_ALIGNMENT != 0 || self.segment_bytes < fits {
+            return Err(JournalError::Options(format!(
+                "segment_bytes {} must be a multiple of 8 and at least {fits} to hold a record of \
+                 record_bytes_max {} bytes",
+                self.segment_bytes, self.record_bytes_max
+            )));
+        }
+        if self.record_bytes_max > (u32::MAX as usize - RECORD_HEADER_BYTES - 8) {
+            return Err(JournalError::Options("record_bytes_max is over 4 GiB".to_owned()));
+        }
+        if let Durability::Fsync { flush_delay_us_max } = self.durability
+            && !(1..=1_000_000).contains(&flush_delay_us_max)
+        {
+            return Err(JournalError::Options(
+                "flush_delay_us_max must be 1 to 1,000,000 microseconds".to_owned(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A sequence number padded to its own cache lines, so the appender's
+/// stores do not slow readers of neighbouring data.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+pub(crate) struct PaddedSequence(pub(crate) AtomicU64);
+
+/// What the appender, the flusher and readers share.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) dir: PathBuf,
+    /// Every open segment, in order. Written on roll-over only.
+    pub(crate) segments: RwLock<Vec<Arc<Segment>>>,
+    /// The last appended (published) sequence.
+    pub(crate) appended: PaddedSequence,
+    /// The last durable sequence (`fsync` policy; under `memory` durable
+    /// means appended).
+    pub(crate) durable: PaddedSequence,
+    pub(crate) memory_policy: bool,
+    pub(crate) stop: AtomicBool,
+    pub(crate) failure: Mutex<Option<String>>,
+    pub(crate) failed: AtomicBool,
+}
+
+impl Shared {
+    pub(crate) fn durable_sequence(&self) -> u64 {
+        if self.memory_policy {
+            self.appended.0.load(Ordering::Acquire)
+        } else {
+            self.durable.0.load(Ordering::Acquire)
+        }
+    }
+}
+
+/// The durable position of a journal, for the edges that must not release
+/// anything caused by a command before it is durable. Cheap to clone and
+/// read from any thread.
+#[derive(Clone, Debug)]
+pub struct DurablePosition {
+    shared: Arc<Shared>,
+}
+
+impl DurablePosition {
+    /// The last durable sequence number (0 before any record).
+    pub fn sequence(&self) -> u64 {
+        self.shared.durable_sequence()
+    }
+
+    /// Waits (spinning, then yielding) until `sequence` is durable or the
+    /// timeout passes; returns whether it is durable.
+    pub fn wait_for(&self, sequence: u64, timeout: Duration) -> bool {
+        let start = Instant::now();
+        let mut spins = 0u32;
+        while self.sequence() < sequence {
+            if self.shared.failed.load(Ordering::Acquire) || start.elapsed() > timeout {
+                return false;
+            }
+            spins += 1;
+            if spins < 1_000 {
+                std::hint::spin_loop();
+            } else {
+                std::thread::yield_now();
+            }
+        }
+        true
+    }
+}
+
+/// The write-ahead journal: one appender (`&mut self`), any number of
+/// readers ([`Journal::reader`]) and, under [`Durability::Fsync`], a flusher
+/// thread.
+///
+/// ```
+/// use journal::{Journal, JournalOptions};
+///
+/// let dir = std::env::temp_dir().join(format!("journal-doc-{}", std::process::id()));
+/// let options = JournalOptions { segment_bytes: 1 << 16, prefault: false, ..Default::default() };
+/// let (mut journal, report) = Journal::open(&dir, options).unwrap();
+/// assert_eq!(report.last_sequence, 0);
+/// assert_eq!(journal.append(7, 1_000, b"hello").unwrap(), 1);
+/// let mut reader = journal.reader(1);
+/// let record = reader.next().unwrap().expect("one record");
+/// assert_eq!((record.sequence, record.record_type, record.body), (1, 7, &b"hello"[..]));
+/// journal.close().unwrap();
+/// std::fs::remove_dir_all(&dir).unwrap();
+/// ```
+#[derive(Debug)]
+pub struct Journal {
+    shared: Arc<Shared>,
+    options: JournalOptions,
+    read_only: bool,
+    /// The segment appends go to.
+    current: Arc<Segment>,
+    /// Where the next record goes in `current`.
+    offset: usize,
+    next_sequence: u64,
+    last_checksum: u32,
+    /// The next segment, being made ahead of need.
+    preparing: Option<JoinHandle<std::io::Result<PreparedSegment>>>,
+    flusher: Option<JoinHandle<()>>,
+    /// Held (locked) while the journal is open for writing.
+    _lock: Option<File>,
+}
+
+const LOCK_FILE: &str = "LOCK";
+
+impl Journal {
+    /// Opens (creating if need be) the journal in `dir` for appending, after
+    /// recovery: every record is verified, a torn tail is truncated and
+    /// reported, corruption elsewhere is an error (see the `recovery`
+    /// module's rules).
+    pub fn open(dir: &Path, options: JournalOptions) -> Result<(Journal, RecoveryReport), JournalError> {
+        options.validate()?;
+        fs::create_dir_all(dir).at(dir)?;
+        let lock = lock_directory(dir)?;
+        let mut scan = recovery::scan_directory(dir, true, None)?;
+        for path in &scan.report.removed {
+            fs::remove_file(path).at(path)?;
+        }
+        restore_cut_file(&mut scan)?;
+        let offset = match scan.end {
+            SegmentEnd::Open(offset) => Some(offset),
+            SegmentEnd::Torn {
+                offset,
+                nonzero_end,
+                ..
+            } => {
+                let segment = scan.segments.last().expect("torn in a segment");
+                // SAFETY: the segment is not shared yet.
+                unsafe { segment.zero(offset, nonzero_end) };
+                segment.sync_range(offset, nonzero_end).at(&segment.path)?;
+                Some(offset)
+            }
+            _ => None,
+        };
+        sync_directory(dir).at(dir)?;
+        let last_sequence = scan.chain.next_sequence - 1;
+        let shared = Arc::new(Shared {
+            dir: dir.to_path_buf(),
+            segments: RwLock::new(Vec::new()),
+            appended: PaddedSequence(AtomicU64::new(last_sequence)),
+            durable: PaddedSequence(AtomicU64::new(last_sequence)),
+            memory_policy: options.durability == Durability::Memory,
+            stop: AtomicBool::new(false),
+            failure: Mutex::new(None),
+            failed: AtomicBool::new(false),
+        });
+        let mut journal = match (offset, scan.segments.last()) {
+            (Some(offset), Some(_)) => {
+                let current = Arc::new(scan.segments.pop().expect("a last segment"));
+                current.set_published_end(offset);
+                Journal::assemble(shared, options, current, offset, &scan.chain, Some(lock))
+            }
+            _ => {
+                // No segments yet: the first one starts the journal.
+                let index = 1;
+                let prepared = PreparedSegment::create(dir, index, options.segment_bytes, options.prefault)
+                    .at(dir)?;
+                let header = SegmentHeader {
+                    index,
+                    first_sequence: scan.chain.next_sequence,
+                    previous_checksum: scan.chain.last_checksum,
+                    capacity: options.segment_bytes as u64,
+                };
+                let segment = prepared
+                    .activate(dir, &header.encode(), scan.chain.next_sequence)
+                    .at(dir)?;
+                sync_directory(dir).at(dir)?;
+                segment.set_published_end(SEGMENT_HEADER_BYTES);
+                let current = Arc::new(segment);
+                Journal::assemble(
+                    shared,
+                    options,
+                    current,
+                    SEGMENT_HEADER_BYTES,
+                    &scan.chain,
+                    Some(lock),
+                )
+            }
+        };
+        {
+            let mut segments = journal.shared.segments.write();
+            for segment in scan.segments {
+                segment.set_published_end(segment.capacity());
+                segments.push(Arc::new(segment));
+            }
+            segments.push(Arc::clone(&journal.current));
+        }
+        // What recovery found may be only in the page cache (the process that
+        // wrote it crashed): make it durable before it counts as such.
+        if !journal.shared.memory_policy {
+            journal.current.sync_all().at(&journal.current.path)?;
+        }
+        journal.start_flusher();
+        journal.prepare_next();
+        Ok((journal, scan.report))
+    }
+
+    /// Opens the journal in `dir` for reading only: verifies it as
+    /// [`Journal::open`] does but changes nothing (a torn tail is reported,
+    /// not truncated). Appending to it returns [`JournalError::ReadOnly`].
+    pub fn open_read_only(dir: &Path) -> Result<(Journal, RecoveryReport), JournalError> {
+        let scan = recovery::scan_directory(dir, false, None)?;
+        let last_sequence = scan.chain.next_sequence - 1;
+        let shared = Arc::new(Shared {
+            dir: dir.to_path_buf(),
+            segments: RwLock::new(Vec::new()),
+            appended: PaddedSequence(AtomicU64::new(last_sequence)),
+            durable: PaddedSequence(AtomicU64::new(last_sequence)),
+            memory_policy: true,
+            stop: AtomicBool::new(true),
+            failure: Mutex::new(None),
+            failed: AtomicBool::new(false),
+        });
+        let segments: Vec<Arc<Segment>> = scan.segments.into_iter().map(Arc::new).collect();
+        for segment in &segments {
+            segment.set_published_end(segment.capacity());
+        }
+        let current = match segments.last() {
+            Some(last) => Arc::clone(last),
+            None => {
+                return Err(JournalError::Io {
+                    path: dir.to_path_buf(),
+                    source: std::io::Error::new(
+                        std::io::ErrorKind::NotFound,
+                        "no journal segments in this directory",
+                    ),
+                });
+            }
+        };
+        *shared.segments.write() = segments;
+        let mut journal = Journal::assemble(
+            shared,
+            JournalOptions::default(),
+            current,
+            0,
+            &scan.chain,
+            None,
+        );
+        journal.read_only = true;
+        Ok((journal, scan.report))
+    }
+
+    fn assemble(
+        shared: Arc<Shared>,
+        options: JournalOptions,
+        current: Arc<Segment>,
+        offset: usize,
+        chain: &recovery::Chain,
+        lock: Option<File>,
+    ) -> Journal {
+        Journal {
+            shared,
+            options,
+            read_only: false,
+            current,
+            offset,
+            next_sequence: chain.next_sequence,
+            last_checksum: chain.last_checksum,
+            preparing: None,
+            flusher: None,
+            _lock: lock,
+        }
+    }
+
+    fn start_flusher(&mut self) {
+        if let Durability::Fsync { flush_delay_us_max } = self.options.durability {
+            let shared = Arc::clone(&self.shared);
+            let delay = Duration::from_micros(flush_delay_us_max);
+            self.flusher = Some(
+                std::thread::Builder::new()
+                    .name("journal-flusher".to_owned())
+                    .spawn(move || flusher::run(&shared, delay))
+                    .expect("spawn the journal flusher"),
+            );
+        }
+    }
+
+    fn prepare_next(&mut self) {
+        if self.preparing.is_some() {
+            return;
+        }
+        let dir = self.shared.dir.clone();
+        let index = self.current.index + 1;
+        let (bytes, prefault) = (self.options.segment_bytes, self.options.prefault);
+        self.preparing = Some(
+            std::thread::Builder::new()
+                .name("journal-prepare".to_owned())
+                .spawn(move || PreparedSegment::create(&dir, index, bytes, prefault))
+                .expect("spawn the segment preparer"),
+        );
+    }
+
+    /// Appends a record and publishes it to readers; returns its sequence
+    /// number. `record_type` is the caller's and must not be 0.
+    pub fn append(
+        &mut self,
+        record_type: u16,
+        timestamp_ns: u64,
+        body: &[u8],
+    ) -> Result<u64, JournalError> {
+        assert!(record_type != 0, "record type 0 is reserved");
+        if self.read_only {
+            return Err(JournalError::ReadOnly);
+        }
+        if self.shared.failed.load(Ordering::Relaxed) {
+            return Err(JournalError::Flusher(self.failure()));
+        }
+        if body.len() > self.options.record_bytes_max {
+            return Err(JournalError::RecordTooLarge {
+                bytes: body.len(),
+                bytes_max: self.options.record_bytes_max,
+            });
+        }
+        let footprint = record_footprint(body.len());
+        if self.offset + footprint > self.current.capacity() {
+            self.roll()?;
+        }
+        let sequence = self.next_sequence;
+        let length = (RECORD_HEADER_BYTES + body.len()) as u32;
+        let mut header = RecordHeader {
+            length,
+            record_type,
+            flags: 0,
+            sequence,
+            timestamp_ns,
+            previous_checksum: self.last_checksum,
+            checksum: 0,
+        }
+        .encode();
+        let checksum = record_checksum(&header, body);
+        header[record_field::CHECKSUM..].copy_from_slice(&checksum.to_le_bytes());
+        let offset = self.offset;
+        // SAFETY: `&mut self` makes this the only writer; readers read only
+        // published records and this record is published by the length
+        // store below, after these writes. Padding bytes are already zero:
+        // segments start zero-filled and recovery zeroes a torn tail.
+        unsafe {
+            self.current.write(offset + 4, &header[4..]);
+            self.current.write(offset + RECORD_HEADER_BYTES, body);
+        }
+        self.current.store_length(offset, length);
+        self.offset = offset + footprint;
+        self.current.set_published_end(self.offset);
+        self.shared.appended.0.store(sequence, Ordering::Release);
+        self.next_sequence = sequence + 1;
+        self.last_checksum = checksum;
+        Ok(sequence)
+    }
+
+    /// Moves appends to the next segment: the prepared one gets its header
+    /// and name, then the current one is sealed (so a sealed segment always
+    /// has a successor on disk), then readers and the flusher see it.
+    fn roll(&mut self) -> Result<(), JournalError> {
+        let dir = self.shared.dir.clone();
+        let prepared = match self.preparing.take() {
+            Some(handle) => handle.join().expect("the segment preparer panicked"),
+            None => PreparedSegment::create(
+                &dir,
+                self.current.index + 1,
+                self.options.segment_bytes,
+                self.options.prefault,
+            ),
+        }
+        .at(&dir)?;
+        assert_eq!(prepared.index(), self.current.index + 1);
+        let header = SegmentHeader {
+            index: prepared.index(),
+            first_sequence: self.next_sequence,
+            previous_checksum: self.last_checksum,
+            capacity: self.options.segment_bytes as u64,
+        };
+        let next = prepared
+            .activate(&dir, &header.encode(), self.next_sequence)
+            .at(&dir)?;
+        next.set_published_end(SEGMENT_HEADER_BYTES);
+        if self.offset < self.current.capacity() {
+            self.current.store_length(self.offset, SEAL);
+            self.current
+                .set_published_end((self.offset + RECORD_ALIGNMENT).min(self.current.capacity()));
+        }
+        let next = Arc::new(next);
+        self.shared.segments.write().push(Arc::clone(&next));
+        self.current = next;
+        self.offset = SEGMENT_HEADER_BYTES;
+        self.prepare_next();
+        Ok(())
+    }
+
+    /// The sequence the next record will get.
+    pub fn next_sequence(&self) -> u64 {
+        self.next_sequence
+    }
+
+    /// The last appended sequence (0 when empty).
+    pub fn last_sequence(&self) -> u64 {
+        self.next_sequence - 1
+    }
+
+    /// The handle the edges read the durable position from.
+    pub fn durable(&self) -> DurablePosition {
+        DurablePosition {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+
+    /// A reader positioned at `from_sequence` (clamped to the first record
+    /// present), which tails the journal as it grows.
+    pub fn reader(&self, from_sequence: u64) -> JournalReader {
+        JournalReader::new(Arc::clone(&self.shared), from_sequence)
+    }
+
+    /// The directory of the journal.
+    pub fn dir(&self) -> &Path {
+        &self.shared.dir
+    }
+
+    /// The segment files in use, in order: (index, first sequence, path).
+    pub fn segments(&self) -> Vec<(u64, u64, PathBuf)> {
+        self.shared
+            .segments
+            .read()
+            .iter()
+            .map(|segment| (segment.index, segment.first_sequence, segment.path.clone()))
+            .collect()
+    }
+
+    fn failure(&self) -> String {
+        self.shared
+            .failure
+            .lock()
+            .clone()
+            .unwrap_or_else(|| "unknown failure".to_owned())
+    }
+
+    /// Makes everything appended durable, stops the flusher and releases the
+    /// directory. Dropping a journal does the same, ignoring errors.
+    pub fn close(mut self) -> Result<(), JournalError> {
+        self.shutdown()
+    }
+
+    fn shutdown(&mut self) -> Result<(), JournalError> {
+        if self.read_only {
+            return Ok(());
+        }
+        if let Some(handle) = self.preparing.take() {
+            let _ = handle.join();
+        }
+        self.shared.stop.store(true, Ordering::Release);
+        if let Some(handle) = self.flusher.take() {
+            handle.thread().unpark();
+            handle.join().expect("the journal flusher panicked");
+        }
+        if self.shared.failed.load(Ordering::Acquire) {
+            return Err(JournalError::Flusher(self.failure()));
+        }
+        self.current
+            .sync_range(0, self.current.published_end())
+            .at(&self.current.path)?;
+        self.read_only = true;
+        Ok(())
+    }
+
+    /// The operator's truncation: keeps records `1..=keep_through` and
+    /// removes every later one (later segments are deleted). Records up to
+    /// `keep_through` must verify; what follows is not read. Snapshots are
+    /// the caller's concern.
+    pub fn truncate(dir: &Path, keep_through: u64) -> Result<TruncateReport, JournalError> {
+        let _lock = lock_directory(dir)?;
+        let listing = recovery::list_segments(dir)?;
+        let mut removed = Vec::new();
+        if keep_through == 0 {
+            for (_, _, path) in listing.segments.iter().rev() {
+                fs::remove_file(path).at(path)?;
+                removed.push(path.clone());
+            }
+            sync_directory(dir).at(dir)?;
+            return Ok(TruncateReport {
+                last_sequence: 0,
+                removed_segments: removed,
+            });
+        }
+        let scan = recovery::scan_directory(dir, true, Some(keep_through))?;
+        let SegmentEnd::Stopped(offset) = scan.end else {
+            unreachable!("a scan with stop_after ends Stopped or fails")
+        };
+        for (_, _, path) in listing.segments.iter().skip(scan.segments.len()).rev() {
+            fs::remove_file(path).at(path)?;
+            removed.push(path.clone());
+        }
+        let last = scan.segments.last().expect("keep_through >= 1 is in a segment");
+        // SAFETY: the directory is locked and the segment not shared.
+        unsafe { last.zero(offset, last.capacity()) };
+        last.sync_all().at(&last.path)?;
+        sync_directory(dir).at(dir)?;
+        Ok(TruncateReport {
+            last_sequence: keep_through,
+            removed_segments: removed,
+        })
+    }
+}
+
+impl Drop for Journal {
+    fn drop(&mut self) {
+        let _ = self.shutdown();
+    }
+}
+
+/// What [`Journal::truncate`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TruncateReport {
+    /// The journal's last sequence now.
+    pub last_sequence: u64,
+    pub removed_segments: Vec<PathBuf>,
+}
+
+fn lock_directory(dir: &Path) -> Result<File, JournalError> {
+    let path = dir.join(LOCK_FILE);
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .at(&path)?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(fs::TryLockError::WouldBlock) => Err(JournalError::Locked { path }),
+        Err(fs::TryLockError::Error(source)) => Err(JournalError::Io { path, source }),
+    }
+}
+
+/// A last segment file shorter than its header says (copied or cut short)
+/// gets its zero-filled length back, so appends can continue in it.
+fn restore_cut_file(scan: &mut recovery::Scan) -> Result<(), JournalError> {
+    let Some(last) = scan.segments.last() else {
+        return Ok(());
+    };
+    // SAFETY: recovery reads segments nobody writes.
+    let header = unsafe { last.bytes(0, SEGMENT_HEADER_BYTES) };
+    let header = SegmentHeader::decode(header.try_into().expect("64 bytes"))
+        .expect("recovery checked the header");
+    let capacity = usize::try_from(header.capacity).expect("segment fits memory");
+    if capacity == last.capacity() {
+        return Ok(());
+    }
+    let (index, first, path) = (last.index, last.first_sequence, last.path.clone());
+    scan.segments.pop();
+    let file = File::options().write(true).open(&path).at(&path)?;
+    file.set_len(capacity as u64).at(&path)?;
+    file.sync_all().at(&path)?;
+    scan.segments.push(Segment::open(&path, index, first, true).at(&path)?);
+    if scan.report.torn_tail.is_none() {
+        scan.report.torn_tail = Some(recovery::TornTail {
+            segment: path,
+            offset: header.capacity,
+            bytes: 0,
+            reason: "the file was shorter than its header says; its length was restored".to_owned(),
+        });
+    }
+    Ok(())
+}

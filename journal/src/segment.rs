@@ -1,0 +1,286 @@
+//! One segment file: preallocated, zero-filled, mapped shared, and accessed
+//! by one writer and any number of readers.
+//!
+//! The memory is shared between threads through raw pointers, so this is
+//! where the crate's `unsafe` lives. The discipline that makes it sound:
+//!
+//! - Exactly one writer (the [`crate::Journal`], through `&mut self`) writes
+//!   record bytes, and only at or beyond the segment's published end.
+//! - A record becomes visible when its `length` word is stored with release
+//!   ordering, after every other byte of it; readers load `length` with
+//!   acquire ordering and read only the bytes of records they have seen
+//!   published, which nobody writes again while the segment is shared.
+//! - Recovery and the operator's truncation change published bytes only
+//!   before the segment is shared (single-threaded, at open).
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+
+use memmap2::{MmapOptions, MmapRaw};
+
+use crate::layout::{RECORD_ALIGNMENT, SEGMENT_HEADER_BYTES};
+
+/// A segment's file name: `segment-<index, 8 digits>-first-<first sequence,
+/// 20 digits>.journal`, so that names sort in journal order and say where
+/// each one starts.
+pub(crate) fn segment_file_name(index: u64, first_sequence: u64) -> String {
+    format!("segment-{index:08}-first-{first_sequence:020}.journal")
+}
+
+/// The index and first sequence a segment's file name states.
+pub(crate) fn parse_segment_file_name(name: &str) -> Option<(u64, u64)> {
+    let rest = name.strip_prefix("segment-")?.strip_suffix(".journal")?;
+    let (index, first) = rest.split_once("-first-")?;
+    if index.len() < 8 || first.len() != 20 {
+        return None;
+    }
+    Some((index.parse().ok()?, first.parse().ok()?))
+}
+
+/// A segment prepared ahead of need is called this until it gets its header.
+pub(crate) fn pending_file_name(index: u64) -> String {
+    format!("segment-{index:08}.next")
+}
+
+/// A mapped segment file.
+#[derive(Debug)]
+pub(crate) struct Segment {
+    pub(crate) index: u64,
+    pub(crate) first_sequence: u64,
+    pub(crate) path: PathBuf,
+    file: File,
+    map: MmapRaw,
+    writable: bool,
+    /// The end of the last published record (or of the seal). The flusher
+    /// syncs up to here.
+    published_end: AtomicUsize,
+}
+
+impl Segment {
+    /// Maps an existing segment file (whole), for writing or read-only.
+    pub(crate) fn open(
+        path: &Path,
+        index: u64,
+        first_sequence: u64,
+        writable: bool,
+    ) -> io::Result<Segment> {
+        let file = OpenOptions::new().read(true).write(writable).open(path)?;
+        let length = file.metadata()?.len();
+        if length < SEGMENT_HEADER_BYTES as u64 || length % RECORD_ALIGNMENT as u64 != 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "{} is {length} bytes: not a whole number of 8-byte words after a header",
+                    path.display()
+                ),
+            ));
+        }
+        let map = if writable {
+            MmapOptions::new().map_raw(&file)?
+        } else {
+            MmapOptions::new().map_raw_read_only(&file)?
+        };
+        Ok(Segment {
+            index,
+            first_sequence,
+            path: path.to_path_buf(),
+            file,
+            map,
+            writable,
+            published_end: AtomicUsize::new(SEGMENT_HEADER_BYTES),
+        })
+    }
+
+    /// The file's size: where records must end.
+    pub(crate) fn capacity(&self) -> usize {
+        self.map.len()
+    }
+
+    pub(crate) fn published_end(&self) -> usize {
+        self.published_end.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn set_published_end(&self, end: usize) {
+        debug_assert!(end <= self.capacity());
+        self.published_end.store(end, Ordering::Release);
+    }
+
+    /// The `length` word of the record at `offset`, loaded with acquire
+    /// ordering: when it is non-zero, every byte of the record is visible.
+    pub(crate) fn load_length(&self, offset: usize) -> u32 {
+        assert!(offset % RECORD_ALIGNMENT == 0 && offset + 4 <= self.capacity());
+        // SAFETY: the mapping is live for `self`'s lifetime, `offset + 4` is
+        // inside it (asserted), and the address is 4-aligned because the
+        // mapping is page-aligned and `offset` is a multiple of 8. The word
+        // is only ever written through `store_length` (atomically) or before
+        // the segment is shared.
+        let word = unsafe { AtomicU32::from_ptr(self.map.as_mut_ptr().add(offset).cast::<u32>()) };
+        word.load(Ordering::Acquire)
+    }
+
+    /// Publishes the record at `offset` by storing its `length` with release
+    /// ordering, after all its other bytes were written.
+    pub(crate) fn store_length(&self, offset: usize, length: u32) {
+        assert!(self.writable);
+        assert!(offset % RECORD_ALIGNMENT == 0 && offset + 4 <= self.capacity());
+        // SAFETY: as in `load_length`; the mapping is writable (asserted).
+        let word = unsafe { AtomicU32::from_ptr(self.map.as_mut_ptr().add(offset).cast::<u32>()) };
+        word.store(length, Ordering::Release);
+    }
+
+    /// Bytes `offset..offset + length` of the segment.
+    ///
+    /// # Safety
+    ///
+    /// Nobody may write these bytes while the slice lives: they belong to
+    /// records published before (seen through [`Segment::load_length`]), or
+    /// the segment is not shared with a writer.
+    pub(crate) unsafe fn bytes(&self, offset: usize, length: usize) -> &[u8] {
+        assert!(offset.checked_add(length).is_some_and(|end| end <= self.capacity()));
+        // SAFETY: in bounds (asserted) of a mapping that lives as long as
+        // `self`; the caller guarantees no concurrent writes.
+        unsafe { std::slice::from_raw_parts(self.map.as_ptr().add(offset), length) }
+    }
+
+    /// Copies `bytes` to `offset`.
+    ///
+    /// # Safety
+    ///
+    /// Only the journal's single writer may call this, and only for bytes no
+    /// reader reads: at or beyond the published end, or before the segment
+    /// is shared.
+    pub(crate) unsafe fn write(&self, offset: usize, bytes: &[u8]) {
+        assert!(self.writable);
+        assert!(offset.checked_add(bytes.len()).is_some_and(|end| end <= self.capacity()));
+        // SAFETY: in bounds (asserted) of a live writable mapping; the caller
+        // guarantees that nobody reads or writes these bytes concurrently.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                bytes.as_ptr(),
+                self.map.as_mut_ptr().add(offset),
+                bytes.len(),
+            );
+        }
+    }
+
+    /// Fills `offset..end` with zeros (recovery's truncation of a torn tail,
+    /// the operator's truncation).
+    ///
+    /// # Safety
+    ///
+    /// As for [`Segment::write`]: the segment is not shared.
+    pub(crate) unsafe fn zero(&self, offset: usize, end: usize) {
+        assert!(offset <= end && end <= self.capacity());
+        assert!(self.writable);
+        // SAFETY: in bounds (asserted) of a live writable mapping that the
+        // caller guarantees nobody else touches.
+        unsafe { std::ptr::write_bytes(self.map.as_mut_ptr().add(offset), 0, end - offset) };
+    }
+
+    /// Makes `offset..end` durable (msync).
+    pub(crate) fn sync_range(&self, offset: usize, end: usize) -> io::Result<()> {
+        if end > offset {
+            self.map.flush_range(offset, end - offset)?;
+        }
+        Ok(())
+    }
+
+    /// Makes the whole file durable, data and metadata.
+    pub(crate) fn sync_all(&self) -> io::Result<()> {
+        self.map.flush()?;
+        self.file.sync_all()
+    }
+}
+
+/// A segment file made ahead of need (zero-filled, allocated, mapped and
+/// optionally pre-faulted) so that rolling over costs a header write and a
+/// rename.
+#[derive(Debug)]
+pub(crate) struct PreparedSegment {
+    segment: Segment,
+}
+
+impl PreparedSegment {
+    /// Creates `segment-<index>.next` of `segment_bytes` zeros. Writing the
+    /// zeros (rather than `set_len`, which leaves a hole) allocates the disk
+    /// blocks now, off the appending thread; `prefault` also touches every
+    /// page of the mapping for writing, so appends take no first-write
+    /// faults.
+    pub(crate) fn create(
+        dir: &Path,
+        index: u64,
+        segment_bytes: usize,
+        prefault: bool,
+    ) -> io::Result<Self> {
+        assert!(segment_bytes % RECORD_ALIGNMENT == 0 && segment_bytes > SEGMENT_HEADER_BYTES);
+        let path = dir.join(pending_file_name(index));
+        let mut file = File::create(&path)?;
+        let zeros = vec![0u8; 1 << 20];
+        let mut left = segment_bytes;
+        while left > 0 {
+            let chunk = left.min(zeros.len());
+            file.write_all(&zeros[..chunk])?;
+            left -= chunk;
+        }
+        file.sync_all()?;
+        drop(file);
+        let segment = Segment::open(&path, index, 0, true)?;
+        if prefault {
+            let page = 4096;
+            let mut offset = 0;
+            while offset < segment.capacity() {
+                // SAFETY: the segment is not shared yet.
+                unsafe { segment.write(offset, &[0]) };
+                offset += page;
+            }
+        }
+        Ok(PreparedSegment { segment })
+    }
+
+    /// Gives the segment its header and its final name. The header is
+    /// written before the rename, so a segment under its final name always
+    /// has one.
+    pub(crate) fn activate(
+        self,
+        dir: &Path,
+        header: &[u8; SEGMENT_HEADER_BYTES],
+        first_sequence: u64,
+    ) -> io::Result<Segment> {
+        let mut segment = self.segment;
+        // SAFETY: the segment is not shared yet.
+        unsafe { segment.write(0, header) };
+        let path = dir.join(segment_file_name(segment.index, first_sequence));
+        fs::rename(&segment.path, &path)?;
+        segment.path = path;
+        segment.first_sequence = first_sequence;
+        Ok(segment)
+    }
+
+    pub(crate) fn index(&self) -> u64 {
+        self.segment.index
+    }
+}
+
+/// Makes a directory's entries (created, renamed, removed files) durable.
+pub(crate) fn sync_directory(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_names_sort_in_order_and_parse_back() {
+        let a = segment_file_name(2, 1_000);
+        let b = segment_file_name(10, 50_000);
+        assert_eq!(a, "segment-00000002-first-00000000000000001000.journal");
+        assert!(a < b);
+        assert_eq!(parse_segment_file_name(&a), Some((2, 1_000)));
+        assert_eq!(parse_segment_file_name(&b), Some((10, 50_000)));
+        assert_eq!(parse_segment_file_name("segment-00000002.next"), None);
+        assert_eq!(parse_segment_file_name("snapshot-1.snapshot"), None);
+    }
+}
