@@ -156,7 +156,7 @@ impl DurablePosition {
 /// use journal::{Journal, JournalOptions};
 ///
 /// let dir = std::env::temp_dir().join(format!("journal-doc-{}", std::process::id()));
-/// let options = JournalOptions { segment_bytes: 1 << 16, prefault: false, ..Default::default() };
+/// let options = JournalOptions { segment_bytes: 1 << 20, prefault: false, ..Default::default() };
 /// let (mut journal, report) = Journal::open(&dir, options).unwrap();
 /// assert_eq!(report.last_sequence, 0);
 /// assert_eq!(journal.append(7, 1_000, b"hello").unwrap(), 1);
