@@ -37,6 +37,7 @@ pub use event::{CancelReason, Event, EventSink, FundingKind, Status};
 pub use instrument::{FeeRates, InstrumentSpec, InstrumentUpdate, PriceBand};
 pub use ledger::AssetTotals;
 pub use machine::{Asset, Engine, InstrumentView, OrderView};
+pub use machine::SnapshotError;
 pub use reject::RejectReason;
 pub use types::{
     AccountId, AccountStatus, AssetId, Balance, InstrumentId, MatchNumber, OrderId, Price,

@@ -199,7 +199,8 @@ impl TryFrom<String> for Symbol {
     type Error = String;
 
     fn try_from(text: String) -> Result<Symbol, String> {
-        Symbol::new(&text).ok_or_else(|| format!("not a symbol of 1 to 8 printable ASCII characters: {text:?}"))
+        Symbol::new(&text)
+            .ok_or_else(|| format!("not a symbol of 1 to 8 printable ASCII characters: {text:?}"))
     }
 }
 

@@ -222,7 +222,14 @@ impl OrderStore {
     /// documentation). Only when that needs more buckets does a map grow,
     /// and then it doubles, so growth stays rare.
     fn reserve_map_room(&mut self) {
-        let entries = self.by_id.len() + 1;
+        self.reserve_maps_for(self.by_id.len() + 1);
+    }
+
+    /// Make room in the maps for twice `entries`, unless they already have
+    /// it: what a new peak of `entries` open orders does, and what a restored
+    /// snapshot does for the peak its writer had reached, so that the
+    /// restored engine is as warmed up as the writer was.
+    pub(crate) fn reserve_maps_for(&mut self, entries: usize) {
         if entries <= self.maps_reserved_for {
             return;
         }
@@ -276,6 +283,12 @@ impl OrderStore {
         let removed = self.by_user_ref.remove(&old);
         debug_assert_eq!(removed, Some(slot));
         self.by_user_ref.insert((old.0, user_ref_num), slot);
+    }
+
+    /// The open orders the maps have room for twice of (the peak of open
+    /// orders, or the initial room if that is larger).
+    pub(crate) fn maps_reserved_for(&self) -> usize {
+        self.maps_reserved_for
     }
 
     /// The number of entries in the id map and the user-reference map, for

@@ -19,6 +19,7 @@ mod snapshot;
 mod trading;
 mod view;
 
+pub use snapshot::SnapshotError;
 pub use view::{InstrumentView, OrderView};
 
 use crate::book::{Book, OrderStore};
