@@ -13,8 +13,8 @@ use parking_lot::{Mutex, RwLock};
 use crate::error::{IoContext, JournalError};
 use crate::flusher;
 use crate::layout::{
-    RECORD_ALIGNMENT, RECORD_HEADER_BYTES, RecordHeader, SEAL, SEGMENT_HEADER_BYTES,
-    SegmentHeader, record_checksum, record_field, record_footprint,
+    RECORD_ALIGNMENT, RECORD_HEADER_BYTES, RecordHeader, SEAL, SEGMENT_HEADER_BYTES, SegmentHeader,
+    record_checksum, record_field, record_footprint,
 };
 use crate::reader::JournalReader;
 use crate::recovery::{self, RecoveryReport, SegmentEnd};
@@ -59,8 +59,9 @@ impl Default for JournalOptions {
 
 impl JournalOptions {
     fn validate(&self) -> Result<(), JournalError> {
-        let fits = SEGMENT_HEADER_BYTES + record_footprint(self.record_bytes_max) + RECORD_ALIGNMENT;
-        if self.segment_bytes % RECORD_ALIGNMENT != 0 || self.segment_bytes < fits {
+        let fits =
+            SEGMENT_HEADER_BYTES + record_footprint(self.record_bytes_max) + RECORD_ALIGNMENT;
+        if !self.segment_bytes.is_multiple_of(RECORD_ALIGNMENT) || self.segment_bytes < fits {
             return Err(JournalError::Options(format!(
                 "segment_bytes {} must be a multiple of 8 and at least {fits} to hold a record of \
                  record_bytes_max {} bytes",
@@ -68,7 +69,9 @@ impl JournalOptions {
             )));
         }
         if self.record_bytes_max > (u32::MAX as usize - RECORD_HEADER_BYTES - 8) {
-            return Err(JournalError::Options("record_bytes_max is over 4 GiB".to_owned()));
+            return Err(JournalError::Options(
+                "record_bytes_max is over 4 GiB".to_owned(),
+            ));
         }
         if let Durability::Fsync { flush_delay_us_max } = self.durability
             && !(1..=1_000_000).contains(&flush_delay_us_max)
@@ -191,7 +194,10 @@ impl Journal {
     /// recovery: every record is verified, a torn tail is truncated and
     /// reported, corruption elsewhere is an error (see the `recovery`
     /// module's rules).
-    pub fn open(dir: &Path, options: JournalOptions) -> Result<(Journal, RecoveryReport), JournalError> {
+    pub fn open(
+        dir: &Path,
+        options: JournalOptions,
+    ) -> Result<(Journal, RecoveryReport), JournalError> {
         options.validate()?;
         fs::create_dir_all(dir).at(dir)?;
         let lock = lock_directory(dir)?;
@@ -236,8 +242,9 @@ impl Journal {
             _ => {
                 // No segments yet: the first one starts the journal.
                 let index = 1;
-                let prepared = PreparedSegment::create(dir, index, options.segment_bytes, options.prefault)
-                    .at(dir)?;
+                let prepared =
+                    PreparedSegment::create(dir, index, options.segment_bytes, options.prefault)
+                        .at(dir)?;
                 let header = SegmentHeader {
                     index,
                     first_sequence: scan.chain.next_sequence,
@@ -469,6 +476,22 @@ impl Journal {
         Ok(())
     }
 
+    /// Makes every appended record durable now, whatever the policy: msync
+    /// of every segment's published bytes. For the rare moments that need
+    /// it (before a snapshot is written, at shutdown), not per record.
+    pub fn sync(&self) -> Result<(), JournalError> {
+        if self.read_only {
+            return Ok(());
+        }
+        let segments: Vec<Arc<Segment>> = self.shared.segments.read().clone();
+        for segment in &segments {
+            segment
+                .sync_range(0, segment.published_end())
+                .at(&segment.path)?;
+        }
+        Ok(())
+    }
+
     /// The sequence the next record will get.
     pub fn next_sequence(&self) -> u64 {
         self.next_sequence
@@ -570,7 +593,10 @@ impl Journal {
             fs::remove_file(path).at(path)?;
             removed.push(path.clone());
         }
-        let last = scan.segments.last().expect("keep_through >= 1 is in a segment");
+        let last = scan
+            .segments
+            .last()
+            .expect("keep_through >= 1 is in a segment");
         // SAFETY: the directory is locked and the segment not shared.
         unsafe { last.zero(offset, last.capacity()) };
         last.sync_all().at(&last.path)?;
@@ -630,7 +656,8 @@ fn restore_cut_file(scan: &mut recovery::Scan) -> Result<(), JournalError> {
     let file = File::options().write(true).open(&path).at(&path)?;
     file.set_len(capacity as u64).at(&path)?;
     file.sync_all().at(&path)?;
-    scan.segments.push(Segment::open(&path, index, first, true).at(&path)?);
+    scan.segments
+        .push(Segment::open(&path, index, first, true).at(&path)?);
     if scan.report.torn_tail.is_none() {
         scan.report.torn_tail = Some(recovery::TornTail {
             segment: path,

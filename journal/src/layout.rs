@@ -72,8 +72,8 @@ pub(crate) const SEAL: u32 = u32::MAX;
 
 const _: () = assert!(SEGMENT_HEADER_BYTES == 64);
 const _: () = assert!(RECORD_HEADER_BYTES == 32);
-const _: () = assert!(SEGMENT_HEADER_BYTES % RECORD_ALIGNMENT == 0);
-const _: () = assert!(RECORD_HEADER_BYTES % RECORD_ALIGNMENT == 0);
+const _: () = assert!(SEGMENT_HEADER_BYTES.is_multiple_of(RECORD_ALIGNMENT));
+const _: () = assert!(RECORD_HEADER_BYTES.is_multiple_of(RECORD_ALIGNMENT));
 
 /// Byte offsets of the record header's fields.
 pub(crate) mod record_field {
@@ -161,7 +161,9 @@ impl SegmentHeaderError {
     pub(crate) fn describe(self) -> String {
         match self {
             SegmentHeaderError::Blank => "the header was never written".to_owned(),
-            SegmentHeaderError::Magic => "the file does not start with the journal's magic".to_owned(),
+            SegmentHeaderError::Magic => {
+                "the file does not start with the journal's magic".to_owned()
+            }
             SegmentHeaderError::Version(found) => {
                 format!("format version {found}, this build reads {FORMAT_VERSION}")
             }
@@ -249,9 +251,9 @@ mod tests {
         assert_eq!(
             bytes,
             [
-                0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x00, 0x00, 0x11, 0x12, 0x13, 0x14, 0x15,
-                0x16, 0x17, 0x18, 0x21, 0x22, 0x23, 0x24, 0x25, 0x26, 0x27, 0x28, 0x31, 0x32,
-                0x33, 0x34, 0x41, 0x42, 0x43, 0x44,
+                0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x00, 0x00, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16,
+                0x17, 0x18, 0x21, 0x22, 0x23, 0x24, 0x25, 0x26, 0x27, 0x28, 0x31, 0x32, 0x33, 0x34,
+                0x41, 0x42, 0x43, 0x44,
             ]
         );
         assert_eq!(RecordHeader::decode(&bytes), header);
@@ -278,7 +280,10 @@ mod tests {
             changed[byte] ^= 1;
             assert_ne!(record_checksum(&changed, &body), checksum, "byte {byte}");
         }
-        assert_ne!(record_checksum(&header, &[1, 2, 3, 4, 5, 6, 7, 9]), checksum);
+        assert_ne!(
+            record_checksum(&header, &[1, 2, 3, 4, 5, 6, 7, 9]),
+            checksum
+        );
     }
 
     #[test]

@@ -40,7 +40,7 @@ mod segment;
 mod snapshot;
 
 pub use error::JournalError;
-pub use journal::{DurablePosition, Durability, Journal, JournalOptions, TruncateReport};
+pub use journal::{Durability, DurablePosition, Journal, JournalOptions, TruncateReport};
 pub use layout::{RECORD_ALIGNMENT, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES};
 pub use reader::{JournalReader, Record};
 pub use recovery::{RecoveryReport, TornTail};

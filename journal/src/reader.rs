@@ -103,7 +103,12 @@ impl JournalReader {
     }
 
     /// Checks the checksum and the link of the record at `offset`.
-    fn check(&self, offset: usize, length: usize, header: &RecordHeader) -> Result<(), JournalError> {
+    fn check(
+        &self,
+        offset: usize,
+        length: usize,
+        header: &RecordHeader,
+    ) -> Result<(), JournalError> {
         let segment = self.segment.as_ref().expect("peek found a segment");
         // SAFETY: published (see `next`).
         let bytes = unsafe { segment.bytes(offset, length) };

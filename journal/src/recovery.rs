@@ -28,8 +28,8 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{IoContext, JournalError};
 use crate::layout::{
-    RECORD_ALIGNMENT, RECORD_HEADER_BYTES, RecordHeader, SEAL, SEGMENT_HEADER_BYTES,
-    SegmentHeader, SegmentHeaderError, record_checksum, record_footprint,
+    RECORD_ALIGNMENT, RECORD_HEADER_BYTES, RecordHeader, SEAL, SEGMENT_HEADER_BYTES, SegmentHeader,
+    SegmentHeaderError, record_checksum, record_footprint,
 };
 use crate::segment::{Segment, parse_segment_file_name, pending_file_name};
 
@@ -339,7 +339,10 @@ fn valid_record_after(segment: &Segment, offset: usize, sequence_min: u64) -> Op
         if plausible {
             // SAFETY: as above; in bounds by `plausible`.
             let body = unsafe {
-                segment.bytes(candidate + RECORD_HEADER_BYTES, length - RECORD_HEADER_BYTES)
+                segment.bytes(
+                    candidate + RECORD_HEADER_BYTES,
+                    length - RECORD_HEADER_BYTES,
+                )
             };
             if record_checksum(header_bytes, body) == header.checksum {
                 return Some(candidate);

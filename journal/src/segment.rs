@@ -68,7 +68,7 @@ impl Segment {
     ) -> io::Result<Segment> {
         let file = OpenOptions::new().read(true).write(writable).open(path)?;
         let length = file.metadata()?.len();
-        if length < SEGMENT_HEADER_BYTES as u64 || length % RECORD_ALIGNMENT as u64 != 0 {
+        if length < SEGMENT_HEADER_BYTES as u64 || !length.is_multiple_of(RECORD_ALIGNMENT as u64) {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
                 format!(
@@ -110,7 +110,7 @@ impl Segment {
     /// The `length` word of the record at `offset`, loaded with acquire
     /// ordering: when it is non-zero, every byte of the record is visible.
     pub(crate) fn load_length(&self, offset: usize) -> u32 {
-        assert!(offset % RECORD_ALIGNMENT == 0 && offset + 4 <= self.capacity());
+        assert!(offset.is_multiple_of(RECORD_ALIGNMENT) && offset + 4 <= self.capacity());
         // SAFETY: the mapping is live for `self`'s lifetime, `offset + 4` is
         // inside it (asserted), and the address is 4-aligned because the
         // mapping is page-aligned and `offset` is a multiple of 8. The word
@@ -124,7 +124,7 @@ impl Segment {
     /// ordering, after all its other bytes were written.
     pub(crate) fn store_length(&self, offset: usize, length: u32) {
         assert!(self.writable);
-        assert!(offset % RECORD_ALIGNMENT == 0 && offset + 4 <= self.capacity());
+        assert!(offset.is_multiple_of(RECORD_ALIGNMENT) && offset + 4 <= self.capacity());
         // SAFETY: as in `load_length`; the mapping is writable (asserted).
         let word = unsafe { AtomicU32::from_ptr(self.map.as_mut_ptr().add(offset).cast::<u32>()) };
         word.store(length, Ordering::Release);
@@ -138,7 +138,11 @@ impl Segment {
     /// records published before (seen through [`Segment::load_length`]), or
     /// the segment is not shared with a writer.
     pub(crate) unsafe fn bytes(&self, offset: usize, length: usize) -> &[u8] {
-        assert!(offset.checked_add(length).is_some_and(|end| end <= self.capacity()));
+        assert!(
+            offset
+                .checked_add(length)
+                .is_some_and(|end| end <= self.capacity())
+        );
         // SAFETY: in bounds (asserted) of a mapping that lives as long as
         // `self`; the caller guarantees no concurrent writes.
         unsafe { std::slice::from_raw_parts(self.map.as_ptr().add(offset), length) }
@@ -153,7 +157,11 @@ impl Segment {
     /// is shared.
     pub(crate) unsafe fn write(&self, offset: usize, bytes: &[u8]) {
         assert!(self.writable);
-        assert!(offset.checked_add(bytes.len()).is_some_and(|end| end <= self.capacity()));
+        assert!(
+            offset
+                .checked_add(bytes.len())
+                .is_some_and(|end| end <= self.capacity())
+        );
         // SAFETY: in bounds (asserted) of a live writable mapping; the caller
         // guarantees that nobody reads or writes these bytes concurrently.
         unsafe {
@@ -214,7 +222,9 @@ impl PreparedSegment {
         segment_bytes: usize,
         prefault: bool,
     ) -> io::Result<Self> {
-        assert!(segment_bytes % RECORD_ALIGNMENT == 0 && segment_bytes > SEGMENT_HEADER_BYTES);
+        assert!(
+            segment_bytes.is_multiple_of(RECORD_ALIGNMENT) && segment_bytes > SEGMENT_HEADER_BYTES
+        );
         let path = dir.join(pending_file_name(index));
         let mut file = File::create(&path)?;
         let zeros = vec![0u8; 1 << 20];

@@ -115,7 +115,10 @@ impl SnapshotStore {
         let mut paths = Vec::new();
         for entry in fs::read_dir(&self.dir).at(&self.dir)? {
             let path = entry.at(&self.dir)?.path();
-            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            let name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default();
             if name.starts_with("snapshot-") && name.ends_with(".snapshot") {
                 paths.push(path);
             }
@@ -215,7 +218,9 @@ fn check_header(path: &Path, bytes: &[u8]) -> Result<SnapshotInfo, JournalError>
     }
     let version = read_u32(bytes, 8);
     if version != SNAPSHOT_VERSION || read_u32(bytes, 12) as usize != SNAPSHOT_HEADER_BYTES {
-        return Err(invalid(format!("format version {version} is not {SNAPSHOT_VERSION}")));
+        return Err(invalid(format!(
+            "format version {version} is not {SNAPSHOT_VERSION}"
+        )));
     }
     let sequence = read_u64(bytes, 16);
     let expected_name = SnapshotStore::file_name(sequence);
