@@ -26,6 +26,7 @@ mod instrument;
 mod ledger;
 mod machine;
 mod reject;
+mod sequencer;
 mod types;
 
 pub use command::{
@@ -36,9 +37,13 @@ pub use config::{ConfigError, EngineConfig};
 pub use event::{CancelReason, Event, EventSink, FundingKind, Status};
 pub use instrument::{FeeRates, InstrumentSpec, InstrumentUpdate, PriceBand};
 pub use ledger::AssetTotals;
-pub use machine::{Asset, Engine, InstrumentView, OrderView};
 pub use machine::SnapshotError;
+pub use machine::{Asset, Engine, InstrumentView, OrderView};
 pub use reject::RejectReason;
+pub use sequencer::{
+    ENGINE_CONFIG_FILE, Recovered, RecoveryError, Replayed, Sequencer, recorded_engine_config,
+    replay, write_snapshot,
+};
 pub use types::{
     AccountId, AccountStatus, AssetId, Balance, InstrumentId, MatchNumber, OrderId, Price,
     Quantity, SelfTradePrevention, Side, Symbol, TimeInForce, TradingStatus, TransferId,
