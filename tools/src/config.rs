@@ -48,6 +48,7 @@ pub struct Config {
     /// Where journals and snapshots are kept.
     pub data_dir: PathBuf,
     pub engine: EngineSection,
+    pub journal: JournalSection,
     pub assets: Vec<AssetConfig>,
     pub instruments: Vec<InstrumentConfig>,
     pub accounts: Vec<AccountConfig>,
@@ -64,6 +65,31 @@ pub struct EngineSection {
     pub price_levels_max: u32,
     pub transfer_records_max: u32,
     pub fee_account: u32,
+}
+
+/// How the journal (under `data_dir/journal`) is kept.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JournalSection {
+    /// `memory` (durable once in the mapped pages: survives a crash of the
+    /// process) or `fsync` (synced to the device in groups by the flusher).
+    pub durability: DurabilityName,
+    /// Under `fsync`, the longest the flusher waits before looking for new
+    /// records when idle.
+    pub flush_delay_us_max: u64,
+    /// The size of each preallocated segment file.
+    pub segment_bytes: usize,
+    /// Touch every page of a new segment before use (no page faults on
+    /// append).
+    pub prefault: bool,
+}
+
+/// The journal's durability policies by name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DurabilityName {
+    Memory,
+    Fsync,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -153,6 +179,28 @@ impl Config {
         };
         config.validate()?;
         Ok(config)
+    }
+
+    /// Where the journal and its snapshots live.
+    pub fn journal_dir(&self) -> PathBuf {
+        self.data_dir.join("journal")
+    }
+
+    /// The journal's options. Records are commands, at most
+    /// `engine::codec::COMMAND_BYTES_MAX` bytes.
+    pub fn journal_options(&self) -> journal::JournalOptions {
+        let section = &self.journal;
+        journal::JournalOptions {
+            segment_bytes: section.segment_bytes,
+            record_bytes_max: engine::codec::COMMAND_BYTES_MAX,
+            durability: match section.durability {
+                DurabilityName::Memory => journal::Durability::Memory,
+                DurabilityName::Fsync => journal::Durability::Fsync {
+                    flush_delay_us_max: section.flush_delay_us_max,
+                },
+            },
+            prefault: section.prefault,
+        }
     }
 
     fn asset(&self, symbol: &str, what: &str) -> Result<&AssetConfig, ConfigError> {

@@ -2,6 +2,7 @@
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
+use std::process::ExitCode;
 use tools::config::Config;
 
 /// A low-latency in-memory matching and settlement core.
@@ -18,9 +19,11 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Boot the exchange from its configuration (the embedded default, or
-    /// --config FILE) and report its state. Network listeners and the
-    /// journal are not built yet: it exits after booting.
+    /// Start the exchange from its journal (under the configuration's
+    /// data_dir; recovery, or genesis for an empty journal) with the
+    /// embedded default configuration or --config FILE, and report its
+    /// state. The network listeners are not built yet: it stops after
+    /// starting, closing the journal cleanly.
     Serve {
         /// A configuration file to use instead of the embedded default.
         #[arg(long, value_name = "FILE")]
@@ -29,6 +32,10 @@ enum Command {
     /// The configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// The operator's journal tools: info, dump, verify, replay, snapshot,
+    /// truncate.
+    #[command(subcommand)]
+    Journal(tools::journal_tool::JournalCommand),
     /// Benchmarks: the state machine alone (`bench engine`).
     #[command(subcommand)]
     Bench(bench::cli::BenchCommand),
@@ -44,23 +51,27 @@ enum ConfigCommand {
     },
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve { config } => {
             let config = Config::load(config.as_deref())?;
-            let engine = tools::serve::boot(&config)?;
-            print!("{}", tools::serve::describe(&config, &engine));
+            let (sequencer, recovered) = tools::serve::boot(&config)?;
+            print!("{}", tools::serve::describe_recovery(&recovered));
+            print!("{}", tools::serve::describe(&config, sequencer.engine()));
+            sequencer.close()?;
             eprintln!(
-                "exchange: booted; the journal and the network listeners are not built yet, \
-                 so serve stops here"
+                "exchange: started from {}; the network listeners are not built yet, so serve \
+                 stops here (journal closed)",
+                config.journal_dir().display()
             );
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
         Command::Config(ConfigCommand::Show { config }) => {
             print!("{}", Config::load(config.as_deref())?.to_toml());
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
-        Command::Bench(command) => bench::cli::run(command),
+        Command::Journal(command) => tools::journal_tool::run(command),
+        Command::Bench(command) => bench::cli::run(command).map(|()| ExitCode::SUCCESS),
     }
 }
