@@ -2,6 +2,7 @@
 //! and tailing readers, sharing segments through [`Shared`].
 
 use std::fs::{self, File};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -201,13 +202,29 @@ impl Journal {
         options.validate()?;
         fs::create_dir_all(dir).at(dir)?;
         let lock = lock_directory(dir)?;
+        let restored = restore_cut_file(dir)?;
         let mut scan = recovery::scan_directory(dir, true, None)?;
         for path in &scan.report.removed {
             fs::remove_file(path).at(path)?;
         }
-        restore_cut_file(&mut scan)?;
+        if let Some((path, length)) = restored
+            && scan.report.torn_tail.is_none()
+            && scan.segments.last().is_some_and(|last| last.path == path)
+        {
+            scan.report.torn_tail = Some(recovery::TornTail {
+                segment: path,
+                offset: length,
+                bytes: 0,
+                reason: format!(
+                    "the file was {length} bytes, shorter than its header says; its length was \
+                     restored"
+                ),
+            });
+        }
         let offset = match scan.end {
             SegmentEnd::Open(offset) => Some(offset),
+            // Exactly full and not yet rolled: the next append rolls over.
+            SegmentEnd::Full => scan.segments.last().map(Segment::capacity),
             SegmentEnd::Torn {
                 offset,
                 nonzero_end,
@@ -278,7 +295,7 @@ impl Journal {
         // What recovery found may be only in the page cache (the process that
         // wrote it crashed): make it durable before it counts as such.
         if !journal.shared.memory_policy {
-            journal.current.sync_all().at(&journal.current.path)?;
+            journal.sync()?;
         }
         journal.start_flusher();
         journal.prepare_next();
@@ -559,9 +576,7 @@ impl Journal {
         if self.shared.failed.load(Ordering::Acquire) {
             return Err(JournalError::Flusher(self.failure()));
         }
-        self.current
-            .sync_range(0, self.current.published_end())
-            .at(&self.current.path)?;
+        self.sync()?;
         self.read_only = true;
         Ok(())
     }
@@ -637,34 +652,30 @@ fn lock_directory(dir: &Path) -> Result<File, JournalError> {
     }
 }
 
-/// A last segment file shorter than its header says (copied or cut short)
-/// gets its zero-filled length back, so appends can continue in it.
-fn restore_cut_file(scan: &mut recovery::Scan) -> Result<(), JournalError> {
-    let Some(last) = scan.segments.last() else {
-        return Ok(());
+/// A last segment file shorter than its header says (copied or cut short,
+/// at any byte) gets its zero-filled length back before recovery reads it,
+/// so that a cut record is a torn tail like any other and appends continue
+/// in the file. Returns the file and the length it had. Only an intact
+/// header that names this file is believed; recovery reports any other.
+fn restore_cut_file(dir: &Path) -> Result<Option<(PathBuf, u64)>, JournalError> {
+    let listing = recovery::list_segments(dir)?;
+    let Some((index, first, path)) = listing.segments.last() else {
+        return Ok(None);
     };
-    // SAFETY: recovery reads segments nobody writes.
-    let header = unsafe { last.bytes(0, SEGMENT_HEADER_BYTES) };
-    let header = SegmentHeader::decode(header.try_into().expect("64 bytes"))
-        .expect("recovery checked the header");
-    let capacity = usize::try_from(header.capacity).expect("segment fits memory");
-    if capacity == last.capacity() {
-        return Ok(());
+    let mut file = File::options().read(true).write(true).open(path).at(path)?;
+    let length = file.metadata().at(path)?.len();
+    if length < SEGMENT_HEADER_BYTES as u64 {
+        return Ok(None);
     }
-    let (index, first, path) = (last.index, last.first_sequence, last.path.clone());
-    scan.segments.pop();
-    let file = File::options().write(true).open(&path).at(&path)?;
-    file.set_len(capacity as u64).at(&path)?;
-    file.sync_all().at(&path)?;
-    scan.segments
-        .push(Segment::open(&path, index, first, true).at(&path)?);
-    if scan.report.torn_tail.is_none() {
-        scan.report.torn_tail = Some(recovery::TornTail {
-            segment: path,
-            offset: header.capacity,
-            bytes: 0,
-            reason: "the file was shorter than its header says; its length was restored".to_owned(),
-        });
+    let mut bytes = [0u8; SEGMENT_HEADER_BYTES];
+    file.read_exact(&mut bytes).at(path)?;
+    let Ok(header) = SegmentHeader::decode(&bytes) else {
+        return Ok(None);
+    };
+    if header.index != *index || header.first_sequence != *first || header.capacity <= length {
+        return Ok(None);
     }
-    Ok(())
+    file.set_len(header.capacity).at(path)?;
+    file.sync_all().at(path)?;
+    Ok(Some((path.clone(), length)))
 }

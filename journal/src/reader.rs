@@ -156,6 +156,15 @@ impl JournalReader {
             if length == 0 {
                 return Ok(None);
             }
+            // Whether the record here is announced is decided by the sequence
+            // it must have, not by any of its bytes: past a read-only open's
+            // verified end (a torn tail) they may say anything.
+            let sequence = self
+                .expected
+                .map_or(segment.first_sequence, |(sequence, _)| sequence);
+            if sequence > self.shared.appended.0.load(Ordering::Acquire) {
+                return Ok(None);
+            }
             let bad = |reason: &str| JournalError::Corrupt {
                 segment: segment.path.clone(),
                 offset: self.offset as u64,
@@ -171,11 +180,6 @@ impl JournalReader {
             // SAFETY: published (see `next`).
             let header_bytes = unsafe { segment.bytes(self.offset, RECORD_HEADER_BYTES) };
             let header = RecordHeader::decode(header_bytes.try_into().expect("32 bytes"));
-            if header.sequence > self.shared.appended.0.load(Ordering::Acquire) {
-                // Past the journal's verified end (a read-only open's torn
-                // tail) or not yet announced: not a record yet.
-                return Ok(None);
-            }
             return Ok(Some((self.offset, length, header)));
         }
     }

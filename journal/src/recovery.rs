@@ -10,7 +10,8 @@
 //!    record's checksum) hold.
 //! 3. Every segment but the last ends with a seal (or exactly fills its
 //!    file). A sealed last segment means its successor is missing: an error.
-//!    (The successor is created before the seal is written.)
+//!    (The successor is created before the seal is written.) A last segment
+//!    that exactly fills its file is complete: the next append rolls over.
 //! 4. At the end of the last segment, bytes that do not form a valid record
 //!    are a *torn tail* — an append that did not finish — if and only if no
 //!    valid later record follows them. A torn tail is zeroed (truncated) and
@@ -19,7 +20,9 @@
 //!    offset and the sequence number.
 //! 5. A last segment with no records whose predecessor is not sealed (a stop
 //!    between the successor's creation and the seal) is removed and
-//!    reported; appends continue in the predecessor.
+//!    reported; appends continue in the predecessor. So is a blank last
+//!    segment (its header never reached the disk); if its predecessor's
+//!    seal did, that seal is a torn tail.
 //! 6. With `stop_after`, the operator's truncation: records after that
 //!    sequence are neither checked nor kept.
 
@@ -399,6 +402,15 @@ pub(crate) fn scan_directory(
             if is_last && stop_after.is_none() && blank_last_segment(segment) {
                 report.removed.push(segment.path.clone());
                 segments.pop();
+                // The predecessor's seal promised the segment just removed:
+                // it is the unfinished part of that roll-over, a torn tail.
+                if let SegmentEnd::Sealed(offset) = end {
+                    end = SegmentEnd::Torn {
+                        offset,
+                        nonzero_end: offset + RECORD_ALIGNMENT,
+                        reason: "a seal whose successor never got its header".to_owned(),
+                    };
+                }
                 break;
             }
             return Err(error);
@@ -413,12 +425,12 @@ pub(crate) fn scan_directory(
                 segments.truncate(position + 1);
                 break;
             }
-            SegmentEnd::Sealed(_) | SegmentEnd::Full if is_last => {
+            SegmentEnd::Sealed(_) if is_last => {
                 return Err(JournalError::MissingSegment {
                     dir: dir.to_path_buf(),
                     index: segment.index + 1,
                     reason: format!(
-                        "segment {} is finished, so a segment after it must exist",
+                        "segment {} is sealed, and its successor is created before the seal",
                         segment.index
                     ),
                 });
@@ -426,8 +438,9 @@ pub(crate) fn scan_directory(
             SegmentEnd::Open(_) if !is_last => {
                 let next = &segments[position + 1];
                 let next_is_empty_last = position + 2 == segments.len()
-                    && check_segment_header(next, &mut Some(*chain), true).is_ok()
-                    && segment_is_empty(next);
+                    && (blank_last_segment(next)
+                        || check_segment_header(next, &mut Some(*chain), true).is_ok()
+                            && segment_is_empty(next));
                 if !next_is_empty_last {
                     return Err(JournalError::Corrupt {
                         segment: segment.path.clone(),

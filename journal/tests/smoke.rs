@@ -10,13 +10,21 @@ fn scratch(name: &str) -> PathBuf {
 #[test]
 fn append_roll_reopen_read() {
     let dir = scratch("basic");
-    let options = JournalOptions { segment_bytes: 4096, record_bytes_max: 512, prefault: false, ..Default::default() };
+    let options = JournalOptions {
+        segment_bytes: 4096,
+        record_bytes_max: 512,
+        prefault: false,
+        ..Default::default()
+    };
     {
         let (mut journal, report) = Journal::open(&dir, options).unwrap();
         assert_eq!(report.last_sequence, 0);
         for i in 1..=500u64 {
             let body = vec![i as u8; (i % 200) as usize];
-            assert_eq!(journal.append(1 + (i % 3) as u16, i * 10, &body).unwrap(), i);
+            assert_eq!(
+                journal.append(1 + (i % 3) as u16, i * 10, &body).unwrap(),
+                i
+            );
         }
         journal.close().unwrap();
     }
@@ -48,7 +56,14 @@ fn append_roll_reopen_read() {
 #[test]
 fn fsync_policy_makes_records_durable() {
     let dir = scratch("fsync");
-    let options = JournalOptions { segment_bytes: 1 << 16, durability: Durability::Fsync { flush_delay_us_max: 200 }, record_bytes_max: 1024, prefault: false, ..Default::default() };
+    let options = JournalOptions {
+        segment_bytes: 1 << 16,
+        durability: Durability::Fsync {
+            flush_delay_us_max: 200,
+        },
+        record_bytes_max: 1024,
+        prefault: false,
+    };
     let (mut journal, _) = Journal::open(&dir, options).unwrap();
     let durable = journal.durable();
     for i in 1..=3000u64 {
