@@ -7,8 +7,9 @@
 //! sync is never paid per record. When nothing is pending it sleeps for at
 //! most the configured delay, which bounds the latency it adds when idle.
 //!
-//! A new segment's directory entry is synced before the seal of the segment
-//! before it, so a sealed segment on disk always has its successor.
+//! The appender leaves the seal of a finished segment to the flusher, which
+//! writes it only after syncing the directory: a sealed segment on disk
+//! always has its successor's directory entry on disk too.
 
 #![forbid(unsafe_code)]
 
@@ -19,11 +20,17 @@ use std::time::Duration;
 use crate::journal::Shared;
 use crate::segment::{Segment, sync_directory};
 
-pub(crate) fn run(shared: &Shared, delay: Duration) {
+/// Where the flusher has synced to: a position in the segment list and an
+/// offset in that segment.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Cursor {
+    pub(crate) position: usize,
+    pub(crate) flushed: usize,
+}
+
+pub(crate) fn run(shared: &Shared, delay: Duration, start: Cursor) {
     let mut segments: Vec<Arc<Segment>> = Vec::new();
-    // The segment being flushed (a position in `segments`) and how far.
-    let mut position = 0;
-    let mut flushed = 0usize;
+    let mut cursor = start;
     let mut durable = shared.durable.0.load(Ordering::Acquire);
     loop {
         let stopping = shared.stop.load(Ordering::Acquire);
@@ -35,7 +42,7 @@ pub(crate) fn run(shared: &Shared, delay: Duration) {
             std::thread::park_timeout(delay);
             continue;
         }
-        if let Err(error) = flush_through(shared, &mut segments, &mut position, &mut flushed) {
+        if let Err(error) = flush_through(shared, &mut segments, &mut cursor) {
             *shared.failure.lock() = Some(error);
             shared.failed.store(true, Ordering::Release);
             return;
@@ -46,37 +53,34 @@ pub(crate) fn run(shared: &Shared, delay: Duration) {
 }
 
 /// Syncs everything published so far, from where the last round stopped.
+/// Crossing into a new segment: the directory is synced (the new name is
+/// durable), then the old segment's seal is written and synced with its
+/// last bytes.
 fn flush_through(
     shared: &Shared,
     segments: &mut Vec<Arc<Segment>>,
-    position: &mut usize,
-    flushed: &mut usize,
+    cursor: &mut Cursor,
 ) -> Result<(), String> {
     {
         let all = shared.segments.read();
-        if segments.is_empty() {
-            // Start at the segment appends go to: what came before was made
-            // durable when the journal was opened.
-            *position = all.len() - 1;
-            *flushed = all[*position].published_end();
-        }
         segments.extend(all[segments.len()..].iter().cloned());
     }
     loop {
-        let segment = &segments[*position];
-        let has_successor = *position + 1 < segments.len();
+        let segment = &segments[cursor.position];
+        let has_successor = cursor.position + 1 < segments.len();
         if has_successor {
             sync_directory(&shared.dir).map_err(|e| format!("{}: {e}", shared.dir.display()))?;
+            segment.write_pending_seal();
         }
         let end = segment.published_end();
         segment
-            .sync_range(*flushed, end)
+            .sync_range(cursor.flushed, end)
             .map_err(|e| format!("{}: {e}", segment.path.display()))?;
-        *flushed = end;
+        cursor.flushed = end;
         if !has_successor {
             return Ok(());
         }
-        *position += 1;
-        *flushed = 0;
+        cursor.position += 1;
+        cursor.flushed = 0;
     }
 }

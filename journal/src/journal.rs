@@ -5,7 +5,7 @@ use std::fs::{self, File};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -14,7 +14,7 @@ use parking_lot::{Mutex, RwLock};
 use crate::error::{IoContext, JournalError};
 use crate::flusher;
 use crate::layout::{
-    RECORD_ALIGNMENT, RECORD_HEADER_BYTES, RecordHeader, SEAL, SEGMENT_HEADER_BYTES, SegmentHeader,
+    RECORD_ALIGNMENT, RECORD_HEADER_BYTES, RecordHeader, SEGMENT_HEADER_BYTES, SegmentHeader,
     record_checksum, record_field, record_footprint,
 };
 use crate::reader::JournalReader;
@@ -97,6 +97,8 @@ pub(crate) struct Shared {
     pub(crate) dir: PathBuf,
     /// Every open segment, in order. Written on roll-over only.
     pub(crate) segments: RwLock<Vec<Arc<Segment>>>,
+    /// `segments.len()`, stored after each push: readers poll it.
+    pub(crate) segment_count: AtomicUsize,
     /// The last appended (published) sequence.
     pub(crate) appended: PaddedSequence,
     /// The last durable sequence (`fsync` policy; under `memory` durable
@@ -243,6 +245,7 @@ impl Journal {
         let shared = Arc::new(Shared {
             dir: dir.to_path_buf(),
             segments: RwLock::new(Vec::new()),
+            segment_count: AtomicUsize::new(0),
             appended: PaddedSequence(AtomicU64::new(last_sequence)),
             durable: PaddedSequence(AtomicU64::new(last_sequence)),
             memory_policy: options.durability == Durability::Memory,
@@ -291,6 +294,10 @@ impl Journal {
                 segments.push(Arc::new(segment));
             }
             segments.push(Arc::clone(&journal.current));
+            journal
+                .shared
+                .segment_count
+                .store(segments.len(), Ordering::Release);
         }
         // What recovery found may be only in the page cache (the process that
         // wrote it crashed): make it durable before it counts as such.
@@ -311,6 +318,7 @@ impl Journal {
         let shared = Arc::new(Shared {
             dir: dir.to_path_buf(),
             segments: RwLock::new(Vec::new()),
+            segment_count: AtomicUsize::new(0),
             appended: PaddedSequence(AtomicU64::new(last_sequence)),
             durable: PaddedSequence(AtomicU64::new(last_sequence)),
             memory_policy: true,
@@ -334,6 +342,9 @@ impl Journal {
                 });
             }
         };
+        shared
+            .segment_count
+            .store(segments.len(), Ordering::Release);
         *shared.segments.write() = segments;
         let mut journal = Journal::assemble(
             shared,
@@ -373,10 +384,16 @@ impl Journal {
         if let Durability::Fsync { flush_delay_us_max } = self.options.durability {
             let shared = Arc::clone(&self.shared);
             let delay = Duration::from_micros(flush_delay_us_max);
+            // Everything before the current write position was synced by
+            // `open`; the flusher takes over from exactly there.
+            let start = flusher::Cursor {
+                position: self.shared.segment_count.load(Ordering::Acquire) - 1,
+                flushed: self.offset,
+            };
             self.flusher = Some(
                 std::thread::Builder::new()
                     .name("journal-flusher".to_owned())
-                    .spawn(move || flusher::run(&shared, delay))
+                    .spawn(move || flusher::run(&shared, delay, start))
                     .expect("spawn the journal flusher"),
             );
         }
@@ -480,13 +497,23 @@ impl Journal {
             .activate(&dir, &header.encode(), self.next_sequence)
             .at(&dir)?;
         next.set_published_end(SEGMENT_HEADER_BYTES);
-        if self.offset < self.current.capacity() {
-            self.current.store_length(self.offset, SEAL);
-            self.current
-                .set_published_end((self.offset + RECORD_ALIGNMENT).min(self.current.capacity()));
+        // The seal says "a successor exists". Under `fsync` it must not
+        // reach the disk before the successor's directory entry does, so the
+        // flusher writes it after syncing the directory; until then readers
+        // move on when they see the successor in the list.
+        if self.shared.memory_policy {
+            self.current.seal(self.offset);
+        } else {
+            self.current.defer_seal(self.offset);
         }
         let next = Arc::new(next);
-        self.shared.segments.write().push(Arc::clone(&next));
+        {
+            let mut segments = self.shared.segments.write();
+            segments.push(Arc::clone(&next));
+            self.shared
+                .segment_count
+                .store(segments.len(), Ordering::Release);
+        }
         self.current = next;
         self.offset = SEGMENT_HEADER_BYTES;
         self.prepare_next();

@@ -51,8 +51,11 @@
 //!   (or a process that died mid-append) sees either the whole record or a
 //!   zero length.
 //! - A `length` of [`SEAL`] means "this segment is finished; continue in the
-//!   next one". It is written after the next segment exists, so a sealed
-//!   segment with no successor means a segment was lost.
+//!   next one". It is written only once the next segment exists (under
+//!   `fsync`, once its directory entry is durable), so a sealed segment
+//!   with no successor means a segment was lost. A finished segment may
+//!   also lack its seal (a stop before the flusher wrote it); then the next
+//!   segment's header must continue the chain.
 //! - The header crc is CRC32C over bytes `0..60` of the segment header.
 
 #![forbid(unsafe_code)]

@@ -154,7 +154,18 @@ impl JournalReader {
                 continue;
             }
             if length == 0 {
-                return Ok(None);
+                // Under `fsync` the seal comes later than the successor (the
+                // flusher writes it): a successor in the list means the
+                // appender moved on. Look again once the list says so, for a
+                // record published just before the roll-over.
+                if self.shared.segment_count.load(Ordering::Acquire) <= self.position + 1 {
+                    return Ok(None);
+                }
+                if segment.load_length(self.offset) == 0 {
+                    self.position += 1;
+                    self.segment = None;
+                }
+                continue;
             }
             // Whether the record here is announced is decided by the sequence
             // it must have, not by any of its bytes: past a read-only open's

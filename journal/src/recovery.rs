@@ -8,10 +8,13 @@
 //!    continue the previous segment's last record.
 //! 2. Every record's checksum, sequence (previous + 1) and link (previous
 //!    record's checksum) hold.
-//! 3. Every segment but the last ends with a seal (or exactly fills its
-//!    file). A sealed last segment means its successor is missing: an error.
-//!    (The successor is created before the seal is written.) A last segment
-//!    that exactly fills its file is complete: the next append rolls over.
+//! 3. Every segment but the last ends with a seal, exactly fills its file,
+//!    or ends in zeros with the next segment continuing the chain (under
+//!    `fsync` the flusher writes the seal after the successor's directory
+//!    entry is durable, so a stop can come between). A sealed last segment
+//!    means its successor is missing: an error, since the seal is only
+//!    written once the successor exists. A last segment that exactly fills
+//!    its file is complete: the next append rolls over.
 //! 4. At the end of the last segment, bytes that do not form a valid record
 //!    are a *torn tail* — an append that did not finish — if and only if no
 //!    valid later record follows them. A torn tail is zeroed (truncated) and
@@ -34,7 +37,7 @@ use crate::layout::{
     RECORD_ALIGNMENT, RECORD_HEADER_BYTES, RecordHeader, SEAL, SEGMENT_HEADER_BYTES, SegmentHeader,
     SegmentHeaderError, record_checksum, record_footprint,
 };
-use crate::segment::{Segment, parse_segment_file_name, pending_file_name};
+use crate::segment::{Segment, parse_segment_file_name};
 
 /// What recovery found and did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -99,10 +102,6 @@ pub(crate) fn list_segments(dir: &Path) -> Result<Listing, JournalError> {
         }
     }
     pending.sort();
-    debug_assert!(pending.iter().all(|p| {
-        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-        name.len() == pending_file_name(0).len()
-    }));
     Ok(Listing { segments, pending })
 }
 
@@ -435,27 +434,33 @@ pub(crate) fn scan_directory(
                     ),
                 });
             }
-            SegmentEnd::Open(_) if !is_last => {
+            SegmentEnd::Open(offset) if !is_last => {
+                let offset = *offset;
                 let next = &segments[position + 1];
                 let next_is_empty_last = position + 2 == segments.len()
                     && (blank_last_segment(next)
                         || check_segment_header(next, &mut Some(*chain), true).is_ok()
                             && segment_is_empty(next));
-                if !next_is_empty_last {
+                if next_is_empty_last {
+                    report.removed.push(next.path.clone());
+                    segments.pop();
+                    break;
+                }
+                // The appender rolled over and the flusher had not written
+                // the seal yet: fine if the next segment continues the chain.
+                if let Err(error) =
+                    check_segment_header(next, &mut Some(*chain), position + 2 == segments.len())
+                {
                     return Err(JournalError::Corrupt {
                         segment: segment.path.clone(),
-                        offset: match end {
-                            SegmentEnd::Open(offset) => offset as u64,
-                            _ => unreachable!("matched Open"),
-                        },
+                        offset: offset as u64,
                         sequence: chain.next_sequence,
-                        reason: "the segment ends without a seal, but later segments hold records"
-                            .to_owned(),
+                        reason: format!(
+                            "the records end here without a seal, and the next segment does not \
+                             continue them ({error})"
+                        ),
                     });
                 }
-                report.removed.push(next.path.clone());
-                segments.pop();
-                break;
             }
             _ => {}
         }

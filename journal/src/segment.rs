@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 
 use memmap2::{MmapOptions, MmapRaw};
 
-use crate::layout::{RECORD_ALIGNMENT, SEGMENT_HEADER_BYTES};
+use crate::layout::{RECORD_ALIGNMENT, SEAL, SEGMENT_HEADER_BYTES};
 
 /// A segment's file name: `segment-<index, 8 digits>-first-<first sequence,
 /// 20 digits>.journal`, so that names sort in journal order and say where
@@ -50,12 +50,17 @@ pub(crate) struct Segment {
     pub(crate) index: u64,
     pub(crate) first_sequence: u64,
     pub(crate) path: PathBuf,
-    file: File,
+    /// The file is not kept open: the mapping outlives the descriptor, and
+    /// a long-running journal must not use one descriptor per segment.
     map: MmapRaw,
     writable: bool,
     /// The end of the last published record (or of the seal). The flusher
     /// syncs up to here.
     published_end: AtomicUsize,
+    /// Under the `fsync` policy, where the flusher must write this
+    /// segment's seal once its successor's directory entry is durable
+    /// (`usize::MAX`: none pending).
+    pending_seal: AtomicUsize,
 }
 
 impl Segment {
@@ -86,10 +91,10 @@ impl Segment {
             index,
             first_sequence,
             path: path.to_path_buf(),
-            file,
             map,
             writable,
             published_end: AtomicUsize::new(SEGMENT_HEADER_BYTES),
+            pending_seal: AtomicUsize::new(usize::MAX),
         })
     }
 
@@ -195,10 +200,32 @@ impl Segment {
         Ok(())
     }
 
-    /// Makes the whole file durable, data and metadata.
+    /// Makes the whole file durable. Its size never changes after it is
+    /// prepared (and synced), so syncing the mapped data is enough.
     pub(crate) fn sync_all(&self) -> io::Result<()> {
-        self.map.flush()?;
-        self.file.sync_all()
+        self.map.flush()
+    }
+
+    /// Seals the segment at `offset`: readers and recovery continue in the
+    /// next segment from there.
+    pub(crate) fn seal(&self, offset: usize) {
+        if offset < self.capacity() {
+            self.store_length(offset, SEAL);
+            self.set_published_end((offset + RECORD_ALIGNMENT).min(self.capacity()));
+        }
+    }
+
+    /// Leaves the seal at `offset` to the flusher.
+    pub(crate) fn defer_seal(&self, offset: usize) {
+        self.pending_seal.store(offset, Ordering::Release);
+    }
+
+    /// Writes the seal the appender left to the flusher, if any.
+    pub(crate) fn write_pending_seal(&self) {
+        let offset = self.pending_seal.swap(usize::MAX, Ordering::AcqRel);
+        if offset != usize::MAX {
+            self.seal(offset);
+        }
     }
 }
 

@@ -748,6 +748,51 @@ fn missing_segments_are_errors_and_leftovers_of_a_roll_over_are_removed() {
 /// Journals whose early segments were removed (after a snapshot) start
 /// later than 1; a reader asked for 1 starts at the first record present.
 #[test]
+fn a_segment_whose_seal_never_reached_the_disk_is_continued_by_the_next() {
+    // The flusher seals a segment only after its successor's directory
+    // entry is durable; a stop in between leaves records, zeros, and a
+    // successor that continues the chain.
+    let scratch = Scratch::new("unsealed");
+    let dir = scratch.trial("journal");
+    build(&dir, 200, options());
+    let (_, ends) = record_spots(&dir);
+    assert!(ends.len() >= 3 && ends[0].sealed && ends[1].sealed);
+    for end in &ends[..2] {
+        edit(&end.path, |bytes| bytes[end.end..end.end + 4].fill(0));
+    }
+    let (journal, report) = Journal::open_read_only(&dir).unwrap();
+    assert_eq!(report.last_sequence, 200);
+    assert_eq!(check_contents(&journal), 200);
+    drop(journal);
+    recover_and_continue(&dir, 200);
+
+    // Without the seal, a successor that does not continue the chain is
+    // corruption named at the end of the records, not a missing seal.
+    let first = segment_files(&dir)[0].clone();
+    let end = record_spots_end(&fs::read(&first).unwrap());
+    edit(&first, |bytes| bytes[end..end + 4].fill(0));
+    edit(&segment_files(&dir)[1], |bytes| bytes[24] ^= 1);
+    match Journal::open_read_only(&dir).unwrap_err() {
+        JournalError::Corrupt {
+            segment, offset, ..
+        } => assert_eq!((segment, offset), (first, end as u64)),
+        other => panic!("{other}"),
+    }
+}
+
+/// The end of the records of one segment's bytes (where a seal would be).
+fn record_spots_end(bytes: &[u8]) -> usize {
+    let mut offset = SEGMENT_HEADER_BYTES;
+    loop {
+        let length = u32_at(bytes, offset);
+        if length == 0 || length == SEAL {
+            return offset;
+        }
+        offset += (length as usize).next_multiple_of(RECORD_ALIGNMENT);
+    }
+}
+
+#[test]
 fn a_journal_without_its_first_segments_starts_later() {
     let scratch = Scratch::new("head");
     let dir = scratch.trial("journal");
@@ -1085,11 +1130,25 @@ impl Drop for SetOnDrop<'_> {
 /// each sees every record once, in order, intact.
 #[test]
 fn tailing_readers_see_every_record_once_while_the_writer_rolls() {
+    // Under `fsync` the flusher, not the appender, seals finished segments:
+    // readers must cross unsealed boundaries too.
+    for durability in [
+        Durability::Memory,
+        Durability::Fsync {
+            flush_delay_us_max: 100,
+        },
+    ] {
+        tailing_readers_under(durability);
+    }
+}
+
+fn tailing_readers_under(durability: Durability) {
     let scratch = Scratch::new("tail-readers");
     let dir = scratch.trial("journal");
     let records: u64 = 30_000;
     let options = JournalOptions {
         segment_bytes: 32 << 10,
+        durability,
         ..options()
     };
     let (mut journal, _) = Journal::open(&dir, options).unwrap();
