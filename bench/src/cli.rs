@@ -10,12 +10,13 @@
 //! `--workload all` it is `{"workloads": {NAME: {…}, …}, "machine",
 //! "command"}` with the same object per workload.
 
-use crate::harness::{WorkloadReport, measure_with_config};
+use crate::harness::{JournalTarget, WorkloadReport, measure_journaled, measure_with_config};
 use crate::machine::Machine;
 use crate::workload::{WorkloadKind, generate};
 use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
 use engine::EngineConfig;
+use journal::{Durability, JournalOptions};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -35,6 +36,44 @@ pub enum BenchCommand {
     /// median throughput is reported. Every pass must reach the generator's
     /// final state hash, event count and reject count, or the command fails.
     Engine(EngineArgs),
+    /// Measure the write-ahead journal: append cost against a plain copy of
+    /// the same bytes (64, 256, 1024-byte bodies), group commit under the
+    /// fsync policy (paced open loop: records/s made durable and the added
+    /// latency from each record's scheduled append; then as fast as
+    /// possible), replay (open_read_only and a reader: records/s, MB/s),
+    /// and the raw fdatasync latency of the directory as the floor.
+    ///
+    /// Per-record figures are the median of `--runs` runs; group-commit
+    /// latencies are percentiles over every record of every run.
+    Journal(JournalArgs),
+}
+
+/// Arguments of `exchange bench journal`.
+#[derive(Debug, Args)]
+pub struct JournalArgs {
+    /// Where to put the journals: a fresh subdirectory of DIR, removed
+    /// afterwards [default: the system's temporary directory]. Point it at
+    /// the disk to measure.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<std::path::PathBuf>,
+
+    /// Repetitions; per-record figures are their median.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1_000))]
+    pub runs: u32,
+
+    /// Timed appends of 64-byte bodies per run, and the records of each
+    /// group-commit run; larger bodies get the same body bytes (1 KiB
+    /// bodies: a sixteenth as many records).
+    #[arg(long, default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(16..=100_000_000))]
+    pub records: u64,
+
+    /// The offered rate of the paced group-commit run, records per second.
+    #[arg(long, default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    pub rate: u64,
+
+    /// Print exactly one flat JSON object on stdout instead of a report.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Arguments of `exchange bench engine`.
@@ -64,9 +103,53 @@ pub struct EngineArgs {
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=(u32::MAX as i64 - 1)))]
     pub orders_max: Option<u32>,
 
+    /// Journal every command: each goes through the sequencer (clock stamp,
+    /// append to a real journal in DIR, then apply), so the figures are the
+    /// engine's and the journal's together. DIR must hold no journal; the
+    /// last run's journal is left there (DIR/<workload> with `--workload
+    /// all`), so `exchange journal replay DIR` ends at the same state hash.
+    #[arg(long, value_name = "DIR")]
+    pub journal: Option<std::path::PathBuf>,
+
+    /// The journal's durability policy with `--journal` (the engine never
+    /// waits for it either way: `fsync` adds the flusher's work beside it).
+    #[arg(long, value_enum, default_value_t = DurabilityChoice::Memory, requires = "journal")]
+    pub durability: DurabilityChoice,
+
     /// Print exactly one JSON object on stdout instead of a table.
     #[arg(long)]
     pub json: bool,
+}
+
+/// The `--durability` values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DurabilityChoice {
+    /// Durable once in the mapped pages.
+    Memory,
+    /// Synced by the flusher thread in groups (200 µs idle delay).
+    Fsync,
+}
+
+impl DurabilityChoice {
+    fn options(self) -> JournalOptions {
+        JournalOptions {
+            durability: match self {
+                DurabilityChoice::Memory => Durability::Memory,
+                DurabilityChoice::Fsync => Durability::Fsync {
+                    flush_delay_us_max: 200,
+                },
+            },
+            record_bytes_max: engine::codec::COMMAND_BYTES_MAX,
+            ..JournalOptions::default()
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            DurabilityChoice::Memory => "memory",
+            DurabilityChoice::Fsync => "fsync",
+        }
+    }
 }
 
 /// The `--workload` values.
@@ -97,7 +180,29 @@ impl WorkloadChoice {
 pub fn run(command: BenchCommand) -> anyhow::Result<()> {
     match command {
         BenchCommand::Engine(arguments) => run_engine(&arguments),
+        BenchCommand::Journal(arguments) => run_journal(&arguments),
     }
+}
+
+fn run_journal(arguments: &JournalArgs) -> anyhow::Result<()> {
+    let machine = Machine::detect();
+    let command = std::env::args().collect::<Vec<_>>().join(" ");
+    let config = crate::JournalBenchConfig {
+        dir: arguments.dir.clone(),
+        runs: arguments.runs,
+        records: arguments.records,
+        rate_per_sec: arguments.rate,
+        ..Default::default()
+    };
+    let report = crate::measure_journal(&config, |step| eprintln!("journal: {step}"))
+        .context("measuring the journal")?;
+    let output = if arguments.json {
+        serde_json::to_string(&report.to_json(&machine, &command))?
+    } else {
+        report.table(&machine, &command)
+    };
+    println!("{output}");
+    Ok(())
 }
 
 /// The JSON of one workload: its report with the machine and the command.
@@ -145,8 +250,25 @@ fn run_engine(arguments: &EngineArgs) -> anyhow::Result<()> {
             workload.setup.len(),
             arguments.runs
         );
-        let mut report = measure_with_config(&workload, arguments.runs, config)
-            .with_context(|| format!("measuring {kind}"))?;
+        let mut report = match &arguments.journal {
+            None => measure_with_config(&workload, arguments.runs, config),
+            Some(dir) => {
+                let dir = match arguments.workload {
+                    WorkloadChoice::All => dir.join(kind.name()),
+                    _ => dir.clone(),
+                };
+                let target = JournalTarget {
+                    dir,
+                    options: arguments.durability.options(),
+                };
+                measure_journaled(&workload, arguments.runs, config, &target).map(|mut report| {
+                    report.journal_dir = Some(target.dir.display().to_string());
+                    report.durability = Some(arguments.durability.name());
+                    report
+                })
+            }
+        }
+        .with_context(|| format!("measuring {kind}"))?;
         report.generation_seconds = generation_seconds;
         reports.push(report);
     }
@@ -198,6 +320,10 @@ fn table(reports: &[WorkloadReport], machine: &Machine, command: &str) -> String
     row("setup commands (untimed)", &|r| grouped(r.setup_commands));
     row("runs (median run shown)", &|r| r.runs.to_string());
     row("engine orders_max", &|r| grouped(u64::from(r.orders_max)));
+    row("journal", &|r| match (&r.journal_dir, r.durability) {
+        (Some(dir), Some(durability)) => format!("{dir} ({durability})"),
+        _ => "none (state machine alone)".to_owned(),
+    });
     row("throughput pass: commands/s", &|r| {
         grouped_float(r.throughput_per_sec)
     });
@@ -320,7 +446,9 @@ mod tests {
     fn arguments_parse_with_defaults() {
         TestCli::command().debug_assert();
         let cli = TestCli::try_parse_from(["bench", "engine"]).unwrap();
-        let BenchCommand::Engine(arguments) = cli.command;
+        let BenchCommand::Engine(arguments) = cli.command else {
+            panic!("not engine")
+        };
         assert_eq!(arguments.workload, WorkloadChoice::ExchangeCore);
         assert_eq!(
             (
@@ -345,7 +473,9 @@ mod tests {
             "--json",
         ])
         .unwrap();
-        let BenchCommand::Engine(arguments) = cli.command;
+        let BenchCommand::Engine(arguments) = cli.command else {
+            panic!("not engine")
+        };
         assert_eq!(arguments.workload, WorkloadChoice::DeepBook);
         assert_eq!(
             (
@@ -359,6 +489,53 @@ mod tests {
         assert!(TestCli::try_parse_from(["bench", "engine", "--workload", "all"]).is_ok());
         assert!(TestCli::try_parse_from(["bench", "engine", "--runs", "0"]).is_err());
         assert!(TestCli::try_parse_from(["bench", "engine", "--commands", "0"]).is_err());
+    }
+
+    #[test]
+    fn journal_arguments_parse_with_defaults() {
+        let cli = TestCli::try_parse_from(["bench", "journal"]).unwrap();
+        let BenchCommand::Journal(arguments) = cli.command else {
+            panic!("not journal")
+        };
+        assert_eq!(
+            (
+                arguments.dir,
+                arguments.runs,
+                arguments.records,
+                arguments.rate,
+                arguments.json
+            ),
+            (None, 5, 1_000_000, 1_000_000, false)
+        );
+        let cli = TestCli::try_parse_from([
+            "bench",
+            "journal",
+            "--dir",
+            "/mnt/disk",
+            "--runs",
+            "3",
+            "--records",
+            "5000",
+            "--rate",
+            "200000",
+            "--json",
+        ])
+        .unwrap();
+        let BenchCommand::Journal(arguments) = cli.command else {
+            panic!("not journal")
+        };
+        assert_eq!(
+            (
+                arguments.dir,
+                arguments.runs,
+                arguments.records,
+                arguments.rate,
+                arguments.json
+            ),
+            (Some("/mnt/disk".into()), 3, 5_000, 200_000, true)
+        );
+        assert!(TestCli::try_parse_from(["bench", "journal", "--runs", "0"]).is_err());
+        assert!(TestCli::try_parse_from(["bench", "journal", "--records", "1"]).is_err());
     }
 
     #[test]

@@ -34,11 +34,13 @@
 
 use crate::market::header;
 use crate::workload::{BookShape, CommandMix, Workload};
-use engine::{Command, ConfigError, Engine, EngineConfig, Event, RejectReason, Status};
+use engine::{Command, ConfigError, Engine, EngineConfig, Event, RejectReason, Sequencer, Status};
 use hdrhistogram::Histogram;
+use journal::JournalOptions;
 use serde::Serialize;
 use std::fmt;
 use std::hint::black_box;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// The largest latency the histogram tells apart; longer ones count as
@@ -134,6 +136,9 @@ pub struct WorkloadReport {
     /// Time to generate the workload (not part of any measurement); set by
     /// the caller that generated it.
     pub generation_seconds: f64,
+    /// With `--journal`: where the last run's journal is, and its policy.
+    pub journal_dir: Option<String>,
+    pub durability: Option<&'static str>,
     pub run_results: Vec<RunReport>,
 }
 
@@ -151,6 +156,8 @@ pub enum HarnessError {
         expected: PassSummary,
         actual: PassSummary,
     },
+    /// The journal could not be opened, written or removed.
+    Journal(String),
 }
 
 impl fmt::Display for HarnessError {
@@ -168,6 +175,7 @@ impl fmt::Display for HarnessError {
                 f,
                 "the {pass} pass diverged: expected {expected:?}, got {actual:?}"
             ),
+            HarnessError::Journal(error) => write!(f, "journal: {error}"),
         }
     }
 }
@@ -203,6 +211,80 @@ pub fn measure_with_config(
     runs: u32,
     config: EngineConfig,
 ) -> Result<WorkloadReport, HarnessError> {
+    measure_subject(workload, runs, config, &mut |_pass, _run| {
+        prepared_engine(workload, config)
+    })
+}
+
+/// Where `exchange bench engine --journal DIR` writes: every command goes
+/// through [`Sequencer::submit`] (stamped with the clock, appended to a
+/// real journal, then applied), so the figures are the engine's and the
+/// journal's together.
+#[derive(Clone, Debug)]
+pub struct JournalTarget {
+    /// Must hold no journal. Every pass writes a fresh journal; the last
+    /// run's throughput pass leaves its journal here (setup and measured
+    /// commands, so `exchange journal replay DIR` ends at the reported state
+    /// hash). The other passes write to scratch directories inside it, each
+    /// removed after its pass.
+    pub dir: PathBuf,
+    pub options: JournalOptions,
+}
+
+/// [`measure_with_config`] with every command journaled (see
+/// [`JournalTarget`]).
+pub fn measure_journaled(
+    workload: &Workload,
+    runs: u32,
+    config: EngineConfig,
+    target: &JournalTarget,
+) -> Result<WorkloadReport, HarnessError> {
+    std::fs::create_dir_all(&target.dir)
+        .map_err(|error| HarnessError::Journal(format!("{}: {error}", target.dir.display())))?;
+    let holds_journal = std::fs::read_dir(&target.dir)
+        .map_err(|error| HarnessError::Journal(format!("{}: {error}", target.dir.display())))?
+        .filter_map(Result::ok)
+        .any(|entry| entry.file_name().to_string_lossy().starts_with("segment-"));
+    if holds_journal {
+        return Err(HarnessError::Journal(format!(
+            "{} already holds a journal: give an empty directory",
+            target.dir.display()
+        )));
+    }
+    let mut scratch: Option<PathBuf> = None;
+    let report = measure_subject(workload, runs, config, &mut |pass, run| {
+        // The previous pass's sequencer is dropped (journal closed) by now.
+        if let Some(dir) = scratch.take() {
+            remove_journal_dir(&dir)?;
+        }
+        let dir = if pass == "throughput" && run + 1 == runs {
+            target.dir.clone()
+        } else {
+            let dir = target.dir.join(format!(".bench-{pass}-{run}"));
+            scratch = Some(dir.clone());
+            dir
+        };
+        prepared_sequencer(workload, config, &dir, target.options)
+    });
+    if let Some(dir) = scratch.take() {
+        remove_journal_dir(&dir)?;
+    }
+    report
+}
+
+fn remove_journal_dir(dir: &Path) -> Result<(), HarnessError> {
+    std::fs::remove_dir_all(dir)
+        .map_err(|error| HarnessError::Journal(format!("{}: {error}", dir.display())))
+}
+
+/// The method of the module docs, for any subject: `fresh(pass, run)`
+/// gives a subject with the workload's setup applied.
+fn measure_subject<S: Subject>(
+    workload: &Workload,
+    runs: u32,
+    config: EngineConfig,
+    fresh: &mut dyn FnMut(&'static str, u32) -> Result<S, HarnessError>,
+) -> Result<WorkloadReport, HarnessError> {
     assert!(runs >= 1, "at least one run");
     let expected = PassSummary {
         events: workload.events,
@@ -212,29 +294,29 @@ pub fn measure_with_config(
     let timer_overhead_ns = timer_overhead_ns();
     let mut events = Vec::with_capacity(1_024);
 
-    let mut engine = prepared_engine(workload, config)?;
-    let warm_up = throughput_pass(&mut engine, workload, &mut events);
-    check("warm-up", expected, warm_up.summary(&engine))?;
-    drop(engine);
+    let mut subject = fresh("warm-up", 0)?;
+    let warm_up = throughput_pass(&mut subject, workload, &mut events)?;
+    check("warm-up", expected, warm_up.summary(&subject))?;
+    drop(subject);
 
     let mut results = Vec::with_capacity(runs as usize);
-    for _ in 0..runs {
-        let mut engine = prepared_engine(workload, config)?;
-        let faults_before = minor_page_faults();
-        let pass = throughput_pass(&mut engine, workload, &mut events);
-        let page_faults = minor_page_faults()
-            .zip(faults_before)
-            .map(|(after, before)| after.saturating_sub(before));
-        check("throughput", expected, pass.summary(&engine))?;
-        drop(engine);
-
-        let mut engine = prepared_engine(workload, config)?;
+    for run in 0..runs {
+        let mut subject = fresh("latency", run)?;
         // Invariant: constant, valid bounds.
         let mut histogram = Histogram::new_with_bounds(1, LATENCY_NS_MAX, HISTOGRAM_DIGITS)
             .expect("valid histogram bounds");
-        let latency = latency_pass(&mut engine, workload, &mut events, &mut histogram);
-        check("latency", expected, latency.summary(&engine))?;
-        drop(engine);
+        let latency = latency_pass(&mut subject, workload, &mut events, &mut histogram)?;
+        check("latency", expected, latency.summary(&subject))?;
+        drop(subject);
+
+        let mut subject = fresh("throughput", run)?;
+        let faults_before = minor_page_faults();
+        let pass = throughput_pass(&mut subject, workload, &mut events)?;
+        let page_faults = minor_page_faults()
+            .zip(faults_before)
+            .map(|(after, before)| after.saturating_sub(before));
+        check("throughput", expected, pass.summary(&subject))?;
+        drop(subject);
 
         let seconds = pass.elapsed.as_secs_f64();
         results.push(RunReport {
@@ -247,6 +329,53 @@ pub fn measure_with_config(
         });
     }
     Ok(report(workload, runs, config, timer_overhead_ns, results))
+}
+
+/// What the passes apply commands to: the bare state machine, or the
+/// sequencer (clock, journal, state machine).
+trait Subject {
+    fn apply(&mut self, command: &Command, events: &mut Vec<Event>)
+    -> Result<Status, HarnessError>;
+    fn state_hash(&self) -> u128;
+}
+
+/// The state machine alone, with headers numbered as the sequencer would.
+struct Bare {
+    engine: Engine,
+}
+
+impl Subject for Bare {
+    #[inline]
+    fn apply(
+        &mut self,
+        command: &Command,
+        events: &mut Vec<Event>,
+    ) -> Result<Status, HarnessError> {
+        let sequence = self.engine.last_sequence() + 1;
+        Ok(self.engine.apply(header(sequence), command, events))
+    }
+
+    fn state_hash(&self) -> u128 {
+        self.engine.state_hash()
+    }
+}
+
+impl Subject for Sequencer {
+    #[inline]
+    fn apply(
+        &mut self,
+        command: &Command,
+        events: &mut Vec<Event>,
+    ) -> Result<Status, HarnessError> {
+        match self.submit(command, events) {
+            Ok((_, status)) => Ok(status),
+            Err(error) => Err(HarnessError::Journal(error.to_string())),
+        }
+    }
+
+    fn state_hash(&self) -> u128 {
+        self.engine().state_hash()
+    }
 }
 
 fn report(
@@ -284,6 +413,8 @@ fn report(
         book_mean: workload.book_mean,
         book_end: workload.book_end,
         generation_seconds: 0.0,
+        journal_dir: None,
+        durability: None,
         run_results: results,
     }
 }
@@ -305,17 +436,37 @@ fn check(
 }
 
 /// A fresh engine with the workload's setup applied.
-fn prepared_engine(workload: &Workload, config: EngineConfig) -> Result<Engine, HarnessError> {
-    let mut engine = Engine::new(config).map_err(HarnessError::Config)?;
+fn prepared_engine(workload: &Workload, config: EngineConfig) -> Result<Bare, HarnessError> {
+    let mut bare = Bare {
+        engine: Engine::new(config).map_err(HarnessError::Config)?,
+    };
+    apply_setup(&mut bare, workload)?;
+    Ok(bare)
+}
+
+/// A sequencer on a fresh journal in `dir`, with the workload's setup
+/// journaled and applied.
+fn prepared_sequencer(
+    workload: &Workload,
+    config: EngineConfig,
+    dir: &Path,
+    options: JournalOptions,
+) -> Result<Sequencer, HarnessError> {
+    let (mut sequencer, _) = Sequencer::open(dir, config, options)
+        .map_err(|error| HarnessError::Journal(error.to_string()))?;
+    apply_setup(&mut sequencer, workload)?;
+    Ok(sequencer)
+}
+
+fn apply_setup(subject: &mut impl Subject, workload: &Workload) -> Result<(), HarnessError> {
     let mut events = Vec::new();
     for (index, command) in workload.setup.iter().enumerate() {
         events.clear();
-        let status = engine.apply(header(index as u64 + 1), command, &mut events);
-        if let Status::Rejected(reason) = status {
+        if let Status::Rejected(reason) = subject.apply(command, &mut events)? {
             return Err(HarnessError::SetupRejected { index, reason });
         }
     }
-    Ok(engine)
+    Ok(())
 }
 
 /// What one pass did.
@@ -327,69 +478,67 @@ struct PassOutcome {
 }
 
 impl PassOutcome {
-    fn summary(&self, engine: &Engine) -> PassSummary {
+    fn summary(&self, subject: &impl Subject) -> PassSummary {
         PassSummary {
             events: self.events,
             rejected: self.rejected,
-            state_hash: engine.state_hash(),
+            state_hash: subject.state_hash(),
         }
     }
 }
 
 /// Apply the measured commands with one clock read at each end.
 fn throughput_pass(
-    engine: &mut Engine,
+    subject: &mut impl Subject,
     workload: &Workload,
     events: &mut Vec<Event>,
-) -> PassOutcome {
-    let first_sequence = engine.last_sequence() + 1;
+) -> Result<PassOutcome, HarnessError> {
     let commands: &[Command] = &workload.commands;
     let mut produced = 0_u64;
     let mut rejected = 0_u64;
     let start = Instant::now();
-    for (offset, command) in commands.iter().enumerate() {
+    for command in commands {
         events.clear();
-        let status = engine.apply(header(first_sequence + offset as u64), command, events);
+        let status = subject.apply(command, events)?;
         // The sink's consumer reads the events: keep the compiler from
         // deciding nobody does.
         black_box(&*events);
         produced += events.len() as u64;
         rejected += u64::from(matches!(status, Status::Rejected(_)));
     }
-    PassOutcome {
+    Ok(PassOutcome {
         elapsed: start.elapsed(),
         events: produced,
         rejected,
-    }
+    })
 }
 
 /// Apply the measured commands, timing each one.
 fn latency_pass(
-    engine: &mut Engine,
+    subject: &mut impl Subject,
     workload: &Workload,
     events: &mut Vec<Event>,
     histogram: &mut Histogram<u64>,
-) -> PassOutcome {
-    let first_sequence = engine.last_sequence() + 1;
+) -> Result<PassOutcome, HarnessError> {
     let commands: &[Command] = &workload.commands;
     let mut produced = 0_u64;
     let mut rejected = 0_u64;
     let pass_start = Instant::now();
-    for (offset, command) in commands.iter().enumerate() {
+    for command in commands {
         let start = Instant::now();
         events.clear();
-        let status = engine.apply(header(first_sequence + offset as u64), command, events);
+        let status = subject.apply(command, events)?;
         black_box(&*events);
         let latency_ns = start.elapsed().as_nanos();
         histogram.saturating_record(u64::try_from(latency_ns).unwrap_or(u64::MAX));
         produced += events.len() as u64;
         rejected += u64::from(matches!(status, Status::Rejected(_)));
     }
-    PassOutcome {
+    Ok(PassOutcome {
         elapsed: pass_start.elapsed(),
         events: produced,
         rejected,
-    }
+    })
 }
 
 /// The median time between two back-to-back clock reads, as the latency

@@ -12,13 +12,19 @@
 
 pub mod cli;
 mod harness;
+mod journal_bench;
 mod machine;
 mod market;
 mod random;
 mod workload;
 
 pub use harness::{
-    HarnessError, LatencyPercentiles, RunReport, WorkloadReport, measure, measure_with_config,
+    HarnessError, JournalTarget, LatencyPercentiles, RunReport, WorkloadReport, measure,
+    measure_journaled, measure_with_config,
+};
+pub use journal_bench::{
+    BODY_BYTES, BodySizeReport, FLUSH_DELAY_US_MAX, FdatasyncReport, GROUP_COMMIT_BODY_BYTES,
+    GroupCommitReport, JournalBenchConfig, JournalBenchError, JournalBenchReport, measure_journal,
 };
 pub use machine::Machine;
 pub use market::{

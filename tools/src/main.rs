@@ -36,7 +36,8 @@ enum Command {
     /// truncate.
     #[command(subcommand)]
     Journal(tools::journal_tool::JournalCommand),
-    /// Benchmarks: the state machine alone (`bench engine`).
+    /// Benchmarks: the state machine alone or with its journal (`bench
+    /// engine [--journal DIR]`), and the journal itself (`bench journal`).
     #[command(subcommand)]
     Bench(bench::cli::BenchCommand),
 }

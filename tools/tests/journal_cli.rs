@@ -1,0 +1,193 @@
+//! The operator's journal tools, run as the operator runs them: the
+//! `exchange` binary on a journal written by `exchange bench engine
+//! --journal` and by `exchange serve`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn exchange(arguments: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_exchange"))
+        .args(arguments)
+        .current_dir(cwd)
+        .output()
+        .expect("run exchange")
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("journal-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn json_of(output: &Output) -> Value {
+    assert!(
+        output.status.success(),
+        "failed: {}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("one JSON object")
+}
+
+/// The offsets and lengths (with padding) of the records of a segment file.
+fn record_spans(segment: &[u8]) -> Vec<(usize, usize)> {
+    let mut spans = Vec::new();
+    let mut offset = 64;
+    while offset + 4 <= segment.len() {
+        let length = u32::from_le_bytes(segment[offset..offset + 4].try_into().unwrap()) as usize;
+        if length == 0 || length == u32::MAX as usize {
+            break;
+        }
+        let footprint = length.next_multiple_of(8);
+        spans.push((offset, footprint));
+        offset += footprint;
+    }
+    spans
+}
+
+fn first_segment(dir: &Path) -> PathBuf {
+    let mut segments: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|e| e == "journal"))
+        .collect();
+    segments.sort();
+    segments.remove(0)
+}
+
+#[test]
+fn bench_journal_replays_to_the_same_hash_and_verify_catches_every_changed_byte() {
+    let work = scratch("bench");
+    let dir = work.join("journal");
+    let bench = json_of(&exchange(
+        &[
+            "bench",
+            "engine",
+            "--journal",
+            dir.to_str().unwrap(),
+            "--commands",
+            "3000",
+            "--runs",
+            "1",
+            "--orders-max",
+            "65536",
+            "--json",
+        ],
+        &work,
+    ));
+    let expected = bench["state_hash"].as_str().expect("state_hash").to_owned();
+
+    for extra in [&[][..], &["--no-snapshot"][..]] {
+        let mut arguments = vec!["journal", "replay", dir.to_str().unwrap(), "--json"];
+        arguments.extend_from_slice(extra);
+        let replay = json_of(&exchange(&arguments, &work));
+        assert_eq!(replay["state_hash"].as_str(), Some(expected.as_str()));
+        assert_eq!(replay["last_seq"], replay["commands"]);
+    }
+    let verify = exchange(&["journal", "verify", dir.to_str().unwrap()], &work);
+    assert_eq!(
+        verify.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&verify.stdout)
+    );
+
+    // Any single byte of a record in the middle, changed, is caught.
+    let segment = first_segment(&dir);
+    let pristine = std::fs::read(&segment).unwrap();
+    let spans = record_spans(&pristine);
+    assert!(spans.len() > 100, "{} records", spans.len());
+    let (offset, footprint) = spans[spans.len() / 2];
+    for byte in offset..offset + footprint {
+        let mut changed = pristine.clone();
+        changed[byte] ^= 0x20;
+        std::fs::write(&segment, &changed).unwrap();
+        let verify = exchange(&["journal", "verify", dir.to_str().unwrap()], &work);
+        assert_eq!(
+            verify.status.code(),
+            Some(1),
+            "byte {} of the record at {offset}: {}",
+            byte - offset,
+            String::from_utf8_lossy(&verify.stdout)
+        );
+    }
+    std::fs::write(&segment, &pristine).unwrap();
+    assert_eq!(
+        exchange(&["journal", "verify", dir.to_str().unwrap()], &work)
+            .status
+            .code(),
+        Some(0)
+    );
+    std::fs::remove_dir_all(&work).unwrap();
+}
+
+#[test]
+fn serve_journals_genesis_and_the_tools_read_it() {
+    let work = scratch("serve");
+    let first = exchange(&["serve"], &work);
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let dir = work.join("data/journal");
+    let dir_text = dir.to_str().unwrap();
+
+    let info = json_of(&exchange(&["journal", "info", dir_text, "--json"], &work));
+    let last = info["last_sequence"].as_u64().unwrap();
+    assert!(last > 10, "{info}");
+    assert!(info["torn_tail"].is_null());
+
+    let dump = exchange(
+        &[
+            "journal", "dump", dir_text, "--json", "--from", "2", "--to", "4",
+        ],
+        &work,
+    );
+    let lines: Vec<Value> = String::from_utf8_lossy(&dump.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3);
+    assert_eq!(lines[0]["sequence"], 2);
+    assert_eq!(lines[0]["type"], "CreateAsset");
+    let text = exchange(&["journal", "dump", dir_text, "--to", "1"], &work);
+    assert!(String::from_utf8_lossy(&text.stdout).contains("CreateAsset asset=0 symbol=USD"));
+
+    // A restart recovers the same state and journals nothing new.
+    let before = json_of(&exchange(&["journal", "replay", dir_text, "--json"], &work));
+    let second = exchange(&["serve"], &work);
+    assert!(second.status.success());
+    assert!(
+        String::from_utf8_lossy(&second.stdout)
+            .contains(&format!("recovered {last} journaled commands"))
+    );
+    let after = json_of(&exchange(&["journal", "replay", dir_text, "--json"], &work));
+    assert_eq!(before["state_hash"], after["state_hash"]);
+    assert_eq!(after["last_seq"], last);
+
+    // A snapshot, then a start from it.
+    let snapshot = exchange(&["journal", "snapshot", dir_text], &work);
+    assert!(snapshot.status.success());
+    let third = exchange(&["serve"], &work);
+    assert!(
+        String::from_utf8_lossy(&third.stdout)
+            .contains(&format!("recovered from snapshot at sequence {last}"))
+    );
+
+    // The operator's truncation, which needs --yes.
+    let refused = exchange(&["journal", "truncate", dir_text, "--to", "5"], &work);
+    assert!(!refused.status.success());
+    let truncated = exchange(
+        &["journal", "truncate", dir_text, "--to", "5", "--yes"],
+        &work,
+    );
+    assert!(truncated.status.success());
+    let info = json_of(&exchange(&["journal", "info", dir_text, "--json"], &work));
+    assert_eq!(info["last_sequence"], 5);
+    assert_eq!(info["snapshots"].as_array().unwrap().len(), 0);
+    std::fs::remove_dir_all(&work).unwrap();
+}
