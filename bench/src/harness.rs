@@ -62,7 +62,7 @@ pub struct LatencyPercentiles {
 }
 
 impl LatencyPercentiles {
-    fn of(histogram: &Histogram<u64>) -> LatencyPercentiles {
+    pub(crate) fn of(histogram: &Histogram<u64>) -> LatencyPercentiles {
         LatencyPercentiles {
             p50: histogram.value_at_quantile(0.5),
             p99: histogram.value_at_quantile(0.99),
@@ -555,10 +555,12 @@ fn timer_overhead_ns() -> u64 {
     histogram.value_at_quantile(0.5)
 }
 
-/// The process's minor page faults so far (Linux: `/proc/self/stat` field
-/// 10), `None` elsewhere.
-fn minor_page_faults() -> Option<u64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+/// The calling thread's minor page faults so far (Linux:
+/// `/proc/thread-self/stat` field 10), `None` elsewhere. The thread's, not
+/// the process's: with a journal, its helper thread pre-faults the next
+/// segment while a pass runs.
+pub(crate) fn minor_page_faults() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").ok()?;
     // The command name (field 2) is in parentheses and may hold spaces;
     // fields 3 onwards follow the last ')'.
     let after_name = &stat[stat.rfind(')')? + 1..];

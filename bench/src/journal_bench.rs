@@ -46,7 +46,8 @@
 //! Everything happens in a fresh subdirectory of `dir` (the system's
 //! temporary directory by default), removed at the end, error or not.
 
-use crate::harness::LatencyPercentiles;
+use crate::cli::grouped;
+use crate::harness::{LatencyPercentiles, minor_page_faults};
 use crate::machine::Machine;
 use hdrhistogram::Histogram;
 use journal::{
@@ -349,7 +350,7 @@ pub fn measure_journal(
             flush_delay_us_max: FLUSH_DELAY_US_MAX,
             offered_per_sec: config.rate_per_sec,
             records_per_sec: median(&paced_rates),
-            added_latency_ns: percentiles(&latency),
+            added_latency_ns: LatencyPercentiles::of(&latency),
             appender_lag_ns_max: lag_ns_max,
             page_faults_max: group_faults_max,
             segment_bytes: group_commit_segment_bytes(config.records + 1),
@@ -742,18 +743,6 @@ fn fdatasync_floor(dir: &Path, samples: u32) -> Result<FdatasyncReport, JournalB
     })
 }
 
-/// The calling thread's minor page faults so far (Linux:
-/// `/proc/thread-self/stat` field 10), `None` elsewhere. The thread's, not
-/// the process's: the segment preparer pre-faults the next segment while a
-/// group-commit run rolls over.
-fn minor_page_faults() -> Option<u64> {
-    let stat = fs::read_to_string("/proc/thread-self/stat").ok()?;
-    // The command name (field 2) is in parentheses and may hold spaces;
-    // fields 3 onwards follow the last ')'.
-    let after_name = &stat[stat.rfind(')')? + 1..];
-    after_name.split_whitespace().nth(7)?.parse().ok()
-}
-
 /// The calling thread's minor page faults since `before`.
 fn faults_since(before: Option<u64>) -> Option<u64> {
     minor_page_faults()
@@ -763,16 +752,6 @@ fn faults_since(before: Option<u64>) -> Option<u64> {
 
 fn elapsed_ns(start: Instant) -> u64 {
     u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX)
-}
-
-fn percentiles(histogram: &Histogram<u64>) -> LatencyPercentiles {
-    LatencyPercentiles {
-        p50: histogram.value_at_quantile(0.5),
-        p99: histogram.value_at_quantile(0.99),
-        p999: histogram.value_at_quantile(0.999),
-        p9999: histogram.value_at_quantile(0.9999),
-        max: histogram.max(),
-    }
 }
 
 /// The median (the upper middle one for an even count, as the engine
@@ -1040,19 +1019,6 @@ impl JournalBenchReport {
         }
         text
     }
-}
-
-/// `1234567` as `1,234,567`.
-fn grouped(value: u64) -> String {
-    let digits = value.to_string();
-    let mut text = String::with_capacity(digits.len() + digits.len() / 3);
-    for (index, digit) in digits.chars().enumerate() {
-        if index > 0 && (digits.len() - index).is_multiple_of(3) {
-            text.push(',');
-        }
-        text.push(digit);
-    }
-    text
 }
 
 /// Nanoseconds in the unit that reads best.

@@ -111,6 +111,20 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    fn new(dir: &Path, last_sequence: u64, memory_policy: bool, stopped: bool) -> Shared {
+        Shared {
+            dir: dir.to_path_buf(),
+            segments: RwLock::new(Vec::new()),
+            segment_count: AtomicUsize::new(0),
+            appended: PaddedSequence(AtomicU64::new(last_sequence)),
+            durable: PaddedSequence(AtomicU64::new(last_sequence)),
+            memory_policy,
+            stop: AtomicBool::new(stopped),
+            failure: Mutex::new(None),
+            failed: AtomicBool::new(false),
+        }
+    }
+
     pub(crate) fn durable_sequence(&self) -> u64 {
         if self.memory_policy {
             self.appended.0.load(Ordering::Acquire)
@@ -242,17 +256,12 @@ impl Journal {
         };
         sync_directory(dir).at(dir)?;
         let last_sequence = scan.chain.next_sequence - 1;
-        let shared = Arc::new(Shared {
-            dir: dir.to_path_buf(),
-            segments: RwLock::new(Vec::new()),
-            segment_count: AtomicUsize::new(0),
-            appended: PaddedSequence(AtomicU64::new(last_sequence)),
-            durable: PaddedSequence(AtomicU64::new(last_sequence)),
-            memory_policy: options.durability == Durability::Memory,
-            stop: AtomicBool::new(false),
-            failure: Mutex::new(None),
-            failed: AtomicBool::new(false),
-        });
+        let shared = Arc::new(Shared::new(
+            dir,
+            last_sequence,
+            options.durability == Durability::Memory,
+            false,
+        ));
         let mut journal = match (offset, scan.segments.last()) {
             (Some(offset), Some(_)) => {
                 let current = Arc::new(scan.segments.pop().expect("a last segment"));
@@ -315,17 +324,7 @@ impl Journal {
     pub fn open_read_only(dir: &Path) -> Result<(Journal, RecoveryReport), JournalError> {
         let scan = recovery::scan_directory(dir, false, None)?;
         let last_sequence = scan.chain.next_sequence - 1;
-        let shared = Arc::new(Shared {
-            dir: dir.to_path_buf(),
-            segments: RwLock::new(Vec::new()),
-            segment_count: AtomicUsize::new(0),
-            appended: PaddedSequence(AtomicU64::new(last_sequence)),
-            durable: PaddedSequence(AtomicU64::new(last_sequence)),
-            memory_policy: true,
-            stop: AtomicBool::new(true),
-            failure: Mutex::new(None),
-            failed: AtomicBool::new(false),
-        });
+        let shared = Arc::new(Shared::new(dir, last_sequence, true, true));
         let segments: Vec<Arc<Segment>> = scan.segments.into_iter().map(Arc::new).collect();
         for segment in &segments {
             segment.set_published_end(segment.capacity());

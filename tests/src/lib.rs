@@ -6,8 +6,10 @@
 
 #![forbid(unsafe_code)]
 
+mod environment;
 mod generator;
 mod reference;
 
+pub use environment::{environment_number, environment_seed};
 pub use generator::{CommandGenerator, SimulationRng};
 pub use reference::{ModelSnapshot, ReferenceModel};

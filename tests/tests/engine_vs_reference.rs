@@ -42,7 +42,9 @@ use engine::{
     Event, InstrumentId, OrderId, OrderPrice, OrderRef, RejectReason, SelfTradePrevention, Side,
     Status, TimeInForce,
 };
-use tests::{CommandGenerator, ModelSnapshot, ReferenceModel};
+use tests::{
+    CommandGenerator, ModelSnapshot, ReferenceModel, environment_number, environment_seed,
+};
 
 const CASES_DEFAULT: u64 = 1_500;
 const COMMANDS_DEFAULT: u64 = 400;
@@ -740,36 +742,11 @@ fn stream_length(seed: u64, commands: u64) -> u64 {
     }
 }
 
-fn environment_number(name: &str, default: u64) -> u64 {
-    match std::env::var(name) {
-        Ok(text) => text
-            .trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("{name} must be a number, not {text:?}")),
-        Err(_) => default,
-    }
-}
-
-fn first_seed() -> u64 {
-    match std::env::var("ENGINE_SIM_SEED") {
-        Ok(text) if text.trim() == "random" => {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .expect("the clock is after 1970");
-            let seed = now.as_nanos() as u64;
-            eprintln!("ENGINE_SIM_SEED=random: first seed {seed}");
-            seed
-        }
-        Ok(_) => environment_number("ENGINE_SIM_SEED", 0),
-        Err(_) => 0,
-    }
-}
-
 #[test]
 fn engine_matches_reference_model() {
-    let cases = environment_number("ENGINE_SIM_CASES", CASES_DEFAULT);
-    let commands = environment_number("ENGINE_SIM_COMMANDS", COMMANDS_DEFAULT);
-    let first = first_seed();
+    let cases = environment_number("ENGINE_SIM_CASES").unwrap_or(CASES_DEFAULT);
+    let commands = environment_number("ENGINE_SIM_COMMANDS").unwrap_or(COMMANDS_DEFAULT);
+    let first = environment_seed("ENGINE_SIM_SEED", 0);
     let workers = std::thread::available_parallelism()
         .map_or(1, |count| count.get())
         .min(8) as u64;

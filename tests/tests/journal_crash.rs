@@ -33,7 +33,7 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use journal::{Durability, Journal};
-use tests::SimulationRng;
+use tests::{SimulationRng, environment_number};
 
 // The record contents and options are the child's own functions, shared
 // by including its source rather than duplicated.
@@ -44,15 +44,6 @@ mod child;
 const ROUNDS_DEFAULT: u64 = 80;
 /// How long a child may take to recover before the test calls it stuck.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
-
-fn environment_number(name: &str) -> Option<u64> {
-    let value = std::env::var(name).ok()?;
-    Some(
-        value
-            .parse()
-            .unwrap_or_else(|_| panic!("{name}={value:?} is not a number")),
-    )
-}
 
 /// What a child printed before it died.
 #[derive(Debug, Default)]

@@ -38,7 +38,9 @@ use std::time::Instant;
 use engine::{
     AccountId, Command, CommandHeader, Engine, EngineConfig, Event, SnapshotError, Status,
 };
-use tests::{CommandGenerator, ReferenceModel, SimulationRng};
+use tests::{
+    CommandGenerator, ReferenceModel, SimulationRng, environment_number, environment_seed,
+};
 
 const CASES_DEFAULT: u64 = 2_000;
 const COMMANDS_DEFAULT: u64 = 400;
@@ -269,36 +271,11 @@ fn stream_length(seed: u64, commands: u64) -> u64 {
     }
 }
 
-fn environment_number(name: &str, default: u64) -> u64 {
-    match std::env::var(name) {
-        Ok(text) => text
-            .trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("{name} must be a number, not {text:?}")),
-        Err(_) => default,
-    }
-}
-
-fn first_seed() -> u64 {
-    match std::env::var("SNAPSHOT_SIM_SEED") {
-        Ok(text) if text.trim() == "random" => {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .expect("the clock is after 1970");
-            let seed = now.as_nanos() as u64;
-            eprintln!("SNAPSHOT_SIM_SEED=random: first seed {seed}");
-            seed
-        }
-        Ok(_) => environment_number("SNAPSHOT_SIM_SEED", 0),
-        Err(_) => 0,
-    }
-}
-
 #[test]
 fn restored_snapshots_follow_the_live_engine() {
-    let cases = environment_number("SNAPSHOT_SIM_CASES", CASES_DEFAULT);
-    let commands = environment_number("SNAPSHOT_SIM_COMMANDS", COMMANDS_DEFAULT);
-    let first = first_seed();
+    let cases = environment_number("SNAPSHOT_SIM_CASES").unwrap_or(CASES_DEFAULT);
+    let commands = environment_number("SNAPSHOT_SIM_COMMANDS").unwrap_or(COMMANDS_DEFAULT);
+    let first = environment_seed("SNAPSHOT_SIM_SEED", 0);
     let workers = std::thread::available_parallelism()
         .map_or(1, |count| count.get())
         .min(8) as u64;
