@@ -26,8 +26,10 @@ use std::time::Duration;
 use journal::{Durability, Journal, JournalOptions};
 use tests::SimulationRng;
 
-/// Small segments, so that a round rolls over several times.
-pub(crate) const SEGMENT_BYTES: usize = 64 << 10;
+/// Small segments, so that a round rolls over several times — but not so
+/// small that preparing the next one (a synced, zero-filled file) takes
+/// most of the child's time: a kill should often land inside an append.
+pub(crate) const SEGMENT_BYTES: usize = 1 << 20;
 pub(crate) const RECORD_BYTES_MAX: usize = 4 << 10;
 
 pub(crate) fn options(durability: Durability) -> JournalOptions {
