@@ -25,7 +25,10 @@
 
 // `unsafe` is needed only where mapped memory is read and written: the
 // segment's accessors and their callers, each block with its SAFETY
-// argument. Everything else forbids it.
+// argument. Everything else forbids it, except `checksum`, whose one
+// `unsafe` is the call of its SSE 4.2 code once the CPU is known to have it.
+#[allow(unsafe_code)]
+mod checksum;
 mod error;
 mod flusher;
 #[allow(unsafe_code)]
