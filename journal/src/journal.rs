@@ -591,8 +591,10 @@ impl Journal {
         if self.read_only {
             return Ok(());
         }
-        if let Some(handle) = self.preparing.take() {
-            let _ = handle.join();
+        if let Some(handle) = self.preparing.take()
+            && let Ok(Ok(prepared)) = handle.join()
+        {
+            let _ = prepared.discard();
         }
         self.shared.stop.store(true, Ordering::Release);
         if let Some(handle) = self.flusher.take() {

@@ -312,6 +312,14 @@ impl PreparedSegment {
     pub(crate) fn index(&self) -> u64 {
         self.segment.index
     }
+
+    /// Removes the file of a segment that was never used (at close: the next
+    /// open would remove it anyway, and it holds a segment's worth of disk).
+    pub(crate) fn discard(self) -> io::Result<()> {
+        let path = self.segment.path.clone();
+        drop(self);
+        fs::remove_file(path)
+    }
 }
 
 /// Makes a directory's entries (created, renamed, removed files) durable.

@@ -730,16 +730,25 @@ fn missing_segments_are_errors_and_leftovers_of_a_roll_over_are_removed() {
     assert!(report.removed.iter().all(|p| *p != last), "{report:?}");
     assert_eq!(report.segments, count, "{report:?}");
 
-    // Prepared segments (`.next`) hold no records: removed, whatever index.
+    // Prepared segments (`.next`) hold no records: a clean close removes
+    // its own, and an open removes any a killed process left, whatever the
+    // index.
     let dir = scratch.trial("pending");
     copy_dir(&pristine, &dir);
-    let leftovers = pending_files(&dir);
-    assert_eq!(leftovers.len(), 1, "close leaves the prepared segment");
+    assert_eq!(
+        pending_files(&dir).len(),
+        0,
+        "close removes the prepared segment"
+    );
+    let next_index = segment_files(&dir).len() + 1;
+    let left = dir.join(format!("segment-{next_index:08}.next"));
     let stray = dir.join("segment-00000099.next");
-    fs::write(&stray, vec![0u8; SEGMENT_BYTES]).unwrap();
+    for path in [&left, &stray] {
+        fs::write(path, vec![0u8; SEGMENT_BYTES]).unwrap();
+    }
     let report = recover_and_continue(&dir, records);
     assert!(
-        report.removed.contains(&stray) && report.removed.contains(&leftovers[0]),
+        report.removed.contains(&stray) && report.removed.contains(&left),
         "{report:?}"
     );
     assert!(!stray.exists());
