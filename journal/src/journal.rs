@@ -269,7 +269,12 @@ impl Journal {
                 Journal::assemble(shared, options, current, offset, &scan.chain, Some(lock))
             }
             _ => {
-                // No segments yet: the first one starts the journal.
+                // No segments yet: the first one starts the journal. (Every
+                // other way a scan can end with segments is an error above.)
+                assert!(
+                    scan.segments.is_empty(),
+                    "a journal with segments has an end"
+                );
                 let index = 1;
                 let prepared =
                     PreparedSegment::create(dir, index, options.segment_bytes, options.prefault)

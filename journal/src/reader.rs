@@ -146,7 +146,7 @@ impl JournalReader {
                 SEAL
             };
             if length == SEAL {
-                if self.shared.segments.read().len() <= self.position + 1 {
+                if self.shared.segment_count.load(Ordering::Acquire) <= self.position + 1 {
                     return Ok(None);
                 }
                 self.position += 1;
