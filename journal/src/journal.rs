@@ -219,7 +219,7 @@ impl Journal {
         fs::create_dir_all(dir).at(dir)?;
         let lock = lock_directory(dir)?;
         let restored = restore_cut_file(dir)?;
-        let mut scan = recovery::scan_directory(dir, true, None)?;
+        let mut scan = recovery::scan_directory(dir, true, None, false)?;
         for path in &scan.report.removed {
             fs::remove_file(path).at(path)?;
         }
@@ -239,8 +239,6 @@ impl Journal {
         }
         let offset = match scan.end {
             SegmentEnd::Open(offset) => Some(offset),
-            // Exactly full and not yet rolled: the next append rolls over.
-            SegmentEnd::Full => scan.segments.last().map(Segment::capacity),
             SegmentEnd::Torn {
                 offset,
                 nonzero_end,
@@ -327,7 +325,7 @@ impl Journal {
     /// [`Journal::open`] does but changes nothing (a torn tail is reported,
     /// not truncated). Appending to it returns [`JournalError::ReadOnly`].
     pub fn open_read_only(dir: &Path) -> Result<(Journal, RecoveryReport), JournalError> {
-        let scan = recovery::scan_directory(dir, false, None)?;
+        let scan = scan_beside_writer(dir)?;
         let last_sequence = scan.chain.next_sequence - 1;
         let shared = Arc::new(Shared::new(dir, last_sequence, true, true));
         let segments: Vec<Arc<Segment>> = scan.segments.into_iter().map(Arc::new).collect();
@@ -440,7 +438,9 @@ impl Journal {
             });
         }
         let footprint = record_footprint(body.len());
-        if self.offset + footprint > self.current.capacity() {
+        // A record always leaves room for the seal, so every finished
+        // segment is sealed and a lost successor is always detected.
+        if self.offset + footprint + RECORD_ALIGNMENT > self.current.capacity() {
             self.roll()?;
         }
         let sequence = self.next_sequence;
@@ -633,7 +633,7 @@ impl Journal {
                 removed_segments: removed,
             });
         }
-        let scan = recovery::scan_directory(dir, true, Some(keep_through))?;
+        let scan = recovery::scan_directory(dir, true, Some(keep_through), false)?;
         let SegmentEnd::Stopped(offset) = scan.end else {
             unreachable!("a scan with stop_after ends Stopped or fails")
         };
@@ -668,6 +668,33 @@ pub struct TruncateReport {
     /// The journal's last sequence now.
     pub last_sequence: u64,
     pub removed_segments: Vec<PathBuf>,
+}
+
+/// A read-only scan. Beside a live writer (it holds the lock), its tail is
+/// a moving end, and it may finish a segment and start the next between
+/// this scan's listing and its reading: a scan that finds a finished last
+/// segment is taken again, a few times, before the error stands.
+fn scan_beside_writer(dir: &Path) -> Result<recovery::Scan, JournalError> {
+    const ATTEMPTS: u32 = 5;
+    let mut attempt = 1;
+    loop {
+        let live = writer_holds_lock(dir);
+        match recovery::scan_directory(dir, false, None, live) {
+            Err(JournalError::MissingSegment { .. }) if live && attempt < ATTEMPTS => {
+                attempt += 1;
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            result => return result,
+        }
+    }
+}
+
+/// Whether a process has the journal in `dir` open for writing.
+fn writer_holds_lock(dir: &Path) -> bool {
+    let Ok(file) = File::open(dir.join(LOCK_FILE)) else {
+        return false;
+    };
+    matches!(file.try_lock_shared(), Err(fs::TryLockError::WouldBlock))
 }
 
 fn lock_directory(dir: &Path) -> Result<File, JournalError> {

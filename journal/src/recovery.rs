@@ -8,13 +8,13 @@
 //!    continue the previous segment's last record.
 //! 2. Every record's checksum, sequence (previous + 1) and link (previous
 //!    record's checksum) hold.
-//! 3. Every segment but the last ends with a seal, exactly fills its file,
-//!    or ends in zeros with the next segment continuing the chain (under
-//!    `fsync` the flusher writes the seal after the successor's directory
-//!    entry is durable, so a stop can come between). A sealed last segment
-//!    means its successor is missing: an error, since the seal is only
-//!    written once the successor exists. A last segment that exactly fills
-//!    its file is complete: the next append rolls over.
+//! 3. Every segment but the last ends with a seal, or in zeros with the next
+//!    segment continuing the chain (under `fsync` the flusher writes the seal
+//!    after the successor's directory entry is durable, so a stop can come
+//!    between). A sealed last segment means its successor is missing: an
+//!    error, since the seal is only written once the successor exists. The
+//!    appender leaves room for a seal after every record, so a last segment
+//!    that its records fill exactly is an error too.
 //! 4. At the end of the last segment, bytes that do not form a valid record
 //!    are a *torn tail* — an append that did not finish — if and only if no
 //!    valid later record follows them. A torn tail is zeroed (truncated) and
@@ -28,6 +28,10 @@
 //!    seal did, that seal is a torn tail.
 //! 6. With `stop_after`, the operator's truncation: records after that
 //!    sequence are neither checked nor kept.
+//! 7. A read-only scan beside a live writer (one that holds the lock) takes
+//!    the first zero length of the last segment as the end: what follows is
+//!    an append in progress, or appends published since the scan read that
+//!    length.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -255,6 +259,7 @@ pub(crate) fn scan_segment(
     chain: &mut Chain,
     is_last: bool,
     stop_after: Option<u64>,
+    live_writer: bool,
 ) -> Result<SegmentEnd, JournalError> {
     let capacity = segment.capacity();
     let mut offset = SEGMENT_HEADER_BYTES;
@@ -270,6 +275,14 @@ pub(crate) fn scan_segment(
             return Ok(SegmentEnd::Sealed(offset));
         }
         let reason = if length == 0 {
+            // A writer that holds the journal open publishes records in
+            // order and each one's length last: a zero length in its last
+            // segment is its end, and the bytes after it are an append in
+            // progress (or appends published since this scan read the
+            // length), not damage.
+            if live_writer && is_last {
+                return Ok(SegmentEnd::Open(offset));
+            }
             let nonzero_end = nonzero_end(segment, offset);
             if nonzero_end == offset {
                 return Ok(SegmentEnd::Open(offset));
@@ -381,6 +394,7 @@ pub(crate) fn scan_directory(
     dir: &Path,
     writable: bool,
     stop_after: Option<u64>,
+    live_writer: bool,
 ) -> Result<Scan, JournalError> {
     let listing = list_segments(dir)?;
     let mut report = RecoveryReport {
@@ -418,18 +432,22 @@ pub(crate) fn scan_directory(
         if position == 0 {
             report.first_sequence = chain.next_sequence;
         }
-        end = scan_segment(segment, chain, is_last, stop_after)?;
+        end = scan_segment(segment, chain, is_last, stop_after, live_writer)?;
         match &end {
             SegmentEnd::Stopped(_) => {
                 segments.truncate(position + 1);
                 break;
             }
-            SegmentEnd::Sealed(_) if is_last => {
+            // The appender leaves room for a seal after every record, so a
+            // full segment, like a sealed one, was finished: its successor
+            // must exist.
+            SegmentEnd::Sealed(_) | SegmentEnd::Full if is_last => {
                 return Err(JournalError::MissingSegment {
                     dir: dir.to_path_buf(),
                     index: segment.index + 1,
                     reason: format!(
-                        "segment {} is sealed, and its successor is created before the seal",
+                        "segment {} is finished (sealed or full), and its successor is created \
+                         before a segment is finished",
                         segment.index
                     ),
                 });

@@ -889,24 +889,18 @@ fn records_fill_segments_to_the_seal_and_roll_when_they_do_not_fit() {
         "{sealed:?}"
     );
 
-    // A record that fills the segment to its last byte stays in it: no seal
-    // fits after it, none is needed, and the reopened journal (whose last
-    // segment is exactly full) rolls over on the next append.
+    // A record that would fill the segment to its last byte leaves no room
+    // for the seal: it goes to the next segment, and the one it left is
+    // sealed, so every finished segment says that a successor exists.
     let (path, end) = fill_segment(&dir);
     assert_eq!(path, next);
-    assert_eq!(append_sized_and_reopen(&dir, body_leaving(end, 0)), path);
-    let (_, ends) = record_spots(&dir);
-    let full = ends.last().unwrap();
-    assert_eq!(
-        (&full.path, full.end, full.sealed),
-        (&path, SEGMENT_BYTES, false)
-    );
-    let next = append_sized_and_reopen(&dir, 0);
+    let next = append_sized_and_reopen(&dir, body_leaving(end, 0));
     assert_ne!(next, path);
     let (_, ends) = record_spots(&dir);
+    let sealed = &ends[ends.len() - 2];
     assert_eq!(
-        (ends[ends.len() - 2].end, ends[ends.len() - 2].sealed),
-        (SEGMENT_BYTES, false)
+        (&sealed.path, sealed.end, sealed.sealed),
+        (&path, end, true)
     );
 
     // A record a word larger than the space left goes to the next segment;
@@ -1263,4 +1257,50 @@ fn durable_position_follows_the_policy() {
         assert!(journal.segments().len() > 5);
         journal.close().unwrap();
     }
+}
+
+#[test]
+fn read_only_opens_beside_a_live_writer_see_a_sound_journal() {
+    // The operator's tools open the journal read-only while the server
+    // appends: the moving tail must read as the end, never as damage, and a
+    // roll-over between listing and reading must not look like a lost
+    // segment.
+    let scratch = Scratch::new("live-read");
+    let dir = scratch.trial("journal");
+    let options = JournalOptions {
+        segment_bytes: 256 << 10,
+        ..options()
+    };
+    let (mut journal, _) = Journal::open(&dir, options).unwrap();
+    let records: u64 = 60_000;
+    let done = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let writer = scope.spawn(|| {
+            let _done = SetOnDrop(&done);
+            for _ in 0..records {
+                append_next(&mut journal);
+            }
+        });
+        let mut opens = 0;
+        while !done.load(Ordering::Acquire) {
+            match Journal::open_read_only(&dir) {
+                Ok((reader_journal, report)) => {
+                    assert!(report.torn_tail.is_none(), "{report:?}");
+                    assert_eq!(check_contents(&reader_journal), report.last_sequence);
+                }
+                // Before the first segment exists.
+                Err(JournalError::Io { .. }) if opens == 0 => {}
+                Err(error) => panic!("a live journal read as {error}"),
+            }
+            opens += 1;
+        }
+        writer.join().unwrap();
+        assert!(
+            opens > 3,
+            "only {opens} read-only opens while the writer ran"
+        );
+    });
+    drop(journal);
+    let (_, report) = Journal::open_read_only(&dir).unwrap();
+    assert_eq!(report.last_sequence, records);
 }
