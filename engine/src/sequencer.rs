@@ -135,8 +135,9 @@ impl Sequencer {
     ) -> Result<(Sequencer, Recovered), RecoveryError> {
         config.validate().map_err(RecoveryError::Config)?;
         let (journal, report) = Journal::open(dir, options)?;
-        let config = check_engine_config(dir, Some(config), true)?;
         let snapshots = SnapshotStore::new(dir);
+        let new_journal = journal.last_sequence() == 0 && snapshots.list()?.is_empty();
+        let config = check_engine_config(dir, Some(config), true, new_journal)?;
         let rebuilt = rebuild(&journal, &snapshots, config, None, true, &mut |_, _| {})?;
         let state_hash = rebuilt.engine.state_hash();
         let sequencer = Sequencer {
@@ -254,7 +255,7 @@ pub fn replay(
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<Replayed, RecoveryError> {
     let (journal, report) = Journal::open_read_only(dir)?;
-    let config = check_engine_config(dir, config, false)?;
+    let config = check_engine_config(dir, config, false, false)?;
     let snapshots = SnapshotStore::new(dir);
     let rebuilt = rebuild(&journal, &snapshots, config, to, use_snapshot, progress)?;
     Ok(Replayed {
@@ -449,12 +450,13 @@ impl EventSink for Discard {
 }
 
 /// Compares `requested` with the capacities recorded beside the journal,
-/// recording them if there are none yet (and `record`). Returns the
-/// capacities to use.
+/// recording them if there are none yet, `record` is asked and the journal
+/// is new. Returns the capacities to use.
 fn check_engine_config(
     dir: &Path,
     requested: Option<EngineConfig>,
     record: bool,
+    new_journal: bool,
 ) -> Result<EngineConfig, RecoveryError> {
     let path = dir.join(ENGINE_CONFIG_FILE);
     match (recorded_engine_config(dir)?, requested) {
@@ -466,6 +468,15 @@ fn check_engine_config(
             })
         }
         (Some(recorded), _) => Ok(recorded),
+        // A journal that already has commands or snapshots was written with
+        // capacities that only this file records: recording whatever is
+        // configured now would let a mismatch through.
+        (None, Some(_)) if record && !new_journal => Err(RecoveryError::ConfigFile {
+            path,
+            reason: "missing, but the journal already has commands or snapshots: restore \
+                     it from a copy (it records the capacities the journal was written with)"
+                .to_owned(),
+        }),
         (None, Some(requested)) => {
             if record {
                 write_engine_config(&path, &requested).map_err(|error| {

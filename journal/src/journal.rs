@@ -537,7 +537,8 @@ impl Journal {
                 .sync_range(0, segment.published_end())
                 .at(&segment.path)?;
         }
-        Ok(())
+        // The names of segments created since the last directory sync.
+        sync_directory(&self.shared.dir).at(&self.shared.dir)
     }
 
     /// The sequence the next record will get.
@@ -637,10 +638,9 @@ impl Journal {
         let SegmentEnd::Stopped(offset) = scan.end else {
             unreachable!("a scan with stop_after ends Stopped or fails")
         };
-        for (_, _, path) in listing.segments.iter().skip(scan.segments.len()).rev() {
-            fs::remove_file(path).at(path)?;
-            removed.push(path.clone());
-        }
+        // The kept tail first, then the later segments: a stop in between
+        // leaves a journal whose start is refused (its chain breaks at the
+        // next segment) and a second truncation finishes the job.
         let last = scan
             .segments
             .last()
@@ -648,6 +648,10 @@ impl Journal {
         // SAFETY: the directory is locked and the segment not shared.
         unsafe { last.zero(offset, last.capacity()) };
         last.sync_all().at(&last.path)?;
+        for (_, _, path) in listing.segments.iter().skip(scan.segments.len()).rev() {
+            fs::remove_file(path).at(path)?;
+            removed.push(path.clone());
+        }
         sync_directory(dir).at(dir)?;
         Ok(TruncateReport {
             last_sequence: keep_through,
@@ -690,7 +694,7 @@ fn scan_beside_writer(dir: &Path) -> Result<recovery::Scan, JournalError> {
 }
 
 /// Whether a process has the journal in `dir` open for writing.
-fn writer_holds_lock(dir: &Path) -> bool {
+pub fn writer_holds_lock(dir: &Path) -> bool {
     let Ok(file) = File::open(dir.join(LOCK_FILE)) else {
         return false;
     };

@@ -43,7 +43,9 @@ mod segment;
 mod snapshot;
 
 pub use error::JournalError;
-pub use journal::{Durability, DurablePosition, Journal, JournalOptions, TruncateReport};
+pub use journal::{
+    Durability, DurablePosition, Journal, JournalOptions, TruncateReport, writer_holds_lock,
+};
 pub use layout::{RECORD_ALIGNMENT, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES};
 pub use reader::{JournalReader, Record};
 pub use recovery::{RecoveryReport, TornTail};

@@ -433,6 +433,11 @@ pub(crate) fn scan_directory(
             report.first_sequence = chain.next_sequence;
         }
         end = scan_segment(segment, chain, is_last, stop_after, live_writer)?;
+        if is_last && end == SegmentEnd::Full && cut_short(segment) {
+            // Read-only, a last file cut short is read up to its end, which
+            // is where its records stop, not a finished segment.
+            end = SegmentEnd::Open(segment.capacity());
+        }
         match &end {
             SegmentEnd::Stopped(_) => {
                 segments.truncate(position + 1);
@@ -519,6 +524,14 @@ pub(crate) fn scan_directory(
         end,
         report,
     })
+}
+
+/// Whether a segment's file is shorter than its header says.
+fn cut_short(segment: &Segment) -> bool {
+    // SAFETY: recovery reads segments nobody writes.
+    let header = unsafe { segment.bytes(0, SEGMENT_HEADER_BYTES) };
+    SegmentHeader::decode(header.try_into().expect("64 bytes"))
+        .is_ok_and(|header| header.capacity > segment.capacity() as u64)
 }
 
 /// A last segment whose header never reached the disk and that holds

@@ -53,6 +53,7 @@ pub(crate) struct Segment {
     /// The file is not kept open: the mapping outlives the descriptor, and
     /// a long-running journal must not use one descriptor per segment.
     map: MmapRaw,
+    capacity: usize,
     writable: bool,
     /// The end of the last published record (or of the seal). The flusher
     /// syncs up to here.
@@ -73,7 +74,11 @@ impl Segment {
     ) -> io::Result<Segment> {
         let file = OpenOptions::new().read(true).write(writable).open(path)?;
         let length = file.metadata()?.len();
-        if length < SEGMENT_HEADER_BYTES as u64 || !length.is_multiple_of(RECORD_ALIGNMENT as u64) {
+        // Read-only, a file cut to an odd length (its writer's recovery
+        // restores it) is read up to its last whole word: the cut record is
+        // a torn tail like any other.
+        let whole_words = !writable || length.is_multiple_of(RECORD_ALIGNMENT as u64);
+        if length < SEGMENT_HEADER_BYTES as u64 || !whole_words {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
                 format!(
@@ -91,6 +96,7 @@ impl Segment {
             index,
             first_sequence,
             path: path.to_path_buf(),
+            capacity: map.len() / RECORD_ALIGNMENT * RECORD_ALIGNMENT,
             map,
             writable,
             published_end: AtomicUsize::new(SEGMENT_HEADER_BYTES),
@@ -98,9 +104,9 @@ impl Segment {
         })
     }
 
-    /// The file's size: where records must end.
+    /// The file's size in whole words: where records must end.
     pub(crate) fn capacity(&self) -> usize {
-        self.map.len()
+        self.capacity
     }
 
     pub(crate) fn published_end(&self) -> usize {
@@ -116,12 +122,25 @@ impl Segment {
     /// ordering: when it is non-zero, every byte of the record is visible.
     pub(crate) fn load_length(&self, offset: usize) -> u32 {
         assert!(offset.is_multiple_of(RECORD_ALIGNMENT) && offset + 4 <= self.capacity());
-        // SAFETY: the mapping is live for `self`'s lifetime, `offset + 4` is
-        // inside it (asserted), and the address is 4-aligned because the
-        // mapping is page-aligned and `offset` is a multiple of 8. The word
-        // is only ever written through `store_length` (atomically) or before
-        // the segment is shared.
-        let word = unsafe { AtomicU32::from_ptr(self.map.as_mut_ptr().add(offset).cast::<u32>()) };
+        let address = self.map.as_mut_ptr().wrapping_add(offset).cast::<u32>();
+        if !self.writable {
+            // A read-only mapping is not valid for writes, which an atomic
+            // needs; its writer, if any, is another process, outside this
+            // program's memory model. A volatile load, then an acquire
+            // fence for the bytes read after it.
+            // SAFETY: in bounds (asserted) of a mapping that lives as long
+            // as `self`, and 4-aligned (page-aligned mapping, offset a
+            // multiple of 8).
+            let length = unsafe { address.read_volatile() };
+            std::sync::atomic::fence(Ordering::Acquire);
+            return length;
+        }
+        // SAFETY: the mapping is live for `self`'s lifetime and writable,
+        // `offset + 4` is inside it (asserted), and the address is 4-aligned
+        // because the mapping is page-aligned and `offset` is a multiple of
+        // 8. The word is only ever written through `store_length`
+        // (atomically) or before the segment is shared.
+        let word = unsafe { AtomicU32::from_ptr(address) };
         word.load(Ordering::Acquire)
     }
 

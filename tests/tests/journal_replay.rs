@@ -114,6 +114,23 @@ fn a_start_with_other_capacities_is_refused() {
     other.orders_max += 1;
     let error = Sequencer::open(&dir, other, options(Durability::Memory)).unwrap_err();
     assert!(error.to_string().contains("capacities"), "{error}");
+
+    // Without the file, a journal that has commands does not take whatever
+    // is configured.
+    let (mut sequencer, _) = Sequencer::open(&dir, config, options(Durability::Memory)).unwrap();
+    let mut generator = CommandGenerator::new(3);
+    let mut model = ReferenceModel::new(&config);
+    drive(
+        &mut sequencer,
+        &mut generator,
+        &mut model,
+        10,
+        &mut Vec::new(),
+    );
+    sequencer.close().unwrap();
+    std::fs::remove_file(dir.join(engine::ENGINE_CONFIG_FILE)).unwrap();
+    let error = Sequencer::open(&dir, other, options(Durability::Memory)).unwrap_err();
+    assert!(error.to_string().contains("missing"), "{error}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -41,7 +41,8 @@ pub enum JournalCommand {
     /// Check every record's checksum, sequence and link, that every record
     /// decodes as a command, and every snapshot's checksums. Exit status 0:
     /// sound; 1: corrupt (the first bad sequence and offset are printed);
-    /// 2: a torn tail, which the next start will truncate.
+    /// 2: a torn tail, which the next start will truncate; 3: the journal
+    /// cannot be read (no such directory, no segments, permissions).
     Verify { dir: PathBuf },
     /// Rebuild the state from the journal and print the number of commands
     /// replayed, the last sequence and the state hash.
@@ -59,7 +60,7 @@ pub enum JournalCommand {
         json: bool,
     },
     /// Rebuild the state at the journal's current end and write a snapshot
-    /// of it beside the journal.
+    /// of it beside the journal. The server must be stopped.
     Snapshot { dir: PathBuf },
     /// Keep records 1..=N and remove everything after (later segments and
     /// snapshots). For an operator who has decided where a damaged journal
@@ -227,7 +228,10 @@ fn verify(dir: &Path) -> anyhow::Result<ExitCode> {
             println!("CORRUPT: {error}");
             return Ok(ExitCode::from(1));
         }
-        Err(error) => return Err(error.into()),
+        Err(error) => {
+            println!("CANNOT READ: {error}");
+            return Ok(ExitCode::from(3));
+        }
     };
     // Reading every record again checks checksums and links once more and
     // that each one is a command this build understands.
@@ -321,6 +325,15 @@ fn replay(
 }
 
 fn snapshot(dir: &Path) -> anyhow::Result<ExitCode> {
+    // Beside a running server, the journal's end may not be durable yet: a
+    // snapshot of it could be ahead of the journal after a power loss.
+    if journal::writer_holds_lock(dir) {
+        anyhow::bail!(
+            "{} is open for writing by a running server: stop it first (a snapshot must not \
+             be ahead of what is durable)",
+            dir.display()
+        );
+    }
     let replayed = engine::replay(dir, None, None, true, &mut |_, _| {})?;
     replayed
         .engine
@@ -343,8 +356,10 @@ fn truncate(dir: &Path, to: u64, yes: bool) -> anyhow::Result<ExitCode> {
             "truncate removes every journaled command after sequence {to}; add --yes to do it"
         );
     }
-    let report = Journal::truncate(dir, to)?;
+    // Snapshots after `to` first: a stop before the journal is truncated
+    // then leaves a journal that merely has fewer snapshots.
     let removed = SnapshotStore::new(dir).remove_after(to)?;
+    let report = Journal::truncate(dir, to)?;
     println!(
         "journal {} now ends at sequence {}",
         dir.display(),

@@ -8,21 +8,24 @@
 //! funding and market-data listeners come on top of this (issues #4, #5).
 
 use crate::config::{Config, format_scaled};
-use engine::{Engine, Recovered, Sequencer, Status};
+use engine::{Command, Engine, Recovered, Sequencer, Status};
 
-/// The sequencer started from the journal, with genesis applied if the
-/// journal was empty, and what recovery did.
+/// The sequencer started from the journal, with the configuration's
+/// genesis commands journaled if they are not all there yet, and what
+/// recovery did.
 pub fn boot(config: &Config) -> anyhow::Result<(Sequencer, Recovered)> {
     let dir = config.journal_dir();
+    let genesis = config.genesis()?;
     let (mut sequencer, recovered) =
         Sequencer::open(&dir, config.engine_config()?, config.journal_options())?;
-    if sequencer.engine().last_sequence() == 0 {
+    let journaled = check_genesis_prefix(&sequencer, &genesis)?;
+    if journaled < genesis.len() {
         let mut events = Vec::new();
-        for command in config.genesis()? {
+        for command in &genesis[journaled..] {
             events.clear();
-            let (_, status) = sequencer.submit(&command, &mut events)?;
+            let (_, status) = sequencer.submit(command, &mut events)?;
             if status != Status::Applied {
-                anyhow::bail!("genesis command {command:?} was not applied: {status:?}");
+                anyhow::bail!("genesis command {command} was not applied: {status:?}");
             }
         }
         let durable_through = sequencer.engine().last_sequence();
@@ -38,6 +41,39 @@ pub fn boot(config: &Config) -> anyhow::Result<(Sequencer, Recovered)> {
         .check_invariants()
         .map_err(|violation| anyhow::anyhow!("invariant broken after start: {violation}"))?;
     Ok((sequencer, recovered))
+}
+
+/// How many of the genesis commands the journal already starts with. A
+/// first start stopped part-way through genesis is finished by the next
+/// one; a journal that starts otherwise was begun with another
+/// configuration, and assets, instruments and accounts are changed by admin
+/// commands, not by editing the configuration, so the start is refused.
+fn check_genesis_prefix(sequencer: &Sequencer, genesis: &[Command]) -> anyhow::Result<usize> {
+    let journal = sequencer.journal();
+    let last = journal.last_sequence();
+    let first_present = journal.segments().first().map_or(1, |&(_, first, _)| first);
+    if first_present > 1 {
+        // The early segments are gone (a snapshot covers them): nothing to
+        // compare with, and genesis was long finished.
+        return Ok(genesis.len());
+    }
+    let compared = genesis.len().min(usize::try_from(last)?);
+    let mut reader = journal.reader(1);
+    for (index, expected) in genesis[..compared].iter().enumerate() {
+        let record = reader
+            .next()?
+            .ok_or_else(|| anyhow::anyhow!("the journal ended before record {}", index + 1))?;
+        let command = engine::codec::decode(record.record_type, record.body)?;
+        if command != *expected {
+            anyhow::bail!(
+                "journal record {} is `{command}`, but this configuration's genesis has \
+                 `{expected}` there: the journal in {} was begun with another configuration",
+                record.sequence,
+                journal.dir().display()
+            );
+        }
+    }
+    Ok(compared)
 }
 
 /// What recovery did, for the operator.
@@ -100,9 +136,9 @@ pub fn describe(config: &Config, engine: &Engine) -> String {
     for account in &config.accounts {
         text.push_str(&format!("  account {} {}:", account.id, account.name));
         for (asset_id, asset) in engine.assets() {
-            let balance = engine
-                .balance(engine::AccountId(account.id), asset_id)
-                .expect("configured accounts exist");
+            let Some(balance) = engine.balance(engine::AccountId(account.id), asset_id) else {
+                continue;
+            };
             let available = format_scaled(u128::from(balance.available), u32::from(asset.scale));
             text.push_str(&format!(" {} {}", available, asset.symbol));
         }

@@ -189,5 +189,30 @@ fn serve_journals_genesis_and_the_tools_read_it() {
     let info = json_of(&exchange(&["journal", "info", dir_text, "--json"], &work));
     assert_eq!(info["last_sequence"], 5);
     assert_eq!(info["snapshots"].as_array().unwrap().len(), 0);
+
+    // A first start stopped part-way through genesis (here: cut back to 5
+    // commands) is finished by the next start, to the same state.
+    let resumed = exchange(&["serve"], &work);
+    assert!(
+        resumed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&resumed.stderr)
+    );
+    let after = json_of(&exchange(&["journal", "replay", dir_text, "--json"], &work));
+    assert_eq!(after["last_seq"], last);
+    assert_eq!(after["state_hash"], before["state_hash"]);
+
+    // A journal begun with another configuration is refused, not mixed.
+    let other = work.join("other.toml");
+    let shown = exchange(&["config", "show"], &work);
+    let text = String::from_utf8_lossy(&shown.stdout).replace("DEMO4", "OTHER4");
+    std::fs::write(&other, text.replace("id = 4", "id = 5")).unwrap();
+    let refused = exchange(&["serve", "--config", other.to_str().unwrap()], &work);
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("another configuration"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
     std::fs::remove_dir_all(&work).unwrap();
 }
