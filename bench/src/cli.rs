@@ -384,19 +384,9 @@ fn table(reports: &[WorkloadReport], machine: &Machine, command: &str) -> String
         .max()
         .unwrap_or(0);
     let mut text = format!(
-        "exchange bench engine: the state machine alone, one thread\n\
-         machine: {} ({} cores, {} {}, clock {}, debug assertions {})\n\
-         command: {command}\n\n",
-        machine.cpu_model,
-        machine.cores,
-        machine.os,
-        machine.arch,
-        machine.clock_source.as_deref().unwrap_or("unknown"),
-        if machine.debug_assertions {
-            "ON: not comparable"
-        } else {
-            "off"
-        },
+        "exchange bench engine: the state machine on one thread (see the journal row)\n\
+         machine: {machine}\n\
+         command: {command}\n\n"
     );
     for (label, values) in rows {
         text.push_str(&format!("{label:<label_width$}"));

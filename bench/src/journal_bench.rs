@@ -917,19 +917,9 @@ impl JournalBenchReport {
     pub fn table(&self, machine: &Machine, command: &str) -> String {
         let mut text = format!(
             "exchange bench journal: append, group commit and replay of the journal\n\
-             machine: {} ({} cores, {} {}, clock {}, debug assertions {})\n\
+             machine: {machine}\n\
              command: {command}\n\
              directory: {} ({})\n\n",
-            machine.cpu_model,
-            machine.cores,
-            machine.os,
-            machine.arch,
-            machine.clock_source.as_deref().unwrap_or("unknown"),
-            if machine.debug_assertions {
-                "ON: not comparable"
-            } else {
-                "off"
-            },
             self.dir.display(),
             self.filesystem.as_deref().unwrap_or("file system unknown"),
         );

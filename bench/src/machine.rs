@@ -35,6 +35,26 @@ impl Machine {
     }
 }
 
+impl std::fmt::Display for Machine {
+    /// One line for the head of a report.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} ({} cores, {} {}, clock {}, debug assertions {})",
+            self.cpu_model,
+            self.cores,
+            self.os,
+            self.arch,
+            self.clock_source.as_deref().unwrap_or("unknown"),
+            if self.debug_assertions {
+                "ON: not comparable"
+            } else {
+                "off"
+            },
+        )
+    }
+}
+
 fn cpu_model() -> Option<String> {
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").ok()?;
     cpuinfo

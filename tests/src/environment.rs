@@ -29,3 +29,51 @@ pub fn environment_seed(name: &str, default: u64) -> u64 {
         Err(_) => default,
     }
 }
+
+/// Runs `case(seed, state)` for the seeds `first..first + cases` on up to 8
+/// threads, each with a `state` of its own, and stops every thread at the
+/// first failure. Returns the threads' states and the failures, lowest
+/// seed first (a later seed may also fail before the stop is seen).
+pub fn run_seeds<S, E, F>(cases: u64, first: u64, case: F) -> (Vec<S>, Vec<(u64, E)>)
+where
+    S: Default + Send,
+    E: Send,
+    F: Fn(u64, &mut S) -> Result<(), E> + Sync,
+{
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |count| count.get())
+        .min(8) as u64;
+    let stop = AtomicBool::new(false);
+    let failures: Mutex<Vec<(u64, E)>> = Mutex::new(Vec::new());
+    let states: Mutex<Vec<S>> = Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for worker in 0..workers {
+            let (stop, failures, states, case) = (&stop, &failures, &states, &case);
+            scope.spawn(move || {
+                let mut state = S::default();
+                let mut index = worker;
+                while index < cases && !stop.load(Ordering::Relaxed) {
+                    let seed = first.wrapping_add(index);
+                    if let Err(failure) = case(seed, &mut state) {
+                        stop.store(true, Ordering::Relaxed);
+                        failures
+                            .lock()
+                            .expect("no worker panics holding it")
+                            .push((seed, failure));
+                    }
+                    index += workers;
+                }
+                states
+                    .lock()
+                    .expect("no worker panics holding it")
+                    .push(state);
+            });
+        }
+    });
+    let mut failures = failures.into_inner().expect("no worker panicked");
+    failures.sort_by_key(|(seed, _)| *seed);
+    (states.into_inner().expect("no worker panicked"), failures)
+}

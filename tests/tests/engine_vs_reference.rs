@@ -33,8 +33,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use engine::{
@@ -44,6 +42,7 @@ use engine::{
 };
 use tests::{
     CommandGenerator, ModelSnapshot, ReferenceModel, environment_number, environment_seed,
+    run_seeds,
 };
 
 const CASES_DEFAULT: u64 = 1_500;
@@ -747,47 +746,21 @@ fn engine_matches_reference_model() {
     let cases = environment_number("ENGINE_SIM_CASES").unwrap_or(CASES_DEFAULT);
     let commands = environment_number("ENGINE_SIM_COMMANDS").unwrap_or(COMMANDS_DEFAULT);
     let first = environment_seed("ENGINE_SIM_SEED", 0);
-    let workers = std::thread::available_parallelism()
-        .map_or(1, |count| count.get())
-        .min(8) as u64;
-    let stop = AtomicBool::new(false);
-    let failures: Mutex<Vec<CaseFailure>> = Mutex::new(Vec::new());
-    let paths: Mutex<Paths> = Mutex::new(Paths::default());
     let started = Instant::now();
-    std::thread::scope(|scope| {
-        for worker in 0..workers {
-            let (stop, failures, paths) = (&stop, &failures, &paths);
-            scope.spawn(move || {
-                let mut seen = Paths::default();
-                let mut case = worker;
-                while case < cases && !stop.load(Ordering::Relaxed) {
-                    let seed = first.wrapping_add(case);
-                    if let Err(failure) = run_case(seed, commands, &mut seen) {
-                        stop.store(true, Ordering::Relaxed);
-                        failures
-                            .lock()
-                            .expect("no worker panics holding it")
-                            .push(failure);
-                    }
-                    case += workers;
-                }
-                paths
-                    .lock()
-                    .expect("no worker panics holding it")
-                    .merge(seen);
-            });
-        }
+    let (all_seen, failures) = run_seeds(cases, first, |seed, seen: &mut Paths| {
+        run_case(seed, commands, seen)
     });
-    let mut failures = failures.into_inner().expect("no worker panicked");
-    failures.sort_by_key(|failure| failure.seed);
-    if let Some(failure) = failures.into_iter().next() {
+    if let Some((_, failure)) = failures.into_iter().next() {
         panic!("{}", report(failure));
+    }
+    let mut seen = Paths::default();
+    for paths in all_seen {
+        seen.merge(paths);
     }
     eprintln!(
         "{cases} streams of {commands} commands from seed {first}: engine and model agree ({:.1?})",
         started.elapsed()
     );
-    let seen = paths.into_inner().expect("no worker panicked");
     for (path, count) in &seen.0 {
         eprintln!("{count:>10}  {path}");
     }

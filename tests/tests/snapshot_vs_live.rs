@@ -31,8 +31,6 @@
 
 use std::collections::BTreeSet;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use engine::{
@@ -40,6 +38,7 @@ use engine::{
 };
 use tests::{
     CommandGenerator, ReferenceModel, SimulationRng, environment_number, environment_seed,
+    run_seeds,
 };
 
 const CASES_DEFAULT: u64 = 2_000;
@@ -276,41 +275,13 @@ fn restored_snapshots_follow_the_live_engine() {
     let cases = environment_number("SNAPSHOT_SIM_CASES").unwrap_or(CASES_DEFAULT);
     let commands = environment_number("SNAPSHOT_SIM_COMMANDS").unwrap_or(COMMANDS_DEFAULT);
     let first = environment_seed("SNAPSHOT_SIM_SEED", 0);
-    let workers = std::thread::available_parallelism()
-        .map_or(1, |count| count.get())
-        .min(8) as u64;
-    let stop = AtomicBool::new(false);
-    let failures: Mutex<Vec<(u64, String)>> = Mutex::new(Vec::new());
-    let snapshots: Mutex<u64> = Mutex::new(0);
     let started = Instant::now();
-    std::thread::scope(|scope| {
-        for worker in 0..workers {
-            let (stop, failures, snapshots) = (&stop, &failures, &snapshots);
-            scope.spawn(move || {
-                let mut taken = 0;
-                let mut case = worker;
-                while case < cases && !stop.load(Ordering::Relaxed) {
-                    let seed = first.wrapping_add(case);
-                    let outcome = catch_unwind(AssertUnwindSafe(|| run_case(seed, commands)))
-                        .unwrap_or_else(|_| Err("panicked (see the message above)".to_string()));
-                    match outcome {
-                        Ok(count) => taken += count,
-                        Err(message) => {
-                            stop.store(true, Ordering::Relaxed);
-                            failures
-                                .lock()
-                                .expect("no worker panics holding it")
-                                .push((seed, message));
-                        }
-                    }
-                    case += workers;
-                }
-                *snapshots.lock().expect("no worker panics holding it") += taken;
-            });
-        }
+    let (taken, failures) = run_seeds(cases, first, |seed, taken: &mut u64| {
+        let count = catch_unwind(AssertUnwindSafe(|| run_case(seed, commands)))
+            .unwrap_or_else(|_| Err("panicked (see the message above)".to_string()))?;
+        *taken += count;
+        Ok::<(), String>(())
     });
-    let mut failures = failures.into_inner().expect("no worker panicked");
-    failures.sort_by_key(|(seed, _)| *seed);
     if let Some((seed, message)) = failures.into_iter().next() {
         panic!(
             "seed {seed} failed.\nReproduce: SNAPSHOT_SIM_SEED={seed} SNAPSHOT_SIM_CASES=1 \
@@ -318,7 +289,7 @@ fn restored_snapshots_follow_the_live_engine() {
              {message}"
         );
     }
-    let snapshots = snapshots.into_inner().expect("no worker panicked");
+    let snapshots: u64 = taken.into_iter().sum();
     eprintln!(
         "{cases} streams of {commands} commands from seed {first}: {snapshots} snapshots \
          restored and followed ({:.1?})",
