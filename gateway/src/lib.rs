@@ -2,7 +2,11 @@
 //! 5.0 codec, the project's funding messages, logins and rate limits, the
 //! mio server and a client library (see `../shared/DESIGN.md`).
 //!
-//! Empty until the server issue: the crate exists so that the workspace has
-//! its final shape and its dependency order (`gateway` → `engine`).
+//! Built so far: the SoupBinTCP 4.0 and OUCH 5.0 codecs (sans-I/O). The
+//! sessions, the server and the client come with the rest of the server
+//! issue.
 
 #![forbid(unsafe_code)]
+
+pub mod ouch;
+pub mod soupbin;
