@@ -8,5 +8,6 @@
 
 #![forbid(unsafe_code)]
 
+pub mod auth;
 pub mod ouch;
 pub mod soupbin;

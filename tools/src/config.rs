@@ -6,11 +6,16 @@
 //! Human-facing amounts are decimal strings in whole units; they are turned
 //! into the engine's integer units exactly (no floating point), and a value
 //! that cannot be represented exactly is a configuration error.
+//!
+//! Logins (`[[logins]]`) carry Argon2id password hashes in the PHC string
+//! format, never plain text; `exchange config hash-password` makes one (see
+//! `gateway::auth`).
 
 use engine::{
     AccountId, AdminCommand, AssetId, Command, Deposit, EngineConfig, InstrumentId, InstrumentSpec,
     Price, Quantity, Symbol, TransferId,
 };
+use gateway::auth::{AuthError, Entitlement, Login, Logins};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -30,6 +35,8 @@ pub enum ConfigError {
     Parse(#[from] toml::de::Error),
     #[error("{0}")]
     Engine(#[from] engine::ConfigError),
+    #[error("{0}")]
+    Login(#[from] AuthError),
     #[error("{what}: {problem}")]
     Invalid { what: String, problem: String },
 }
@@ -52,6 +59,10 @@ pub struct Config {
     pub assets: Vec<AssetConfig>,
     pub instruments: Vec<InstrumentConfig>,
     pub accounts: Vec<AccountConfig>,
+    /// Who may log in, with which rights, on which account. A file without
+    /// any has no logins (nobody can open a session).
+    #[serde(default)]
+    pub logins: Vec<LoginConfig>,
 }
 
 /// The engine's capacities (see `engine::EngineConfig`).
@@ -135,6 +146,42 @@ pub struct AccountConfig {
     pub funding: BTreeMap<String, String>,
 }
 
+/// A login (see `gateway::auth::Login`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginConfig {
+    /// The SoupBinTCP username: 1 to 6 printable ASCII characters, no
+    /// spaces; unique (ignoring ASCII case).
+    pub name: String,
+    /// The account the login acts on: one of `accounts`, required with the
+    /// `trade` entitlement.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<u32>,
+    /// `trade` (order entry on its account) and/or `fund` (the funding port,
+    /// the operator).
+    pub entitlements: Vec<EntitlementName>,
+    /// An Argon2id PHC string, `$argon2id$v=19$m=…,t=…,p=…$salt$hash`, as
+    /// printed by `exchange config hash-password`.
+    pub password_hash: String,
+}
+
+/// Login entitlements by name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EntitlementName {
+    Trade,
+    Fund,
+}
+
+impl From<EntitlementName> for Entitlement {
+    fn from(name: EntitlementName) -> Entitlement {
+        match name {
+            EntitlementName::Trade => Entitlement::Trade,
+            EntitlementName::Fund => Entitlement::Fund,
+        }
+    }
+}
+
 impl Config {
     /// The embedded default.
     pub fn embedded() -> Config {
@@ -201,6 +248,37 @@ impl Config {
             },
             prefault: section.prefault,
         }
+    }
+
+    /// The login table, checked: valid and unique names, an account for
+    /// every trading login and only configured accounts, usable password
+    /// hashes.
+    pub fn logins(&self) -> Result<Logins, ConfigError> {
+        let mut logins = Vec::with_capacity(self.logins.len());
+        for login in &self.logins {
+            if let Some(account) = login.account
+                && !self
+                    .accounts
+                    .iter()
+                    .any(|configured| configured.id == account)
+            {
+                return Err(invalid(
+                    format!("login {:?}", login.name),
+                    format!("no account {account}"),
+                ));
+            }
+            let mut entitlements: Vec<Entitlement> =
+                login.entitlements.iter().map(|&name| name.into()).collect();
+            entitlements.sort_unstable();
+            entitlements.dedup();
+            logins.push(Login {
+                name: login.name.clone(),
+                account: login.account,
+                entitlements,
+                password_hash: login.password_hash.clone(),
+            });
+        }
+        Ok(Logins::new(logins)?)
     }
 
     fn asset(&self, symbol: &str, what: &str) -> Result<&AssetConfig, ConfigError> {
@@ -391,6 +469,7 @@ pub fn format_scaled(value: u128, scale: u32) -> String {
 mod tests {
     use super::*;
     use engine::{CommandHeader, Engine, Status};
+    use gateway::auth::{AuthError, Entitlement};
 
     #[test]
     fn the_embedded_configuration_boots_the_documented_exchange() {
@@ -486,6 +565,69 @@ mod tests {
             .funding
             .insert("USD".into(), "0.00001".into());
         assert!(config.genesis().is_err());
+    }
+
+    /// `text` left-justified in an `N`-byte field padded with spaces, as a
+    /// SoupBinTCP Login Request carries it.
+    fn field<const N: usize>(text: &str) -> [u8; N] {
+        let mut field = [b' '; N];
+        field[..text.len()].copy_from_slice(text.as_bytes());
+        field
+    }
+
+    #[test]
+    fn the_embedded_logins_are_the_documented_ones() {
+        let logins = Config::embedded().logins().unwrap();
+        for n in 1..=4 {
+            let login = logins
+                .authenticate(&field(&format!("DEMO{n}")), &field(&format!("demo{n}")))
+                .unwrap();
+            assert_eq!(login.account, Some(n));
+            assert_eq!(login.entitlements, [Entitlement::Trade]);
+        }
+        let operator = logins
+            .authenticate(&field("OPER1"), &field("oper1"))
+            .unwrap();
+        assert_eq!(operator.entitlements, [Entitlement::Fund]);
+        assert_eq!(
+            logins.authenticate(&field("DEMO1"), &field("demo2")),
+            Err(AuthError::WrongPassword)
+        );
+        assert_eq!(
+            logins.authenticate(&field("OPER1"), &field("")),
+            Err(AuthError::WrongPassword)
+        );
+        assert_eq!(
+            logins.authenticate(&field("NOBODY"), &field("demo1")),
+            Err(AuthError::UnknownUser)
+        );
+        // No plain-text password at rest.
+        for login in &Config::embedded().logins {
+            assert!(login.password_hash.starts_with("$argon2id$"));
+        }
+    }
+
+    #[test]
+    fn bad_logins_are_refused() {
+        let check = |change: &dyn Fn(&mut Config)| {
+            let mut config = Config::embedded();
+            change(&mut config);
+            config.logins().unwrap_err().to_string()
+        };
+        let error = check(&|c| c.logins[0].account = Some(99));
+        assert!(error.contains("no account 99"), "{error}");
+        let error = check(&|c| c.logins[0].account = None);
+        assert!(error.contains("names no account"), "{error}");
+        let error = check(&|c| c.logins[1].name = "DEMO1".into());
+        assert!(error.contains("twice"), "{error}");
+        let error = check(&|c| c.logins[1].name = "DEMO123".into());
+        assert!(error.contains("printable"), "{error}");
+        let error = check(&|c| c.logins[0].password_hash = "demo1".into());
+        assert!(error.contains("password_hash"), "{error}");
+        let text = DEFAULT_CONFIG.replace(r#"["fund"]"#, r#"["admin"]"#);
+        assert!(Config::parse(&text).is_err());
+        let text = DEFAULT_CONFIG.replace("password_hash", "password");
+        assert!(Config::parse(&text).is_err());
     }
 
     #[test]

@@ -50,6 +50,9 @@ enum ConfigCommand {
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
     },
+    /// Read a password from standard input (one line) and print its
+    /// Argon2id PHC string, for a login's `password_hash`.
+    HashPassword,
 }
 
 fn main() -> anyhow::Result<ExitCode> {
@@ -70,6 +73,14 @@ fn main() -> anyhow::Result<ExitCode> {
         }
         Command::Config(ConfigCommand::Show { config }) => {
             print!("{}", Config::load(config.as_deref())?.to_toml());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Config(ConfigCommand::HashPassword) => {
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line)?;
+            let password = line.trim_end_matches(['\r', '\n']);
+            gateway::auth::check_password(password)?;
+            println!("{}", gateway::auth::hash_password(password));
             Ok(ExitCode::SUCCESS)
         }
         Command::Journal(command) => tools::journal_tool::run(command),

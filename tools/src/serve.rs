@@ -16,6 +16,8 @@ use engine::{Command, Engine, Recovered, Sequencer, Status};
 pub fn boot(config: &Config) -> anyhow::Result<(Sequencer, Recovered)> {
     let dir = config.journal_dir();
     let genesis = config.genesis()?;
+    // A bad login table stops the start, before anything is journaled.
+    config.logins()?;
     let (mut sequencer, recovered) =
         Sequencer::open(&dir, config.engine_config()?, config.journal_options())?;
     let journaled = check_genesis_prefix(&sequencer, &genesis)?;

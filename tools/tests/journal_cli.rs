@@ -206,7 +206,10 @@ fn serve_journals_genesis_and_the_tools_read_it() {
     let other = work.join("other.toml");
     let shown = exchange(&["config", "show"], &work);
     let text = String::from_utf8_lossy(&shown.stdout).replace("DEMO4", "OTHER4");
-    std::fs::write(&other, text.replace("id = 4", "id = 5")).unwrap();
+    let text = text
+        .replace("id = 4", "id = 5")
+        .replace("account = 4", "account = 5");
+    std::fs::write(&other, text).unwrap();
     let refused = exchange(&["serve", "--config", other.to_str().unwrap()], &work);
     assert!(!refused.status.success());
     assert!(
