@@ -46,6 +46,29 @@ pub enum BenchCommand {
     /// Per-record figures are the median of `--runs` runs; group-commit
     /// latencies are percentiles over every record of every run.
     Journal(JournalArgs),
+    /// Measure the hop between two threads pinned to two cores: the
+    /// engine's SPSC ring against crossbeam's ArrayQueue and bounded
+    /// channel, 64-byte messages: one-way throughput (consumer draining in
+    /// batches) and ping-pong round-trip percentiles (halved for one way).
+    /// Figures are medians of `--runs` runs, the queues interleaved.
+    Ring(RingArgs),
+}
+
+/// Arguments of `exchange bench ring`.
+#[derive(Debug, Args)]
+pub struct RingArgs {
+    /// Messages per throughput run; each latency run times a tenth as many
+    /// round trips (at least 1).
+    #[arg(long, default_value_t = 5_000_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000_000))]
+    pub messages: u64,
+
+    /// Repetitions; figures are their median.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1_000))]
+    pub runs: u32,
+
+    /// Print exactly one JSON object on stdout instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Arguments of `exchange bench journal`.
@@ -181,7 +204,32 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
     match command {
         BenchCommand::Engine(arguments) => run_engine(&arguments),
         BenchCommand::Journal(arguments) => run_journal(&arguments),
+        BenchCommand::Ring(arguments) => run_ring(&arguments),
     }
+}
+
+fn run_ring(arguments: &RingArgs) -> anyhow::Result<()> {
+    let machine = Machine::detect();
+    let command = std::env::args().collect::<Vec<_>>().join(" ");
+    let config = crate::RingBenchConfig {
+        messages: arguments.messages,
+        round_trips: (arguments.messages / 10).max(1),
+        runs: arguments.runs,
+    };
+    let report = crate::measure_ring(&config, |step| eprintln!("ring: {step}"))
+        .map_err(anyhow::Error::msg)
+        .context("measuring the ring hop")?;
+    let output = if arguments.json {
+        serde_json::to_string(&crate::ring_bench::RingJson {
+            report: &report,
+            machine: &machine,
+            command: &command,
+        })?
+    } else {
+        report.table(&machine, &command)
+    };
+    println!("{output}");
+    Ok(())
 }
 
 fn run_journal(arguments: &JournalArgs) -> anyhow::Result<()> {

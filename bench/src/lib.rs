@@ -16,6 +16,7 @@ mod journal_bench;
 mod machine;
 mod market;
 mod random;
+mod ring_bench;
 mod workload;
 
 pub use harness::{
@@ -32,4 +33,8 @@ pub use market::{
     equity, header, limit_order, setup_commands, trading_accounts,
 };
 pub use random::{Random, SplitMix64};
+pub use ring_bench::{
+    BATCH_MAX, HopPercentiles, QueueReport, RING_CAPACITY, RingBenchConfig, RingBenchReport,
+    RingMessage, measure_ring,
+};
 pub use workload::{BookShape, CommandKind, CommandMix, Workload, WorkloadKind, generate};
