@@ -3,9 +3,8 @@
 //! mio server and a client library (see `../shared/DESIGN.md`).
 //!
 //! Built so far: the SoupBinTCP 4.0 and OUCH 5.0 codecs (sans-I/O) and the
-//! login table (`auth`). The
-//! sessions, the server and the client come with the rest of the server
-//! issue.
+//! login table (`auth`). The sessions, the server and the client come with
+//! the rest of the server issue.
 
 #![forbid(unsafe_code)]
 
