@@ -2,6 +2,22 @@
 //! seeds that may be `random` (drawn from the clock and printed, so a
 //! failure can always be reproduced).
 
+/// The streams of every `LONG_STREAM_EVERY`th seed are `LONG_STREAM_FACTOR`
+/// times longer, to reach deep state (many order ids, evicted transfer
+/// records, drifted bands) in the default runs too.
+const LONG_STREAM_EVERY: u64 = 20;
+const LONG_STREAM_FACTOR: u64 = 10;
+
+/// The length of `seed`'s stream when streams are `commands` long: a
+/// function of the seed, so that a seed alone reproduces its stream.
+pub fn stream_length(seed: u64, commands: u64) -> u64 {
+    if seed % LONG_STREAM_EVERY == LONG_STREAM_EVERY - 1 {
+        commands * LONG_STREAM_FACTOR
+    } else {
+        commands
+    }
+}
+
 /// The number in environment variable `name`, if it is set; a value that
 /// is not a number stops the test with a message naming the variable.
 pub fn environment_number(name: &str) -> Option<u64> {

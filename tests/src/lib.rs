@@ -10,6 +10,6 @@ mod environment;
 mod generator;
 mod reference;
 
-pub use environment::{environment_number, environment_seed, run_seeds};
+pub use environment::{environment_number, environment_seed, run_seeds, stream_length};
 pub use generator::{CommandGenerator, SimulationRng};
 pub use reference::{ModelSnapshot, ReferenceModel};

@@ -42,13 +42,11 @@ use engine::{
 };
 use tests::{
     CommandGenerator, ModelSnapshot, ReferenceModel, environment_number, environment_seed,
-    run_seeds,
+    run_seeds, stream_length,
 };
 
 const CASES_DEFAULT: u64 = 1_500;
 const COMMANDS_DEFAULT: u64 = 400;
-const LONG_STREAM_EVERY: u64 = 20;
-const LONG_STREAM_FACTOR: u64 = 10;
 /// Below this many streams the coverage check is skipped (a reproduction of
 /// one seed need not cover everything).
 const CASES_FOR_COVERAGE: u64 = 100;
@@ -727,18 +725,6 @@ fn report(failure: CaseFailure) -> String {
         text += &format!("  {command:?}\n");
     }
     text + &format!("\nwhich fails with:\n{shrunk_message}")
-}
-
-/// The streams of every `LONG_STREAM_EVERY`th seed are `LONG_STREAM_FACTOR`
-/// times longer, to reach deep state (many order ids, evicted transfer
-/// records, drifted bands) in the default run too. A function of the seed,
-/// so that a seed alone reproduces its stream.
-fn stream_length(seed: u64, commands: u64) -> u64 {
-    if seed % LONG_STREAM_EVERY == LONG_STREAM_EVERY - 1 {
-        commands * LONG_STREAM_FACTOR
-    } else {
-        commands
-    }
 }
 
 #[test]

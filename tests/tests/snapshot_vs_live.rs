@@ -38,13 +38,11 @@ use engine::{
 };
 use tests::{
     CommandGenerator, ReferenceModel, SimulationRng, environment_number, environment_seed,
-    run_seeds,
+    run_seeds, stream_length,
 };
 
 const CASES_DEFAULT: u64 = 2_000;
 const COMMANDS_DEFAULT: u64 = 400;
-const LONG_STREAM_EVERY: u64 = 20;
-const LONG_STREAM_FACTOR: u64 = 10;
 /// Snapshot points drawn per stream (fewer if two draws coincide).
 const SNAPSHOTS_PER_STREAM: u64 = 4;
 /// Damaged copies restored per snapshot.
@@ -258,16 +256,6 @@ fn check_capacities(live: &Engine, config: EngineConfig, bytes: &[u8]) -> Result
         other => return Err(format!("another fee account: {other:?}")),
     }
     Ok(())
-}
-
-/// The streams of every `LONG_STREAM_EVERY`th seed are `LONG_STREAM_FACTOR`
-/// times longer (as in `engine_vs_reference`).
-fn stream_length(seed: u64, commands: u64) -> u64 {
-    if seed % LONG_STREAM_EVERY == LONG_STREAM_EVERY - 1 {
-        commands * LONG_STREAM_FACTOR
-    } else {
-        commands
-    }
 }
 
 #[test]
