@@ -136,8 +136,6 @@ pub(crate) struct Chain {
     pub(crate) next_sequence: u64,
     /// The checksum the next record must link to.
     pub(crate) last_checksum: u32,
-    /// Records seen.
-    pub(crate) records: u64,
 }
 
 /// Checks a segment's header against its name and the chain, starting the
@@ -176,7 +174,6 @@ pub(crate) fn check_segment_header(
             *chain = Some(Chain {
                 next_sequence: header.first_sequence,
                 last_checksum: header.previous_checksum,
-                records: 0,
             })
         }
         Some(chain) => {
@@ -295,7 +292,6 @@ pub(crate) fn scan_segment(
                     let header = header.expect("a valid record has a header");
                     chain.next_sequence += 1;
                     chain.last_checksum = header.checksum;
-                    chain.records += 1;
                     offset += record_footprint(length as usize - RECORD_HEADER_BYTES);
                     continue;
                 }
@@ -492,7 +488,6 @@ pub(crate) fn scan_directory(
     let chain = chain.unwrap_or(Chain {
         next_sequence: 1,
         last_checksum: 0,
-        records: 0,
     });
     if stop_after.is_some_and(|stop| stop >= chain.next_sequence) {
         return Err(JournalError::TruncateBeyondEnd {
