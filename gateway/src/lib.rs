@@ -9,5 +9,7 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
+pub mod client;
+pub mod funding;
 pub mod ouch;
 pub mod soupbin;

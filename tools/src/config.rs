@@ -63,6 +63,73 @@ pub struct Config {
     /// any has no logins (nobody can open a session).
     #[serde(default)]
     pub logins: Vec<LoginConfig>,
+    /// The listeners, sessions and threads of `exchange serve`.
+    #[serde(default)]
+    pub server: ServerSection,
+}
+
+/// The listeners, session limits and threads of `exchange serve`. Every
+/// field has a default, so the section may be left out.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSection {
+    /// OUCH 5.0 over SoupBinTCP 4.0.
+    pub order_entry: String,
+    /// The funding messages over SoupBinTCP 4.0 (logins with `fund`).
+    pub funding: String,
+    /// Sessions open at once, over both ports (connections not yet logged
+    /// in included).
+    pub sessions_max: u32,
+    /// Each session's sustained message rate; a session past it plus the
+    /// burst is disconnected.
+    pub messages_per_second: u32,
+    /// Messages a session may send at once above the sustained rate.
+    pub messages_burst: u32,
+    /// Bytes queued for a session that does not read; past it the session
+    /// is disconnected (it may log in again and replay).
+    pub outbound_buffer_bytes: usize,
+    /// The server sends a heartbeat after this much silence.
+    pub heartbeat_ms: u64,
+    /// A client silent this long is disconnected.
+    pub client_timeout_ms: u64,
+    /// The core the engine thread is pinned to (`none`: not pinned; default:
+    /// the last core).
+    pub engine_core: Option<usize>,
+    /// The core the network thread is pinned to (default: not pinned).
+    pub gateway_core: Option<usize>,
+    /// What the engine thread does when its input is empty: `busy-spin`,
+    /// `spin-yield` or `spin-park`.
+    pub idle: IdleName,
+    /// Slots of each ring between the threads (a power of two).
+    pub ring_capacity: usize,
+}
+
+impl Default for ServerSection {
+    fn default() -> ServerSection {
+        ServerSection {
+            order_entry: "127.0.0.1:9001".to_owned(),
+            funding: "127.0.0.1:9002".to_owned(),
+            sessions_max: 64,
+            messages_per_second: 200_000,
+            messages_burst: 50_000,
+            outbound_buffer_bytes: 16 << 20,
+            heartbeat_ms: 1_000,
+            client_timeout_ms: 15_000,
+            engine_core: None,
+            gateway_core: None,
+            idle: IdleName::SpinYield,
+            ring_capacity: 65_536,
+        }
+    }
+}
+
+/// The engine thread's idle strategies by name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum IdleName {
+    BusySpin,
+    SpinYield,
+    SpinPark,
 }
 
 /// The engine's capacities (see `engine::EngineConfig`).
@@ -163,6 +230,36 @@ pub struct LoginConfig {
     /// An Argon2id PHC string, `$argon2id$v=19$m=…,t=…,p=…$salt$hash`, as
     /// printed by `exchange config hash-password`.
     pub password_hash: String,
+    /// What happens when this login's order would trade with an order of the
+    /// same account (OUCH 5.0 has no field for it): `none`, `cancel-newest`,
+    /// `cancel-oldest`, `cancel-both` or `decrement-and-cancel`.
+    #[serde(default)]
+    pub self_trade: SelfTradeName,
+}
+
+/// Self-trade prevention by name.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SelfTradeName {
+    None,
+    #[default]
+    CancelNewest,
+    CancelOldest,
+    CancelBoth,
+    DecrementAndCancel,
+}
+
+impl From<SelfTradeName> for engine::SelfTradePrevention {
+    fn from(name: SelfTradeName) -> engine::SelfTradePrevention {
+        use engine::SelfTradePrevention as Stp;
+        match name {
+            SelfTradeName::None => Stp::None,
+            SelfTradeName::CancelNewest => Stp::CancelNewest,
+            SelfTradeName::CancelOldest => Stp::CancelOldest,
+            SelfTradeName::CancelBoth => Stp::CancelBoth,
+            SelfTradeName::DecrementAndCancel => Stp::DecrementAndCancel,
+        }
+    }
 }
 
 /// Login entitlements by name.

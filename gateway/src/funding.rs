@@ -1,0 +1,1 @@
+//! The project's funding messages (see `docs/protocol.md`).
