@@ -12,6 +12,12 @@
 //! The [`CommandHeader`](crate::CommandHeader) (sequence and timestamp) is not
 //! part of the body: it belongs to the journal record that carries it.
 //!
+//! A record may also carry an *origin* after the command: a few bytes that
+//! whoever submitted the command (the gateway) journals with it, opaque to
+//! the engine (see [Origin](#origin)). [`encode_record`] and
+//! [`decode_record`] handle records with or without one; [`encode`] and
+//! [`decode`] handle the plain command body.
+//!
 //! # Compatibility
 //!
 //! **The layouts below are a compatibility promise: journals written today
@@ -20,6 +26,30 @@
 //! command that needs a different layout gets a new record type, and the old
 //! one stays decodable. Record type 0 is never used, and types stay within
 //! `1..=0x0FFF`.
+//!
+//! The origin came later and changed nothing of the above: a record without
+//! an origin (its type without [`ORIGIN_FLAG`]) is exactly the plain record
+//! it always was, and one with an origin is that same body followed by the
+//! origin bytes.
+//!
+//! # Origin
+//!
+//! A record type with the bit [`ORIGIN_FLAG`] (`0x8000`) set carries a
+//! command *and an origin*: `record_type & !ORIGIN_FLAG` is the command's
+//! record type, the body starts with the command's body at its exact length
+//! for that type, and the rest, 1 to [`ORIGIN_BYTES_MAX`] bytes, is the
+//! origin. The engine neither reads nor checks the origin: it exists so that
+//! the submitter (the gateway: which channel and login sent the command,
+//! the client's own order id, ...) can regenerate, from a replay of the
+//! journal, exactly the replies it sent. A command without an origin is
+//! written as a plain record (no flag), never as a flagged one with an empty
+//! origin, so a record has one encoding only.
+//!
+//! ```text
+//! record type 0x8001 (NewOrder with origin), body of 38 + n bytes:
+//!   offset 0 .. 38       the NewOrder body, as for record type 0x0001
+//!   offset 38 .. 38 + n  the origin, 1 <= n <= ORIGIN_BYTES_MAX
+//! ```
 //!
 //! # Rules common to every layout
 //!
@@ -52,6 +82,7 @@
 //! 0x0002  CancelOrder              24
 //! 0x0003  ReplaceOrder             40
 //! 0x0004  MassCancel               12
+//! 0x0005  GatewayReject            16
 //! 0x0010  Deposit                  24
 //! 0x0011  Withdrawal               24
 //! 0x0012  Transfer                 32
@@ -157,6 +188,22 @@
 //!      8    4 u32  instrument          InstrumentId, 0 if absent
 //! ```
 //!
+//! ## GatewayReject — 0x0005 — 16 bytes
+//!
+//! ```text
+//!     0   1   2   3   4   5   6   7
+//!   +---+---+---+---+---+---+---+---+
+//!  0|    account    |   reserved    |
+//!   +---+---+---+---+---+---+---+---+
+//!  8|         user_ref_num          |
+//!   +---+---+---+---+---+---+---+---+
+//!
+//! offset size type field         meaning
+//!      0    4 u32  account       AccountId
+//!      4    4      reserved      zero
+//!      8    8 u64  user_ref_num  UserRefNum (0: the message carried none)
+//! ```
+//!
 //! ## Deposit — 0x0010, Withdrawal — 0x0011 — 24 bytes each
 //!
 //! ```text
@@ -252,8 +299,8 @@
 use std::fmt;
 
 use crate::command::{
-    AccountQuery, AdminCommand, CancelOrder, Command, Deposit, MassCancel, NewOrder, OrderPrice,
-    OrderRef, ReplaceOrder, Transfer, Withdrawal,
+    AccountQuery, AdminCommand, CancelOrder, Command, Deposit, GatewayReject, MassCancel, NewOrder,
+    OrderPrice, OrderRef, ReplaceOrder, Transfer, Withdrawal,
 };
 use crate::instrument::{InstrumentSpec, InstrumentUpdate};
 use crate::types::{
@@ -267,6 +314,7 @@ const NEW_ORDER: u16 = 0x0001;
 const CANCEL_ORDER: u16 = 0x0002;
 const REPLACE_ORDER: u16 = 0x0003;
 const MASS_CANCEL: u16 = 0x0004;
+const GATEWAY_REJECT: u16 = 0x0005;
 const DEPOSIT: u16 = 0x0010;
 const WITHDRAWAL: u16 = 0x0011;
 const TRANSFER: u16 = 0x0012;
@@ -285,6 +333,7 @@ const NEW_ORDER_BYTES: usize = 38;
 const CANCEL_ORDER_BYTES: usize = 24;
 const REPLACE_ORDER_BYTES: usize = 40;
 const MASS_CANCEL_BYTES: usize = 12;
+const GATEWAY_REJECT_BYTES: usize = 16;
 const FUNDING_BYTES: usize = 24;
 const TRANSFER_BYTES: usize = 32;
 const ACCOUNT_BYTES: usize = 4;
@@ -298,11 +347,22 @@ const END_OF_DAY_BYTES: usize = 0;
 /// Largest encoded body of any command (a `CreateInstrument`).
 pub const COMMAND_BYTES_MAX: usize = 72;
 
-const BODY_BYTES_ALL: [usize; 13] = [
+/// The bit of a record type that says the body carries an origin after the
+/// command (see [Origin](self#origin)).
+pub const ORIGIN_FLAG: u16 = 0x8000;
+
+/// Largest origin a record may carry.
+pub const ORIGIN_BYTES_MAX: usize = 40;
+
+/// Largest body of any record: a command and an origin.
+pub const RECORD_BYTES_MAX: usize = COMMAND_BYTES_MAX + ORIGIN_BYTES_MAX;
+
+const BODY_BYTES_ALL: [usize; 14] = [
     NEW_ORDER_BYTES,
     CANCEL_ORDER_BYTES,
     REPLACE_ORDER_BYTES,
     MASS_CANCEL_BYTES,
+    GATEWAY_REJECT_BYTES,
     FUNDING_BYTES,
     TRANSFER_BYTES,
     ACCOUNT_BYTES,
@@ -348,6 +408,9 @@ pub enum DecodeError {
         field: &'static str,
         value: u64,
     },
+    /// A record with [`ORIGIN_FLAG`] whose origin (what follows the
+    /// command's body) is empty or longer than [`ORIGIN_BYTES_MAX`].
+    Origin { record_type: u16, length: usize },
 }
 
 impl fmt::Display for DecodeError {
@@ -374,6 +437,15 @@ impl fmt::Display for DecodeError {
                 "record type {record_type:#06x} ({}): bad {field} {value:#x}",
                 record_type_name(record_type).unwrap_or("?"),
             ),
+            DecodeError::Origin {
+                record_type,
+                length,
+            } => write!(
+                f,
+                "record type {record_type:#06x} ({}): origin of {length} bytes, expected 1 to \
+                 {ORIGIN_BYTES_MAX}",
+                record_type_name(record_type).unwrap_or("?"),
+            ),
         }
     }
 }
@@ -381,18 +453,21 @@ impl fmt::Display for DecodeError {
 impl std::error::Error for DecodeError {}
 
 /// The name of a record type (`"NewOrder"`, `"CreateInstrument"`, …), or
-/// `None` if it is not a command's.
+/// `None` if it is not a command's. [`ORIGIN_FLAG`] is ignored: a record
+/// with an origin is named after its command.
 ///
 /// ```
 /// assert_eq!(engine::codec::record_type_name(1), Some("NewOrder"));
+/// assert_eq!(engine::codec::record_type_name(0x8001), Some("NewOrder"));
 /// assert_eq!(engine::codec::record_type_name(0), None);
 /// ```
 pub fn record_type_name(record_type: u16) -> Option<&'static str> {
-    let name = match record_type {
+    let name = match record_type & !ORIGIN_FLAG {
         NEW_ORDER => "NewOrder",
         CANCEL_ORDER => "CancelOrder",
         REPLACE_ORDER => "ReplaceOrder",
         MASS_CANCEL => "MassCancel",
+        GATEWAY_REJECT => "GatewayReject",
         DEPOSIT => "Deposit",
         WITHDRAWAL => "Withdrawal",
         TRANSFER => "Transfer",
@@ -433,6 +508,7 @@ pub fn encode(command: &Command, out: &mut [u8; COMMAND_BYTES_MAX]) -> (u16, usi
         Command::CancelOrder(cancel) => (CANCEL_ORDER, encode_cancel_order(cancel, out)),
         Command::ReplaceOrder(replace) => (REPLACE_ORDER, encode_replace_order(replace, out)),
         Command::MassCancel(cancel) => (MASS_CANCEL, encode_mass_cancel(cancel, out)),
+        Command::GatewayReject(reject) => (GATEWAY_REJECT, encode_gateway_reject(reject, out)),
         Command::Deposit(deposit) => (
             DEPOSIT,
             encode_funding(
@@ -463,6 +539,49 @@ pub fn encode(command: &Command, out: &mut [u8; COMMAND_BYTES_MAX]) -> (u16, usi
     // after: what is encoded must decode to the same command.
     debug_assert_eq!(decode(record_type, &out[..len]), Ok(*command));
     (record_type, len)
+}
+
+/// Encodes `command` followed by `origin` (see [Origin](self#origin));
+/// returns the record type and the body length written to `out[..len]`.
+/// With an empty origin this is exactly what [`encode`] writes (a plain
+/// record type, no flag); otherwise the record type has [`ORIGIN_FLAG`] set.
+/// Does not allocate.
+///
+/// # Panics
+///
+/// If `origin` is longer than [`ORIGIN_BYTES_MAX`]: the submitter's origin
+/// is of its own making, and a longer one is a bug there.
+///
+/// ```
+/// use engine::codec::{RECORD_BYTES_MAX, decode_record, encode_record};
+/// use engine::{AccountId, AccountQuery, Command};
+///
+/// let command = Command::AccountQuery(AccountQuery { account: AccountId(7) });
+/// let mut body = [0u8; RECORD_BYTES_MAX];
+/// let (record_type, len) = encode_record(&command, &[0xAB, 0xCD], &mut body);
+/// assert_eq!((record_type, &body[..len]), (0x8020, &[7, 0, 0, 0, 0xAB, 0xCD][..]));
+/// assert_eq!(decode_record(record_type, &body[..len]), Ok((command, &[0xAB, 0xCD][..])));
+/// ```
+pub fn encode_record(
+    command: &Command,
+    origin: &[u8],
+    out: &mut [u8; RECORD_BYTES_MAX],
+) -> (u16, usize) {
+    assert!(
+        origin.len() <= ORIGIN_BYTES_MAX,
+        "an origin of {} bytes is longer than ORIGIN_BYTES_MAX ({ORIGIN_BYTES_MAX})",
+        origin.len()
+    );
+    let command_bytes = out
+        .first_chunk_mut::<COMMAND_BYTES_MAX>()
+        .expect("RECORD_BYTES_MAX >= COMMAND_BYTES_MAX");
+    let (record_type, len) = encode(command, command_bytes);
+    if origin.is_empty() {
+        return (record_type, len);
+    }
+    // The origin follows the command's body directly.
+    out[len..len + origin.len()].copy_from_slice(origin);
+    (record_type | ORIGIN_FLAG, len + origin.len())
 }
 
 fn encode_admin(admin: &AdminCommand, out: &mut [u8; COMMAND_BYTES_MAX]) -> (u16, usize) {
@@ -563,6 +682,13 @@ fn encode_mass_cancel(cancel: &MassCancel, out: &mut [u8; COMMAND_BYTES_MAX]) ->
         put_u32(body, 8, instrument.0);
     }
     MASS_CANCEL_BYTES
+}
+
+fn encode_gateway_reject(reject: &GatewayReject, out: &mut [u8; COMMAND_BYTES_MAX]) -> usize {
+    let body = zeroed(out, GATEWAY_REJECT_BYTES);
+    put_u32(body, 0, reject.account.0);
+    put_u64(body, 8, reject.user_ref_num.0);
+    GATEWAY_REJECT_BYTES
 }
 
 fn encode_funding(
@@ -720,6 +846,14 @@ pub fn decode(record_type: u16, body: &[u8]) -> Result<Command, DecodeError> {
                     .then_some(InstrumentId(instrument)),
             })
         }
+        GATEWAY_REJECT => {
+            let body = Body::new(record_type, body, GATEWAY_REJECT_BYTES)?;
+            body.reserved(4, 4)?;
+            Command::GatewayReject(GatewayReject {
+                account: AccountId(body.u32(0)),
+                user_ref_num: UserRefNum(body.u64(8)),
+            })
+        }
         DEPOSIT => {
             let (account, asset, amount, transfer_id) = decode_funding(record_type, body)?;
             Command::Deposit(Deposit {
@@ -758,6 +892,75 @@ pub fn decode(record_type: u16, body: &[u8]) -> Result<Command, DecodeError> {
         _ => Command::Admin(decode_admin(record_type, body)?),
     };
     Ok(command)
+}
+
+/// Decodes a record written by [`encode_record`]: the command and its origin
+/// (empty for a plain record, which is decoded by [`decode`]). A record type
+/// with [`ORIGIN_FLAG`] must have a body of the command's exact length
+/// followed by 1 to [`ORIGIN_BYTES_MAX`] origin bytes; the command is
+/// checked as [`decode`] checks it, the origin not at all. Never panics.
+///
+/// ```
+/// use engine::codec::{DecodeError, decode_record};
+///
+/// assert_eq!(
+///     decode_record(0x8020, &[7, 0, 0, 0]),
+///     Err(DecodeError::Origin { record_type: 0x8020, length: 0 }),
+/// );
+/// ```
+pub fn decode_record(record_type: u16, body: &[u8]) -> Result<(Command, &[u8]), DecodeError> {
+    if record_type & ORIGIN_FLAG == 0 {
+        return Ok((decode(record_type, body)?, &[]));
+    }
+    let command_type = record_type & !ORIGIN_FLAG;
+    let expected = body_bytes(command_type).ok_or(DecodeError::UnknownType(record_type))?;
+    if body.len() < expected {
+        return Err(DecodeError::Length {
+            record_type,
+            expected,
+            actual: body.len(),
+        });
+    }
+    let (command, origin) = body.split_at(expected);
+    if origin.is_empty() || origin.len() > ORIGIN_BYTES_MAX {
+        return Err(DecodeError::Origin {
+            record_type,
+            length: origin.len(),
+        });
+    }
+    let command = decode(command_type, command).map_err(|error| match error {
+        // Report the record type as journaled.
+        DecodeError::BadField { field, value, .. } => DecodeError::BadField {
+            record_type,
+            field,
+            value,
+        },
+        other => other,
+    })?;
+    Ok((command, origin))
+}
+
+/// The exact body length of a command's record type, `None` if the type is
+/// not a command's.
+fn body_bytes(record_type: u16) -> Option<usize> {
+    let bytes = match record_type {
+        NEW_ORDER => NEW_ORDER_BYTES,
+        CANCEL_ORDER => CANCEL_ORDER_BYTES,
+        REPLACE_ORDER => REPLACE_ORDER_BYTES,
+        MASS_CANCEL => MASS_CANCEL_BYTES,
+        GATEWAY_REJECT => GATEWAY_REJECT_BYTES,
+        DEPOSIT | WITHDRAWAL => FUNDING_BYTES,
+        TRANSFER => TRANSFER_BYTES,
+        ACCOUNT_QUERY | CREATE_ACCOUNT => ACCOUNT_BYTES,
+        CREATE_ASSET => CREATE_ASSET_BYTES,
+        SET_ACCOUNT_STATUS => SET_ACCOUNT_STATUS_BYTES,
+        CREATE_INSTRUMENT => CREATE_INSTRUMENT_BYTES,
+        UPDATE_INSTRUMENT => UPDATE_INSTRUMENT_BYTES,
+        SET_TRADING_STATUS => SET_TRADING_STATUS_BYTES,
+        END_OF_DAY => END_OF_DAY_BYTES,
+        _ => return None,
+    };
+    Some(bytes)
 }
 
 fn decode_admin(record_type: u16, body: &[u8]) -> Result<AdminCommand, DecodeError> {
@@ -1150,6 +1353,7 @@ impl fmt::Display for OrderRefText {
 /// NewOrder account=1 urn=8 instrument=0 Sell Market(protection=none) qty=5 ImmediateOrCancel post_only=false stp=CancelNewest
 /// CancelOrder account=1 order_id=42 qty=0
 /// MassCancel account=1 instrument=all
+/// GatewayReject account=1 urn=7
 /// Transfer from=1 to=2 asset=0 amount=500 transfer_id=3
 /// ```
 impl fmt::Display for Command {
@@ -1222,6 +1426,11 @@ impl fmt::Display for Command {
                 transfer.from, transfer.to, transfer.asset, transfer.amount, transfer.transfer_id
             ),
             Command::AccountQuery(query) => write!(f, "AccountQuery account={}", query.account),
+            Command::GatewayReject(reject) => write!(
+                f,
+                "GatewayReject account={} urn={}",
+                reject.account, reject.user_ref_num
+            ),
             Command::Admin(admin) => fmt_admin(admin, f),
         }
     }
@@ -1284,11 +1493,12 @@ mod tests {
 
     use super::*;
 
-    const RECORD_TYPES_ALL: [u16; 15] = [
+    const RECORD_TYPES_ALL: [u16; 16] = [
         NEW_ORDER,
         CANCEL_ORDER,
         REPLACE_ORDER,
         MASS_CANCEL,
+        GATEWAY_REJECT,
         DEPOSIT,
         WITHDRAWAL,
         TRANSFER,
@@ -1439,6 +1649,10 @@ mod tests {
                 status: TradingStatus::Halted,
             }),
             Command::Admin(AdminCommand::EndOfDay),
+            Command::GatewayReject(GatewayReject {
+                account: AccountId(1),
+                user_ref_num: UserRefNum(7),
+            }),
         ]
     }
 
@@ -1563,6 +1777,156 @@ mod tests {
     }
 
     #[test]
+    fn golden_gateway_reject() {
+        let command = Command::GatewayReject(GatewayReject {
+            account: AccountId(0x0102_0304),
+            user_ref_num: UserRefNum(0x0A0B_0C0D),
+        });
+        let (record_type, body) = encoded(&command);
+        assert_eq!(record_type, 0x0005);
+        #[rustfmt::skip]
+        assert_eq!(body, [
+            4, 3, 2, 1, 0, 0, 0, 0,           // account, reserved
+            0x0D, 0x0C, 0x0B, 0x0A, 0, 0, 0, 0, // user_ref_num
+        ]);
+        assert_eq!(record_type_name(record_type), Some("GatewayReject"));
+    }
+
+    fn encoded_record(command: &Command, origin: &[u8]) -> (u16, Vec<u8>) {
+        // Start from a dirty buffer, as for `encoded`.
+        let mut out = [0xA5; RECORD_BYTES_MAX];
+        let (record_type, len) = encode_record(command, origin, &mut out);
+        (record_type, out[..len].to_vec())
+    }
+
+    #[test]
+    fn golden_record_with_origin() {
+        let command = Command::GatewayReject(GatewayReject {
+            account: AccountId(1),
+            user_ref_num: UserRefNum(7),
+        });
+        let origin = [0x01, 0xA2, 0x33];
+        let (record_type, body) = encoded_record(&command, &origin);
+        assert_eq!(record_type, 0x8005);
+        #[rustfmt::skip]
+        assert_eq!(body, [
+            1, 0, 0, 0, 0, 0, 0, 0,           // account, reserved
+            7, 0, 0, 0, 0, 0, 0, 0,           // user_ref_num
+            0x01, 0xA2, 0x33,                 // origin
+        ]);
+        assert_eq!(record_type_name(record_type), Some("GatewayReject"));
+        assert_eq!(
+            decode_record(record_type, &body),
+            Ok((command, &origin[..]))
+        );
+        // Plain `decode` does not know flagged types.
+        assert_eq!(
+            decode(record_type, &body),
+            Err(DecodeError::UnknownType(0x8005))
+        );
+    }
+
+    #[test]
+    fn a_record_without_origin_is_the_plain_record() {
+        for command in samples() {
+            let plain = encoded(&command);
+            assert_eq!(encoded_record(&command, &[]), plain, "{command}");
+            assert_eq!(decode_record(plain.0, &plain.1), Ok((command, &[][..])));
+            let longest = [0x5A; ORIGIN_BYTES_MAX];
+            let (record_type, body) = encoded_record(&command, &longest);
+            assert_eq!(record_type, plain.0 | ORIGIN_FLAG);
+            assert_eq!(body.len(), plain.1.len() + ORIGIN_BYTES_MAX);
+            assert_eq!(
+                decode_record(record_type, &body),
+                Ok((command, &longest[..]))
+            );
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "longer than ORIGIN_BYTES_MAX")]
+    fn encode_record_refuses_a_long_origin() {
+        encoded_record(&samples()[0], &[1; ORIGIN_BYTES_MAX + 1]);
+    }
+
+    #[test]
+    fn decode_record_errors() {
+        let command = Command::AccountQuery(AccountQuery {
+            account: AccountId(7),
+        });
+        let flagged = ACCOUNT_QUERY | ORIGIN_FLAG;
+        // A flagged record must carry an origin.
+        assert_eq!(
+            decode_record(flagged, &[7, 0, 0, 0]),
+            Err(DecodeError::Origin {
+                record_type: flagged,
+                length: 0
+            })
+        );
+        // ... of at most ORIGIN_BYTES_MAX bytes.
+        let mut body = vec![7, 0, 0, 0];
+        body.extend([9; ORIGIN_BYTES_MAX]);
+        assert_eq!(
+            decode_record(flagged, &body),
+            Ok((command, &[9; ORIGIN_BYTES_MAX][..]))
+        );
+        body.push(9);
+        assert_eq!(
+            decode_record(flagged, &body),
+            Err(DecodeError::Origin {
+                record_type: flagged,
+                length: ORIGIN_BYTES_MAX + 1
+            })
+        );
+        // A body shorter than the command's.
+        assert_eq!(
+            decode_record(flagged, &[7, 0, 0]),
+            Err(DecodeError::Length {
+                record_type: flagged,
+                expected: 4,
+                actual: 3
+            })
+        );
+        // A plain record is decoded strictly: no room for an origin.
+        assert_eq!(
+            decode_record(ACCOUNT_QUERY, &[7, 0, 0, 0, 9]),
+            Err(DecodeError::Length {
+                record_type: ACCOUNT_QUERY,
+                expected: 4,
+                actual: 5
+            })
+        );
+        // The command is checked as `decode` checks it.
+        let mut bad = encoded_record(&samples()[18], &[1]).1;
+        bad[4] = 1;
+        assert_eq!(
+            decode_record(GATEWAY_REJECT | ORIGIN_FLAG, &bad),
+            Err(DecodeError::BadField {
+                record_type: GATEWAY_REJECT | ORIGIN_FLAG,
+                field: "reserved",
+                value: 1
+            })
+        );
+        // Unknown command types, flagged or not.
+        assert_eq!(
+            decode_record(ORIGIN_FLAG, &[1]),
+            Err(DecodeError::UnknownType(ORIGIN_FLAG))
+        );
+        assert_eq!(
+            decode_record(0x8FFF, &[1]),
+            Err(DecodeError::UnknownType(0x8FFF))
+        );
+        assert_eq!(
+            DecodeError::Origin {
+                record_type: flagged,
+                length: 0
+            }
+            .to_string(),
+            "record type 0x8020 (AccountQuery): origin of 0 bytes, expected 1 to 40"
+        );
+    }
+
+    #[test]
     fn golden_create_instrument() {
         let command = Command::Admin(AdminCommand::CreateInstrument {
             instrument: InstrumentId(1),
@@ -1661,9 +2025,13 @@ mod tests {
             );
         }
         for record_type in 0..=u16::MAX {
-            let known = RECORD_TYPES_ALL.contains(&record_type);
+            let known = RECORD_TYPES_ALL.contains(&(record_type & !ORIGIN_FLAG));
             assert_eq!(record_type_name(record_type).is_some(), known);
-            if !known {
+            assert_eq!(
+                record_type_name(record_type),
+                record_type_name(record_type & !ORIGIN_FLAG)
+            );
+            if !RECORD_TYPES_ALL.contains(&record_type) {
                 assert_eq!(
                     decode(record_type, &[]),
                     Err(DecodeError::UnknownType(record_type))
@@ -1800,7 +2168,7 @@ mod tests {
     #[test]
     fn reserved_bytes_must_be_zero() {
         // (sample index, reserved offsets)
-        let cases: [(usize, &[usize]); 7] = [
+        let cases: [(usize, &[usize]); 8] = [
             (3, &[5, 6, 7]),
             (4, &[5, 6, 7]),
             (5, &[5, 6, 7]),
@@ -1808,6 +2176,7 @@ mod tests {
             (8, &[6, 7]),
             (9, &[10, 11, 12, 13, 14, 15]),
             (11, &[3]),
+            (18, &[4, 5, 6, 7]),
         ];
         let samples = samples();
         for (index, offsets) in cases {
@@ -1888,6 +2257,7 @@ mod tests {
             "UpdateInstrument instrument=1 reference=1000100 band_bps=500 min_qty=2 max_qty=2000 maker_bps=0 taker_bps=4",
             "SetTradingStatus instrument=1 status=Halted",
             "EndOfDay",
+            "GatewayReject account=1 urn=7",
         ];
         assert_eq!(lines, expected);
     }
@@ -2123,6 +2493,12 @@ mod tests {
             any::<u32>().prop_map(|account| Command::AccountQuery(AccountQuery {
                 account: AccountId(account)
             })),
+            any::<(u32, u64)>().prop_map(|(account, user_ref_num)| Command::GatewayReject(
+                GatewayReject {
+                    account: AccountId(account),
+                    user_ref_num: UserRefNum(user_ref_num),
+                }
+            )),
             arbitrary_admin().prop_map(Command::Admin),
         ]
     }
@@ -2147,6 +2523,29 @@ mod tests {
             let line = command.to_string();
             prop_assert!(!line.contains('\n'));
             prop_assert!(line.starts_with(record_type_name(record_type).unwrap()));
+        }
+
+        #[test]
+        fn encode_record_then_decode_record_is_identity(
+            command in arbitrary_command(),
+            origin in proptest::collection::vec(any::<u8>(), 0..=ORIGIN_BYTES_MAX),
+        ) {
+            let (record_type, body) = encoded_record(&command, &origin);
+            prop_assert_eq!(record_type & ORIGIN_FLAG != 0, !origin.is_empty());
+            prop_assert!(body.len() <= RECORD_BYTES_MAX);
+            prop_assert_eq!(decode_record(record_type, &body), Ok((command, &origin[..])));
+        }
+
+        #[test]
+        fn random_records_never_panic_and_decode_only_canonically(
+            record_type in arbitrary_record_type(),
+            flagged in any::<bool>(),
+            body in proptest::collection::vec(any::<u8>(), 0..=RECORD_BYTES_MAX + 8),
+        ) {
+            let record_type = if flagged { record_type | ORIGIN_FLAG } else { record_type };
+            if let Ok((command, origin)) = decode_record(record_type, &body) {
+                prop_assert_eq!(encoded_record(&command, origin), (record_type, body.clone()));
+            }
         }
 
         #[test]

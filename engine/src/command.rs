@@ -39,6 +39,8 @@ pub enum Command {
     Transfer(Transfer),
     /// Report an account's state and balances.
     AccountQuery(AccountQuery),
+    /// The gateway turned a client message away for a reason of its own.
+    GatewayReject(GatewayReject),
     /// The operator's commands.
     Admin(AdminCommand),
 }
@@ -150,6 +152,19 @@ pub struct AccountQuery {
     pub account: AccountId,
 }
 
+/// The gateway turned a client message away for a reason of its own (for
+/// example an unsupported OUCH option or an unknown symbol); journaling it
+/// keeps the reply in the replayable record and consumes the client's
+/// reference. Always rejected (`GatewayRejected`), after consuming a non-zero
+/// `user_ref_num` that is above the account's last one (a suspended account
+/// consumes too); a zero `user_ref_num` consumes nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GatewayReject {
+    pub account: AccountId,
+    /// The client's reference, 0 if the message carried none.
+    pub user_ref_num: UserRefNum,
+}
+
 /// The operator's commands. They are ordinary commands: journaled and
 /// replayed like any other.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -198,6 +213,7 @@ impl Command {
             Command::Withdrawal(c) => Some(c.account),
             Command::Transfer(c) => Some(c.from),
             Command::AccountQuery(c) => Some(c.account),
+            Command::GatewayReject(c) => Some(c.account),
             Command::Admin(_) => None,
         }
     }

@@ -30,12 +30,13 @@ mod reject;
 // one module of this crate allowed `unsafe`, each block with a SAFETY note.
 #[allow(unsafe_code)]
 mod ring;
+pub mod runner;
 mod sequencer;
 mod types;
 
 pub use command::{
-    AccountQuery, AdminCommand, CancelOrder, Command, CommandHeader, Deposit, MassCancel, NewOrder,
-    OrderPrice, OrderRef, ReplaceOrder, Transfer, Withdrawal,
+    AccountQuery, AdminCommand, CancelOrder, Command, CommandHeader, Deposit, GatewayReject,
+    MassCancel, NewOrder, OrderPrice, OrderRef, ReplaceOrder, Transfer, Withdrawal,
 };
 pub use config::{ConfigError, EngineConfig};
 pub use event::{CancelReason, Event, EventSink, FundingKind, Status};
@@ -46,8 +47,8 @@ pub use machine::{Asset, Engine, InstrumentView, OrderView};
 pub use reject::RejectReason;
 pub use ring::{Consumer, Producer, ring};
 pub use sequencer::{
-    ENGINE_CONFIG_FILE, Recovered, RecoveryError, Replayed, Sequencer, recorded_engine_config,
-    replay, write_snapshot,
+    Applied, ENGINE_CONFIG_FILE, Recovered, RecoveryError, Replayed, Sequencer,
+    recorded_engine_config, replay, write_snapshot,
 };
 pub use types::{
     AccountId, AccountStatus, AssetId, Balance, InstrumentId, MatchNumber, OrderId, Price,

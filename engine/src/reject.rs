@@ -16,6 +16,7 @@
 //! | deposit, withdrawal | `UnknownAccount`, `TransferIdMismatch` / `TransferIdNotIncreasing`, `AccountSuspended`, `UnknownAsset`, `InvalidAmount`, `Overflow` (deposit), `InsufficientFunds` (withdrawal) |
 //! | transfer | `UnknownAccount` (from), `TransferIdMismatch` / `TransferIdNotIncreasing`, `AccountSuspended` (from), `UnknownAccount` (to), `SameAccount`, `AccountSuspended` (to), `UnknownAsset`, `InvalidAmount`, `InsufficientFunds` |
 //! | account query | `UnknownAccount` |
+//! | gateway reject | `UnknownAccount`, `DuplicateUserRefNum`, `GatewayRejected` |
 //! | admin | `CapacityExceeded`, `AlreadyExists`, then the checks of the spec (`UnknownAsset`, `InvalidSpec`, `BandTooWide`), `UnknownAccount` / `UnknownInstrument` for changes |
 
 use std::fmt;
@@ -78,11 +79,14 @@ pub enum RejectReason {
     CapacityExceeded = 25,
     /// A price band needs more price levels than `price_levels_max`.
     BandTooWide = 26,
+    /// The gateway turned the client's message away for a reason of its own
+    /// (a `GatewayReject` command, which is always rejected).
+    GatewayRejected = 27,
 }
 
 impl RejectReason {
     /// Every reason, in code order.
-    pub const ALL: [RejectReason; 26] = [
+    pub const ALL: [RejectReason; 27] = [
         RejectReason::UnknownAccount,
         RejectReason::DuplicateUserRefNum,
         RejectReason::AccountSuspended,
@@ -109,6 +113,7 @@ impl RejectReason {
         RejectReason::InvalidSpec,
         RejectReason::CapacityExceeded,
         RejectReason::BandTooWide,
+        RejectReason::GatewayRejected,
     ];
 
     /// The stable numeric code.
@@ -144,6 +149,6 @@ mod tests {
             assert_eq!(usize::from(reason.code()), index + 1);
             assert_eq!(RejectReason::from_code(reason.code()), Some(*reason));
         }
-        assert_eq!(RejectReason::from_code(27), None);
+        assert_eq!(RejectReason::from_code(28), None);
     }
 }

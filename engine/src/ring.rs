@@ -288,6 +288,11 @@ impl<T: Send> Consumer<T> {
         ready
     }
 
+    /// Whether nothing is ready to pop (loads the producer's index).
+    pub fn is_empty(&mut self) -> bool {
+        self.ready_items(1) == 0
+    }
+
     /// Pop the oldest item, or `None` if the ring is empty.
     ///
     /// # Examples

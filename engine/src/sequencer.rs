@@ -1,7 +1,10 @@
 //! The sequencer: it stamps each command with the next sequence number and
 //! a timestamp, appends it to the journal, and only then applies it to the
 //! state machine (write-ahead, then apply). Starting one is recovery: the
-//! newest valid snapshot, then every journaled command after it.
+//! newest valid snapshot, then every journaled command after it. A command
+//! may be journaled with an origin of its submitter's
+//! ([`Sequencer::submit_with_origin`]), which [`Sequencer::open_observed`]
+//! gives back, with each command's events, on a replay from sequence 1.
 //!
 //! This is the one part of `engine` that touches files; the state machine
 //! itself stays pure. The capacities a journal was written with are part of
@@ -19,7 +22,7 @@ use journal::{
     SnapshotStore,
 };
 
-use crate::codec::{self, COMMAND_BYTES_MAX, DecodeError};
+use crate::codec::{self, DecodeError, RECORD_BYTES_MAX};
 use crate::command::{Command, CommandHeader};
 use crate::config::{ConfigError, EngineConfig};
 use crate::event::{Event, EventSink, Status};
@@ -113,6 +116,21 @@ pub struct Recovered {
     pub state_hash: u128,
 }
 
+/// One command replayed by [`Sequencer::open_observed`], with what applying
+/// it gave: what the submitter saw when it was first applied, since the
+/// engine is deterministic.
+#[derive(Clone, Copy, Debug)]
+pub struct Applied<'a> {
+    pub header: CommandHeader,
+    pub command: &'a Command,
+    /// The origin journaled with the command (empty if none); see
+    /// [`Sequencer::submit_with_origin`].
+    pub origin: &'a [u8],
+    pub status: Status,
+    /// The events the command wrote, in order.
+    pub events: &'a [Event],
+}
+
 /// Stamps, journals and applies commands; owns the engine and the journal.
 #[derive(Debug)]
 pub struct Sequencer {
@@ -120,7 +138,7 @@ pub struct Sequencer {
     journal: Journal,
     snapshots: SnapshotStore,
     last_timestamp_ns: u64,
-    buffer: [u8; COMMAND_BYTES_MAX],
+    buffer: [u8; RECORD_BYTES_MAX],
 }
 
 impl Sequencer {
@@ -133,19 +151,59 @@ impl Sequencer {
         config: EngineConfig,
         options: JournalOptions,
     ) -> Result<(Sequencer, Recovered), RecoveryError> {
+        Sequencer::open_with(dir, config, options, true, None)
+    }
+
+    /// Starts from the journal in `dir` like [`Sequencer::open`], but
+    /// replays every command from sequence 1, applying each with an event
+    /// sink and calling `observer` with the command, its origin, its status
+    /// and its events.
+    ///
+    /// Snapshots are ignored on purpose: a snapshot holds the engine's state
+    /// but not the events that led to it, and the observer (the gateway,
+    /// rebuilding its own state and the replies it sent, origin by origin)
+    /// must see the events of every command since sequence 1. So the journal
+    /// must still hold every record from 1: one whose first segments were
+    /// removed after a snapshot gives [`RecoveryError::Gap`]. The events go
+    /// to one `Vec`, cleared before each command, so the replay allocates
+    /// nothing per command once it has grown to the largest.
+    pub fn open_observed(
+        dir: &Path,
+        config: EngineConfig,
+        options: JournalOptions,
+        observer: &mut dyn FnMut(&Applied<'_>),
+    ) -> Result<(Sequencer, Recovered), RecoveryError> {
+        Sequencer::open_with(dir, config, options, false, Some(observer))
+    }
+
+    fn open_with(
+        dir: &Path,
+        config: EngineConfig,
+        options: JournalOptions,
+        use_snapshot: bool,
+        observer: Option<&mut dyn FnMut(&Applied<'_>)>,
+    ) -> Result<(Sequencer, Recovered), RecoveryError> {
         config.validate().map_err(RecoveryError::Config)?;
         let (journal, report) = Journal::open(dir, options)?;
         let snapshots = SnapshotStore::new(dir);
         let new_journal = journal.last_sequence() == 0 && snapshots.list()?.is_empty();
         let config = check_engine_config(dir, Some(config), true, new_journal)?;
-        let rebuilt = rebuild(&journal, &snapshots, config, None, true, &mut |_, _| {})?;
+        let rebuilt = rebuild(
+            &journal,
+            &snapshots,
+            config,
+            None,
+            use_snapshot,
+            &mut |_, _| {},
+            observer,
+        )?;
         let state_hash = rebuilt.engine.state_hash();
         let sequencer = Sequencer {
             last_timestamp_ns: rebuilt.last_timestamp_ns,
             engine: rebuilt.engine,
             journal,
             snapshots,
-            buffer: [0; COMMAND_BYTES_MAX],
+            buffer: [0; RECORD_BYTES_MAX],
         };
         let recovered = Recovered {
             journal: report,
@@ -178,8 +236,26 @@ impl Sequencer {
         command: &Command,
         events: &mut S,
     ) -> Result<(CommandHeader, Status), JournalError> {
+        self.submit_with_origin(timestamp_ns, command, &[], events)
+    }
+
+    /// As [`Sequencer::submit_at`], journaling `origin` with the command
+    /// (see `codec::encode_record`): up to `codec::ORIGIN_BYTES_MAX` bytes,
+    /// opaque to the engine, that [`Sequencer::open_observed`] gives back
+    /// with the command on replay. An empty origin journals a plain record.
+    ///
+    /// # Panics
+    ///
+    /// If `origin` is longer than `codec::ORIGIN_BYTES_MAX`.
+    pub fn submit_with_origin<S: EventSink>(
+        &mut self,
+        timestamp_ns: u64,
+        command: &Command,
+        origin: &[u8],
+        events: &mut S,
+    ) -> Result<(CommandHeader, Status), JournalError> {
         let timestamp_ns = timestamp_ns.max(self.last_timestamp_ns);
-        let (record_type, length) = codec::encode(command, &mut self.buffer);
+        let (record_type, length) = codec::encode_record(command, origin, &mut self.buffer);
         let sequence = self
             .journal
             .append(record_type, timestamp_ns, &self.buffer[..length])?;
@@ -257,7 +333,15 @@ pub fn replay(
     let (journal, report) = Journal::open_read_only(dir)?;
     let config = check_engine_config(dir, config, false, false)?;
     let snapshots = SnapshotStore::new(dir);
-    let rebuilt = rebuild(&journal, &snapshots, config, to, use_snapshot, progress)?;
+    let rebuilt = rebuild(
+        &journal,
+        &snapshots,
+        config,
+        to,
+        use_snapshot,
+        progress,
+        None,
+    )?;
     Ok(Replayed {
         engine: rebuilt.engine,
         journal: report,
@@ -309,7 +393,9 @@ struct Rebuilt {
     last_timestamp_ns: u64,
 }
 
-/// The newest usable snapshot (or none), then the journal after it.
+/// The newest usable snapshot (or none), then the journal after it. With an
+/// `observer`, each replayed command is applied with an event sink and shown
+/// to it; without one, the events are discarded.
 fn rebuild(
     journal: &Journal,
     snapshots: &SnapshotStore,
@@ -317,6 +403,7 @@ fn rebuild(
     to: Option<u64>,
     use_snapshot: bool,
     progress: &mut dyn FnMut(u64, u64),
+    mut observer: Option<&mut dyn FnMut(&Applied<'_>)>,
 ) -> Result<Rebuilt, RecoveryError> {
     let last = journal.last_sequence();
     let to = match to {
@@ -375,6 +462,7 @@ fn rebuild(
     let total = to.saturating_sub(from - 1);
     let mut reader = journal.reader(from);
     let mut discard = Discard;
+    let mut events = Vec::new();
     let mut replayed = 0;
     while engine.last_sequence() < to {
         let Some(record) = reader.next()? else {
@@ -385,18 +473,34 @@ fn rebuild(
                 ),
             });
         };
-        let command = codec::decode(record.record_type, record.body).map_err(|error| {
-            RecoveryError::Decode {
-                sequence: record.sequence,
-                error,
-            }
-        })?;
+        let (command, origin) =
+            codec::decode_record(record.record_type, record.body).map_err(|error| {
+                RecoveryError::Decode {
+                    sequence: record.sequence,
+                    error,
+                }
+            })?;
         let header = CommandHeader {
             sequence: record.sequence,
             timestamp_ns: record.timestamp_ns,
         };
         last_timestamp_ns = record.timestamp_ns;
-        engine.apply(header, &command, &mut discard);
+        match observer.as_mut() {
+            Some(observer) => {
+                events.clear();
+                let status = engine.apply(header, &command, &mut events);
+                observer(&Applied {
+                    header,
+                    command: &command,
+                    origin,
+                    status,
+                    events: &events,
+                });
+            }
+            None => {
+                engine.apply(header, &command, &mut discard);
+            }
+        }
         replayed += 1;
         if replayed % (1 << 16) == 0 {
             progress(replayed, total);

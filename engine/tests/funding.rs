@@ -680,6 +680,11 @@ fn every_reject_code_is_produced_by_some_command() {
     x.ok(admin(suspend));
     let command = order(&mut x, &|_| {});
     expect(&mut x, command, RejectReason::AccountSuspended);
+    let gateway_reject = Command::GatewayReject(GatewayReject {
+        account: BOB,
+        user_ref_num: UserRefNum(0),
+    });
+    expect(&mut x, gateway_reject, RejectReason::GatewayRejected);
     let all: std::collections::BTreeSet<u16> = RejectReason::ALL.iter().map(|r| r.code()).collect();
     assert_eq!(seen, all);
 }

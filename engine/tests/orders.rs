@@ -1153,3 +1153,99 @@ fn eur_usd_settles_base_in_its_own_minor_units() {
     assert_eq!(x.balance(BOB, EUR).available, EUR_FUNDING - 100_000);
     assert_eq!(x.balance(BOB, USD).available, USD_FUNDING + 11_000_000);
 }
+
+fn gateway_reject(account: AccountId, user_ref_num: u64) -> Command {
+    Command::GatewayReject(GatewayReject {
+        account,
+        user_ref_num: UserRefNum(user_ref_num),
+    })
+}
+
+#[test]
+fn a_gateway_reject_consumes_a_new_reference_and_is_always_rejected() {
+    let mut x = Exchange::new();
+    let rejected = |account, reference, reason| {
+        vec![Event::Rejected {
+            account: Some(account),
+            reference,
+            reason,
+        }]
+    };
+
+    // An unknown account.
+    let unknown = AccountId(7);
+    assert_eq!(
+        x.run(gateway_reject(unknown, 5)),
+        (
+            Status::Rejected(RejectReason::UnknownAccount),
+            rejected(unknown, 5, RejectReason::UnknownAccount)
+        )
+    );
+    assert_eq!(gateway_reject(unknown, 5).account(), Some(unknown));
+
+    // Reference 0: nothing consumed, nothing changed.
+    let hash = x.engine.state_hash();
+    assert_eq!(
+        x.run(gateway_reject(ALICE, 0)),
+        (
+            Status::Rejected(RejectReason::GatewayRejected),
+            rejected(ALICE, 0, RejectReason::GatewayRejected)
+        )
+    );
+    assert_eq!(x.engine.last_user_ref_num(ALICE), Some(UserRefNum(0)));
+    assert_eq!(x.engine.state_hash(), hash);
+
+    // A new reference is consumed: a later order with it is a duplicate.
+    assert_eq!(
+        x.run(gateway_reject(ALICE, 3)),
+        (
+            Status::Rejected(RejectReason::GatewayRejected),
+            rejected(ALICE, 3, RejectReason::GatewayRejected)
+        )
+    );
+    assert_eq!(x.engine.last_user_ref_num(ALICE), Some(UserRefNum(3)));
+    let mut order = x.limit(ALICE, Side::Buy, usd(100, 0), 1, TimeInForce::Day);
+    order.user_ref_num = UserRefNum(3);
+    x.rejected(Command::NewOrder(order), RejectReason::DuplicateUserRefNum);
+
+    // An old (or the same) reference is a duplicate and consumes nothing.
+    for old in [1, 3] {
+        assert_eq!(
+            x.run(gateway_reject(ALICE, old)),
+            (
+                Status::Rejected(RejectReason::DuplicateUserRefNum),
+                rejected(ALICE, old, RejectReason::DuplicateUserRefNum)
+            )
+        );
+    }
+    assert_eq!(x.engine.last_user_ref_num(ALICE), Some(UserRefNum(3)));
+
+    // A suspended account still consumes.
+    x.ok(Command::Admin(AdminCommand::SetAccountStatus {
+        account: BOB,
+        status: AccountStatus::Suspended,
+    }));
+    x.rejected(gateway_reject(BOB, 9), RejectReason::GatewayRejected);
+    assert_eq!(x.engine.last_user_ref_num(BOB), Some(UserRefNum(9)));
+    x.rejected(gateway_reject(BOB, 9), RejectReason::DuplicateUserRefNum);
+    // (`Exchange::run` checked every invariant after each command.)
+    x.engine.check_invariants().unwrap();
+}
+
+#[test]
+fn a_gateway_reject_changes_the_state_hash_by_its_reference_only() {
+    // Two exchanges: one consumes Carol's reference 4 by a gateway reject,
+    // the other by an order rejected for an unknown instrument (which
+    // consumes its reference and changes nothing else).
+    let mut gateway = Exchange::new();
+    let mut order = Exchange::new();
+    assert_eq!(gateway.engine.state_hash(), order.engine.state_hash());
+    let before = gateway.engine.state_hash();
+    gateway.rejected(gateway_reject(CAROL, 4), RejectReason::GatewayRejected);
+    assert_ne!(gateway.engine.state_hash(), before);
+    let mut unknown = order.limit(CAROL, Side::Sell, usd(100, 0), 1, TimeInForce::Day);
+    unknown.user_ref_num = UserRefNum(4);
+    unknown.instrument = InstrumentId(3);
+    order.rejected(Command::NewOrder(unknown), RejectReason::UnknownInstrument);
+    assert_eq!(gateway.engine.state_hash(), order.engine.state_hash());
+}

@@ -32,9 +32,9 @@ use std::collections::{BTreeMap, VecDeque};
 use engine::{
     AccountId, AccountQuery, AccountStatus, AdminCommand, Asset, AssetId, AssetTotals, Balance,
     CancelOrder, CancelReason, Command, CommandHeader, Deposit, EngineConfig, Event, FeeRates,
-    FundingKind, InstrumentId, InstrumentSpec, InstrumentUpdate, InstrumentView, MassCancel,
-    MatchNumber, NewOrder, OrderId, OrderPrice, OrderRef, OrderView, Price, PriceBand, Quantity,
-    RejectReason, ReplaceOrder, SelfTradePrevention, Side, Status, Symbol, TimeInForce,
+    FundingKind, GatewayReject, InstrumentId, InstrumentSpec, InstrumentUpdate, InstrumentView,
+    MassCancel, MatchNumber, NewOrder, OrderId, OrderPrice, OrderRef, OrderView, Price, PriceBand,
+    Quantity, RejectReason, ReplaceOrder, SelfTradePrevention, Side, Status, Symbol, TimeInForce,
     TradingStatus, Transfer, TransferId, UserRefNum, Withdrawal,
 };
 
@@ -388,6 +388,7 @@ impl ReferenceModel {
                 self.funding(FundingRequest::transfer(transfer), &mut events)
             }
             Command::AccountQuery(query) => self.account_query(query, &mut events),
+            Command::GatewayReject(reject) => self.gateway_reject(reject),
             Command::Admin(admin) => self.admin(admin, &mut events),
         };
         match handled {
@@ -1011,6 +1012,19 @@ impl ReferenceModel {
             }
         }
         Ok(())
+    }
+
+    /// `UnknownAccount`; then, for a non-zero reference, `DuplicateUserRefNum`
+    /// or the reference consumed (whatever the account's status); then
+    /// always `GatewayRejected`.
+    fn gateway_reject(&mut self, command: &GatewayReject) -> Handled {
+        if !self.accounts.contains_key(&command.account) {
+            return Err(RejectReason::UnknownAccount);
+        }
+        if command.user_ref_num.0 != 0 {
+            self.consume_user_ref_num(command.account, command.user_ref_num)?;
+        }
+        Err(RejectReason::GatewayRejected)
     }
 
     fn account_query(&mut self, command: &AccountQuery, events: &mut Vec<Event>) -> Handled {
@@ -1722,6 +1736,7 @@ fn reference_of(command: &Command) -> u64 {
         Command::Deposit(deposit) => deposit.transfer_id.0,
         Command::Withdrawal(withdrawal) => withdrawal.transfer_id.0,
         Command::Transfer(transfer) => transfer.transfer_id.0,
+        Command::GatewayReject(reject) => reject.user_ref_num.0,
         Command::MassCancel(_) | Command::AccountQuery(_) | Command::Admin(_) => 0,
     }
 }

@@ -330,13 +330,13 @@ impl Config {
         self.data_dir.join("journal")
     }
 
-    /// The journal's options. Records are commands, at most
-    /// `engine::codec::COMMAND_BYTES_MAX` bytes.
+    /// The journal's options. Records are commands, each with an optional
+    /// origin: at most `engine::codec::RECORD_BYTES_MAX` bytes.
     pub fn journal_options(&self) -> journal::JournalOptions {
         let section = &self.journal;
         journal::JournalOptions {
             segment_bytes: section.segment_bytes,
-            record_bytes_max: engine::codec::COMMAND_BYTES_MAX,
+            record_bytes_max: engine::codec::RECORD_BYTES_MAX,
             durability: match section.durability {
                 DurabilityName::Memory => journal::Durability::Memory,
                 DurabilityName::Fsync => journal::Durability::Fsync {

@@ -191,21 +191,32 @@ fn dump(dir: &Path, from: Option<u64>, to: Option<u64>, as_json: bool) -> anyhow
         if record.sequence > to {
             break;
         }
-        let command = codec::decode(record.record_type, record.body)
+        let (command, origin) = codec::decode_record(record.record_type, record.body)
             .with_context(|| format!("record {} does not decode", record.sequence))?;
         let written = if as_json {
-            let line = json!({
+            let mut line = json!({
                 "sequence": record.sequence,
                 "timestamp_ns": record.timestamp_ns,
                 "type": codec::record_type_name(record.record_type),
                 "command": command,
             });
+            if !origin.is_empty() {
+                line["origin"] = json!(hex(origin));
+            }
             writeln!(out, "{line}")
-        } else {
+        } else if origin.is_empty() {
             writeln!(
                 out,
                 "{:>10} {:>20} {command}",
                 record.sequence, record.timestamp_ns
+            )
+        } else {
+            writeln!(
+                out,
+                "{:>10} {:>20} {command} origin={}",
+                record.sequence,
+                record.timestamp_ns,
+                hex(origin)
             )
         };
         if let Err(error) = written {
@@ -218,6 +229,15 @@ fn dump(dir: &Path, from: Option<u64>, to: Option<u64>, as_json: bool) -> anyhow
     }
     out.flush().ok();
     Ok(ExitCode::SUCCESS)
+}
+
+/// Lower-case hex, two digits a byte.
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes.iter().fold(String::new(), |mut text, byte| {
+        let _ = write!(text, "{byte:02x}");
+        text
+    })
 }
 
 fn verify(dir: &Path) -> anyhow::Result<ExitCode> {
@@ -240,7 +260,7 @@ fn verify(dir: &Path) -> anyhow::Result<ExitCode> {
     loop {
         match reader.next() {
             Ok(Some(record)) => {
-                if let Err(error) = codec::decode(record.record_type, record.body) {
+                if let Err(error) = codec::decode_record(record.record_type, record.body) {
                     println!(
                         "CORRUPT: record {} has a valid checksum but is not a command: {error}",
                         record.sequence
@@ -404,5 +424,16 @@ impl ProgressBar {
         if self.drawn {
             eprintln!();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins_print_as_lower_case_hex() {
+        assert_eq!(hex(&[]), "");
+        assert_eq!(hex(&[0x01, 0xA2, 0xFF, 0x00]), "01a2ff00");
     }
 }

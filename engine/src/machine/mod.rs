@@ -128,6 +128,7 @@ impl Engine {
             Command::Withdrawal(c) => self.withdrawal(c, events),
             Command::Transfer(c) => self.transfer(c, events),
             Command::AccountQuery(c) => self.account_query(c.account, events),
+            Command::GatewayReject(c) => self.gateway_reject(c),
             Command::Admin(c) => self.admin(c, events),
         };
         match result {

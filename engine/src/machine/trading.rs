@@ -7,7 +7,9 @@
 use super::matching::{Holder, Taker};
 use super::{Engine, Handled, Rejecter, Rejection};
 use crate::book::{NIL, OrderNode, Slot};
-use crate::command::{CancelOrder, MassCancel, NewOrder, OrderPrice, OrderRef, ReplaceOrder};
+use crate::command::{
+    CancelOrder, GatewayReject, MassCancel, NewOrder, OrderPrice, OrderRef, ReplaceOrder,
+};
 use crate::event::{CancelReason, Event, EventSink, Status};
 use crate::instrument::{FeeRates, InstrumentSpec, PriceBand, hold_required};
 use crate::reject::RejectReason;
@@ -293,6 +295,25 @@ impl Engine {
             count,
         });
         Ok(Status::Applied)
+    }
+
+    /// A message the gateway turned away: `UnknownAccount`, then (for a
+    /// non-zero reference) `DuplicateUserRefNum` or the reference consumed,
+    /// suspended account or not; then always `GatewayRejected`.
+    pub(super) fn gateway_reject(&mut self, reject: &GatewayReject) -> Handled {
+        let rejecter = Rejecter::new(reject.account, reject.user_ref_num.0);
+        let state = self
+            .ledger
+            .account_mut(reject.account)
+            .ok_or(rejecter.reject(RejectReason::UnknownAccount))?;
+        if reject.user_ref_num.0 != 0 {
+            rejecter.check(
+                reject.user_ref_num <= state.last_user_ref_num,
+                RejectReason::DuplicateUserRefNum,
+            )?;
+            state.last_user_ref_num = reject.user_ref_num;
+        }
+        Err(rejecter.reject(RejectReason::GatewayRejected))
     }
 
     /// Check that the account exists and `user_ref_num` is above its last one

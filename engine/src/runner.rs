@@ -1,0 +1,408 @@
+//! The engine loop: one thread, pinned to a core, that owns the
+//! [`Sequencer`] and moves commands from the input ring to the output rings.
+//!
+//! ```text
+//!  gateway ──Request──▶ [input ring] ──▶ engine thread ──Output──▶ [output ring] ──▶ gateway
+//!                                        1. stamp + journal          (one ring per consumer:
+//!                                        2. apply                     gateway, market data)
+//!                                        3. publish outcome
+//! ```
+//!
+//! - The thread drains the input ring in batches (up to `batch_max` commands
+//!   per pass). A batch shares one clock reading: the timestamp is read once
+//!   per batch, not per command.
+//! - Each command's outcome is published to every output ring as one
+//!   [`Output::Command`] (header, command, origin, status, number of events)
+//!   followed by that many [`Output::Event`]s. A command's events are staged
+//!   in a reused buffer first, because their number is unbounded (a mass
+//!   cancel touches every order of an account) while a ring is bounded.
+//! - A full output ring makes the engine wait (spinning) for its consumer:
+//!   back-pressure rather than an unbounded queue. The consumers never wait
+//!   for clients (a slow client is disconnected at the edge), so the wait is
+//!   bounded by how fast they drain.
+//! - The engine never waits for the disk. The outcomes are published as soon
+//!   as they are applied; the consumers hold them until the command is
+//!   durable (`Sequencer::durable`), which is the durability rule of
+//!   `../shared/DESIGN.md`.
+//! - If the journal refuses a command (device full, I/O error), nothing of it
+//!   is applied; the loop publishes [`Output::Failed`] and stops. A core
+//!   that cannot journal cannot accept anything more.
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread::{self, JoinHandle, Thread};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::codec::ORIGIN_BYTES_MAX;
+use crate::command::{Command, CommandHeader};
+use crate::event::{Event, Status};
+use crate::ring::{Consumer, Producer};
+use crate::sequencer::Sequencer;
+
+/// Bytes the edge attaches to a command; journaled with it and handed back
+/// with its outcome (see `codec::encode_record`). Opaque to the engine.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Origin {
+    len: u8,
+    bytes: [u8; ORIGIN_BYTES_MAX],
+}
+
+impl Origin {
+    /// No origin.
+    pub const NONE: Origin = Origin {
+        len: 0,
+        bytes: [0; ORIGIN_BYTES_MAX],
+    };
+
+    /// `None` if `bytes` is longer than [`ORIGIN_BYTES_MAX`].
+    pub fn new(bytes: &[u8]) -> Option<Origin> {
+        let mut origin = Origin::NONE;
+        origin.bytes.get_mut(..bytes.len())?.copy_from_slice(bytes);
+        origin.len = bytes.len() as u8;
+        Some(origin)
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+}
+
+impl fmt::Debug for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Origin(")?;
+        for byte in self.as_bytes() {
+            write!(f, "{byte:02x}")?;
+        }
+        write!(f, ")")
+    }
+}
+
+/// A command for the engine, from the edge.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Request {
+    pub command: Command,
+    pub origin: Origin,
+}
+
+/// What the engine publishes: per command, one [`Output::Command`] and then
+/// its events, in order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+// `Event` and `Command` are large and copied by value on purpose: boxing
+// would allocate per message.
+#[allow(clippy::large_enum_variant)]
+pub enum Output {
+    /// A command was journaled and applied; `events` [`Output::Event`]s
+    /// follow.
+    Command {
+        header: CommandHeader,
+        command: Command,
+        origin: Origin,
+        status: Status,
+        events: u32,
+    },
+    /// One event of the command before it.
+    Event(Event),
+    /// The journal refused a command: nothing of it was applied and the
+    /// engine has stopped.
+    Failed,
+}
+
+/// What the engine thread does when its input ring is empty.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IdleStrategy {
+    /// Spin on the ring: lowest latency, one core always busy.
+    BusySpin,
+    /// Spin a while, then yield the core to other threads between looks.
+    SpinYield,
+    /// Spin, yield, then sleep until woken by the producer (see [`Waker`])
+    /// or for at most `park` — for machines where a spinning core is wrong.
+    SpinPark { park: Duration },
+}
+
+impl IdleStrategy {
+    /// Spins before the first yield.
+    const SPINS: u32 = 10_000;
+    /// Yields before the first park.
+    const YIELDS: u32 = 100;
+}
+
+/// Settings of the engine thread.
+#[derive(Clone, Copy, Debug)]
+pub struct LoopConfig {
+    /// The core to pin the thread to (`None`: not pinned). Read the core
+    /// list once at start-up, before any thread is pinned: a pinned thread's
+    /// children see only its core.
+    pub core: Option<usize>,
+    pub idle: IdleStrategy,
+    /// Commands taken from the input ring per pass.
+    pub batch_max: usize,
+}
+
+impl Default for LoopConfig {
+    fn default() -> LoopConfig {
+        LoopConfig {
+            core: None,
+            idle: IdleStrategy::SpinYield,
+            batch_max: 256,
+        }
+    }
+}
+
+/// Wakes a parked engine thread; cheap when it is not parked (one load).
+#[derive(Clone, Debug)]
+pub struct Waker {
+    shared: Arc<LoopShared>,
+}
+
+impl Waker {
+    /// Call after pushing to the input ring.
+    #[inline]
+    pub fn wake(&self) {
+        // Pairs with the engine's store of `parked` before its last look at
+        // the ring: either it sees the push or this sees `parked`.
+        std::sync::atomic::fence(Ordering::SeqCst);
+        if self.shared.parked.load(Ordering::Relaxed)
+            && let Some(thread) = self.shared.thread.get()
+        {
+            thread.unpark();
+        }
+    }
+}
+
+#[derive(Debug)]
+struct LoopShared {
+    stop: AtomicBool,
+    parked: AtomicBool,
+    thread: std::sync::OnceLock<Thread>,
+    commands: AtomicU64,
+    batches: AtomicU64,
+}
+
+/// Counters of a running engine loop.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LoopStats {
+    pub commands: u64,
+    pub batches: u64,
+}
+
+/// A running engine thread.
+#[derive(Debug)]
+pub struct EngineHandle {
+    shared: Arc<LoopShared>,
+    thread: JoinHandle<Sequencer>,
+}
+
+impl EngineHandle {
+    pub fn waker(&self) -> Waker {
+        Waker {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+
+    pub fn stats(&self) -> LoopStats {
+        LoopStats {
+            commands: self.shared.commands.load(Ordering::Relaxed),
+            batches: self.shared.batches.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Whether the thread has ended (stopped, or failed on the journal).
+    pub fn is_finished(&self) -> bool {
+        self.thread.is_finished()
+    }
+
+    /// Stops the thread once its input ring is empty (stop the producers
+    /// first) and gives the sequencer back, to close or snapshot.
+    pub fn stop(self) -> Sequencer {
+        self.shared.stop.store(true, Ordering::Release);
+        if let Some(thread) = self.shared.thread.get() {
+            thread.unpark();
+        }
+        match self.thread.join() {
+            Ok(sequencer) => sequencer,
+            // The engine thread panicked: a bug; carry the panic on.
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    }
+}
+
+/// Starts the engine thread.
+pub fn spawn(
+    sequencer: Sequencer,
+    input: Consumer<Request>,
+    outputs: Vec<Producer<Output>>,
+    config: LoopConfig,
+) -> std::io::Result<EngineHandle> {
+    let shared = Arc::new(LoopShared {
+        stop: AtomicBool::new(false),
+        parked: AtomicBool::new(false),
+        thread: std::sync::OnceLock::new(),
+        commands: AtomicU64::new(0),
+        batches: AtomicU64::new(0),
+    });
+    let thread_shared = Arc::clone(&shared);
+    let thread = thread::Builder::new()
+        .name("engine".to_owned())
+        .spawn(move || {
+            if let Some(core) = config.core {
+                // A failed pin leaves the thread unpinned: slower, not wrong.
+                let _ = pin_current_thread(core);
+            }
+            let _ = thread_shared.thread.set(thread::current());
+            let mut engine_loop = EngineLoop {
+                sequencer,
+                input,
+                outputs,
+                staged: Vec::with_capacity(1024),
+                shared: thread_shared,
+                config,
+            };
+            engine_loop.run();
+            engine_loop.sequencer
+        })?;
+    Ok(EngineHandle { shared, thread })
+}
+
+struct EngineLoop {
+    sequencer: Sequencer,
+    input: Consumer<Request>,
+    outputs: Vec<Producer<Output>>,
+    staged: Vec<Event>,
+    shared: Arc<LoopShared>,
+    config: LoopConfig,
+}
+
+impl EngineLoop {
+    fn run(&mut self) {
+        let mut idle_passes = 0u32;
+        loop {
+            let timestamp_ns = now_ns();
+            let mut failed = false;
+            let Self {
+                sequencer,
+                input,
+                outputs,
+                staged,
+                shared,
+                ..
+            } = self;
+            let taken = input.drain(self.config.batch_max, |request| {
+                if failed {
+                    // Unreachable in practice: the batch is abandoned below.
+                    return;
+                }
+                staged.clear();
+                match sequencer.submit_with_origin(
+                    timestamp_ns,
+                    &request.command,
+                    request.origin.as_bytes(),
+                    staged,
+                ) {
+                    Ok((header, status)) => {
+                        let events = u32::try_from(staged.len()).unwrap_or(u32::MAX);
+                        for output in outputs.iter_mut() {
+                            push(
+                                output,
+                                Output::Command {
+                                    header,
+                                    command: request.command,
+                                    origin: request.origin,
+                                    status,
+                                    events,
+                                },
+                                &shared.stop,
+                            );
+                            for event in staged.iter() {
+                                push(output, Output::Event(*event), &shared.stop);
+                            }
+                        }
+                    }
+                    Err(_) => failed = true,
+                }
+            });
+            if failed {
+                for output in &mut self.outputs {
+                    push(output, Output::Failed, &self.shared.stop);
+                }
+                return;
+            }
+            if taken > 0 {
+                idle_passes = 0;
+                self.shared
+                    .commands
+                    .fetch_add(taken as u64, Ordering::Relaxed);
+                self.shared.batches.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            if self.shared.stop.load(Ordering::Acquire) {
+                return;
+            }
+            idle_passes = idle_passes.saturating_add(1);
+            self.idle(idle_passes);
+        }
+    }
+
+    fn idle(&mut self, passes: u32) {
+        match self.config.idle {
+            IdleStrategy::BusySpin => std::hint::spin_loop(),
+            IdleStrategy::SpinYield => {
+                if passes < IdleStrategy::SPINS {
+                    std::hint::spin_loop();
+                } else {
+                    thread::yield_now();
+                }
+            }
+            IdleStrategy::SpinPark { park } => {
+                if passes < IdleStrategy::SPINS {
+                    std::hint::spin_loop();
+                } else if passes < IdleStrategy::SPINS + IdleStrategy::YIELDS {
+                    thread::yield_now();
+                } else {
+                    self.shared.parked.store(true, Ordering::SeqCst);
+                    // Look again after announcing the park: a producer that
+                    // pushed before seeing `parked` did not unpark us.
+                    if self.input.is_empty() && !self.shared.stop.load(Ordering::Acquire) {
+                        thread::park_timeout(park);
+                    }
+                    self.shared.parked.store(false, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+}
+
+/// Pushes to a ring, waiting for its consumer while it is full. Gives up
+/// (dropping the item) only when the loop is being stopped and the consumer
+/// has stopped draining.
+#[inline]
+fn push(output: &mut Producer<Output>, item: Output, stop: &AtomicBool) {
+    let mut item = item;
+    let mut spins = 0u64;
+    loop {
+        match output.try_push(item) {
+            Ok(()) => return,
+            Err(back) => item = back,
+        }
+        spins += 1;
+        if spins.is_multiple_of(1024) {
+            if stop.load(Ordering::Acquire) && spins > 1 << 24 {
+                return;
+            }
+            thread::yield_now();
+        } else {
+            std::hint::spin_loop();
+        }
+    }
+}
+
+/// Pins the calling thread to `core`; `false` if the system refused.
+pub fn pin_current_thread(core: usize) -> bool {
+    core_affinity::set_for_current(core_affinity::CoreId { id: core })
+}
+
+fn now_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_nanos() as u64)
+}
