@@ -12,4 +12,5 @@ pub mod auth;
 pub mod client;
 pub mod funding;
 pub mod ouch;
+pub mod server;
 pub mod soupbin;

@@ -413,7 +413,8 @@ impl Code {
 }
 
 /// Order Rejected reason: a 2-byte integer code. The specification assigns
-/// 0x0001..=0x0033; anything else is [`OuchError::InvalidRejectReason`].
+/// 0x0001..=0x0033, and this exchange adds 0x0100..=0x01FF; anything else is
+/// [`OuchError::InvalidRejectReason`].
 /// Named constants are given for the codes whose meaning was cross-checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct RejectReason(u16);
@@ -454,9 +455,20 @@ impl RejectReason {
     /// Risk: max quantity exceeded.
     pub const RISK_MAX_QUANTITY_EXCEEDED: Self = Self(0x0031);
 
-    /// `None` unless `code` is assigned (0x0001..=0x0033).
+    /// The first code of this exchange's extension: `0x0100 + n` carries
+    /// the engine's reject code `n` where OUCH has no equivalent, and
+    /// `0x01FF` an OUCH feature the exchange does not support (see
+    /// `docs/protocol.md`).
+    pub const EXTENSION_MIN: u16 = 0x0100;
+    /// The last code of the extension.
+    pub const EXTENSION_MAX: u16 = 0x01FF;
+
+    /// `None` unless `code` is assigned (0x0001..=0x0033) or in this
+    /// exchange's extension (0x0100..=0x01FF).
     pub fn new(code: u16) -> Option<Self> {
-        (1..=Self::CODE_MAX).contains(&code).then_some(Self(code))
+        ((1..=Self::CODE_MAX).contains(&code)
+            || (Self::EXTENSION_MIN..=Self::EXTENSION_MAX).contains(&code))
+        .then_some(Self(code))
     }
 
     /// The code on the wire.

@@ -3,6 +3,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod client_cmd;
 pub mod config;
 pub mod journal_tool;
 pub mod serve;

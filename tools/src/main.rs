@@ -19,11 +19,12 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Start the exchange from its journal (under the configuration's
-    /// data_dir; recovery, or genesis for an empty journal) with the
-    /// embedded default configuration or --config FILE, and report its
-    /// state. The network listeners are not built yet: it stops after
-    /// starting, closing the journal cleanly.
+    /// Run the exchange: start from its journal under the configuration's
+    /// data_dir (recovery, or genesis for an empty journal), then serve
+    /// OUCH 5.0 order entry and the funding messages over SoupBinTCP 4.0
+    /// (127.0.0.1:9001 and :9002 by default) until SIGINT or SIGTERM, which
+    /// stop it cleanly (journal flushed and closed). Uses the embedded
+    /// default configuration or --config FILE.
     Serve {
         /// A configuration file to use instead of the embedded default.
         #[arg(long, value_name = "FILE")]
@@ -40,6 +41,10 @@ enum Command {
     /// engine [--journal DIR]`), and the journal itself (`bench journal`).
     #[command(subcommand)]
     Bench(bench::cli::BenchCommand),
+    /// A trading and funding client for a running exchange: enter, replace
+    /// and cancel orders, query, listen to a session, fund accounts, or an
+    /// interactive shell.
+    Client(tools::client_cmd::ClientArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -60,15 +65,7 @@ fn main() -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve { config } => {
             let config = Config::load(config.as_deref())?;
-            let (sequencer, recovered) = tools::serve::boot(&config)?;
-            print!("{}", tools::serve::describe_recovery(&recovered));
-            print!("{}", tools::serve::describe(&config, sequencer.engine()));
-            sequencer.close()?;
-            eprintln!(
-                "exchange: started from {}; the network listeners are not built yet, so serve \
-                 stops here (journal closed)",
-                config.journal_dir().display()
-            );
+            tools::serve::serve(&config)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Config(ConfigCommand::Show { config }) => {
@@ -85,5 +82,6 @@ fn main() -> anyhow::Result<ExitCode> {
         }
         Command::Journal(command) => tools::journal_tool::run(command),
         Command::Bench(command) => bench::cli::run(command).map(|()| ExitCode::SUCCESS),
+        Command::Client(args) => tools::client_cmd::run(args),
     }
 }

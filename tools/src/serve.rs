@@ -7,27 +7,59 @@
 //! first deposits), journaled like any other command. The order-entry,
 //! funding and market-data listeners come on top of this (issues #4, #5).
 
-use crate::config::{Config, format_scaled};
-use engine::{Command, Engine, Recovered, Sequencer, Status};
+use crate::config::{Config, IdleName, format_scaled};
+use engine::runner::{EngineHandle, IdleStrategy, LoopConfig};
+use engine::{Applied, Command, Engine, Recovered, Sequencer, Status};
+use gateway::server::{
+    Server, ServerConfig, ServerHandle, ServerParts, Translator, TranslatorLogin,
+};
+use std::net::SocketAddr;
+use std::time::Duration;
 
 /// The sequencer started from the journal, with the configuration's
 /// genesis commands journaled if they are not all there yet, and what
 /// recovery did.
 pub fn boot(config: &Config) -> anyhow::Result<(Sequencer, Recovered)> {
+    boot_with(config, None)
+}
+
+/// As [`boot`]; with an observer, the journal is replayed from its first
+/// command (snapshots unused) and the observer sees every command and its
+/// events, genesis included: the gateway rebuilds its streams from them.
+pub fn boot_with(
+    config: &Config,
+    mut observer: Option<&mut dyn FnMut(&Applied<'_>)>,
+) -> anyhow::Result<(Sequencer, Recovered)> {
     let dir = config.journal_dir();
     let genesis = config.genesis()?;
     // A bad login table stops the start, before anything is journaled.
     config.logins()?;
-    let (mut sequencer, recovered) =
-        Sequencer::open(&dir, config.engine_config()?, config.journal_options())?;
+    let (mut sequencer, recovered) = match observer.as_deref_mut() {
+        Some(observer) => Sequencer::open_observed(
+            &dir,
+            config.engine_config()?,
+            config.journal_options(),
+            observer,
+        )?,
+        None => Sequencer::open(&dir, config.engine_config()?, config.journal_options())?,
+    };
     let journaled = check_genesis_prefix(&sequencer, &genesis)?;
     if journaled < genesis.len() {
         let mut events = Vec::new();
         for command in &genesis[journaled..] {
             events.clear();
-            let (_, status) = sequencer.submit(command, &mut events)?;
+            let (header, status) = sequencer.submit(command, &mut events)?;
             if status != Status::Applied {
                 anyhow::bail!("genesis command {command} was not applied: {status:?}");
+            }
+            if let Some(observer) = observer.as_deref_mut() {
+                observer(&Applied {
+                    header,
+                    command,
+                    origin: &[],
+                    status,
+                    events: &events,
+                });
             }
         }
         let durable_through = sequencer.engine().last_sequence();
@@ -65,7 +97,7 @@ fn check_genesis_prefix(sequencer: &Sequencer, genesis: &[Command]) -> anyhow::R
         let record = reader
             .next()?
             .ok_or_else(|| anyhow::anyhow!("the journal ended before record {}", index + 1))?;
-        let command = engine::codec::decode(record.record_type, record.body)?;
+        let (command, _origin) = engine::codec::decode_record(record.record_type, record.body)?;
         if command != *expected {
             anyhow::bail!(
                 "journal record {} is `{command}`, but this configuration's genesis has \
@@ -147,4 +179,245 @@ pub fn describe(config: &Config, engine: &Engine) -> String {
         text.push('\n');
     }
     text
+}
+
+/// `exchange serve`: starts, prints where it listens, and runs until
+/// SIGINT or SIGTERM.
+pub fn serve(config: &Config) -> anyhow::Result<()> {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .try_init();
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, Arc::clone(&stop))?;
+    }
+    let running = start(config)?;
+    print!("{}", running.description);
+    println!(
+        "exchange: order entry (OUCH 5.0 / SoupBinTCP 4.0) listening on {}",
+        running.order_entry
+    );
+    println!(
+        "exchange: funding (SoupBinTCP 4.0) listening on {}",
+        running.funding
+    );
+    println!(
+        "exchange: journal in {}; stop with Ctrl-C or SIGTERM",
+        config.journal_dir().display()
+    );
+    use std::io::Write as _;
+    let _ = std::io::stdout().flush();
+    while !stop.load(Ordering::Acquire) && !running.failed() {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let failed = running.failed();
+    println!("exchange: stopping");
+    running.stop()?;
+    anyhow::ensure!(
+        !failed,
+        "a server thread stopped on its own; see the log above"
+    );
+    println!("exchange: stopped cleanly (journal closed)");
+    Ok(())
+}
+
+/// A running exchange: the engine thread and the gateway's event loop.
+#[derive(Debug)]
+pub struct Running {
+    engine: EngineHandle,
+    server: ServerHandle,
+    pub order_entry: SocketAddr,
+    pub funding: SocketAddr,
+    /// The state at start, for the operator.
+    pub description: String,
+}
+
+/// Starts the exchange: recovery (or genesis), the streams of every session
+/// rebuilt from the journal, the listeners bound, the engine thread and the
+/// gateway thread started.
+pub fn start(config: &Config) -> anyhow::Result<Running> {
+    let logins = config.logins()?;
+    let translator_logins: Vec<TranslatorLogin> = config
+        .logins
+        .iter()
+        .map(|login| TranslatorLogin {
+            name: login.name.clone(),
+            account: login.account.map(engine::AccountId),
+            trades: login
+                .entitlements
+                .contains(&crate::config::EntitlementName::Trade),
+            self_trade: login.self_trade.into(),
+        })
+        .collect();
+    let mut translator = Translator::new(&translator_logins).map_err(anyhow::Error::msg)?;
+    let mut first_timestamp = None;
+    let mut touched = Vec::new();
+    let mut observe = |applied: &Applied<'_>| {
+        first_timestamp.get_or_insert(applied.header.timestamp_ns);
+        touched.clear();
+        translator.applied(
+            applied.header,
+            applied.command,
+            applied.origin,
+            applied.status,
+            applied.events,
+            &mut touched,
+        );
+        if translator.take_day_ended() {
+            translator.clear_streams();
+        }
+    };
+    let (sequencer, recovered) = boot_with(config, Some(&mut observe))?;
+    let mut description = describe_recovery(&recovered);
+    description.push_str(&describe(config, sequencer.engine()));
+    let session_prefix = yymmdd(first_timestamp.unwrap_or(0));
+
+    let section = &config.server;
+    // Read the core list once, before anything is pinned: a pinned thread
+    // sees only its own core.
+    let cores = core_affinity::get_core_ids().unwrap_or_default();
+    let engine_core = section
+        .engine_core
+        .or_else(|| (cores.len() >= 2).then(|| cores[cores.len() - 1].id));
+    let server_config = ServerConfig {
+        order_entry: parse_addr(&section.order_entry, "server.order_entry")?,
+        funding: parse_addr(&section.funding, "server.funding")?,
+        sessions_max: section.sessions_max as usize,
+        messages_per_second: section.messages_per_second,
+        messages_burst: section.messages_burst,
+        outbound_buffer_bytes: section.outbound_buffer_bytes,
+        heartbeat: Duration::from_millis(section.heartbeat_ms),
+        client_timeout: Duration::from_millis(section.client_timeout_ms),
+        core: section.gateway_core,
+    };
+    let server = match Server::bind(server_config) {
+        Ok(server) => server,
+        Err(error) => {
+            sequencer.close()?;
+            anyhow::bail!(
+                "cannot listen on {} and {}: {error}",
+                section.order_entry,
+                section.funding
+            );
+        }
+    };
+    let order_entry = server.order_entry_addr()?;
+    let funding = server.funding_addr()?;
+    anyhow::ensure!(
+        section.ring_capacity.is_power_of_two() && section.ring_capacity >= 64,
+        "server.ring_capacity must be a power of two of at least 64, not {}",
+        section.ring_capacity
+    );
+    let (input, input_consumer) = engine::ring(section.ring_capacity);
+    let (output_producer, output) = engine::ring(section.ring_capacity);
+    let durable = sequencer.durable();
+    let idle = match section.idle {
+        IdleName::BusySpin => IdleStrategy::BusySpin,
+        IdleName::SpinYield => IdleStrategy::SpinYield,
+        IdleName::SpinPark => IdleStrategy::SpinPark {
+            park: Duration::from_micros(100),
+        },
+    };
+    let engine = engine::runner::spawn(
+        sequencer,
+        input_consumer,
+        vec![output_producer],
+        LoopConfig {
+            core: engine_core,
+            idle,
+            batch_max: 256,
+        },
+    )?;
+    let parts = ServerParts {
+        logins,
+        translator,
+        input,
+        output,
+        waker: engine.waker(),
+        durable,
+        session_prefix,
+    };
+    let server = server.spawn(parts)?;
+    Ok(Running {
+        engine,
+        server,
+        order_entry,
+        funding,
+        description,
+    })
+}
+
+impl Running {
+    /// Whether the engine or the gateway thread has ended on its own (a
+    /// journal failure or an I/O error of the event loop).
+    pub fn failed(&self) -> bool {
+        self.engine.is_finished() || self.server.is_finished()
+    }
+
+    /// Stops cleanly: no more input, the engine drains its ring, the
+    /// journal is made durable and closed, the last replies are sent and
+    /// the sessions closed.
+    pub fn stop(self) -> anyhow::Result<()> {
+        self.server.stop_input();
+        // Let commands already read reach the engine's ring.
+        std::thread::sleep(Duration::from_millis(20));
+        let sequencer = self.engine.stop();
+        let closed = sequencer.close();
+        let stats = self.server.finish()?;
+        tracing::info!(?stats, "gateway stopped");
+        closed?;
+        Ok(())
+    }
+}
+
+fn parse_addr(text: &str, what: &str) -> anyhow::Result<SocketAddr> {
+    use std::net::ToSocketAddrs;
+    text.to_socket_addrs()
+        .map_err(|error| anyhow::anyhow!("{what} = {text:?}: {error}"))?
+        .next()
+        .ok_or_else(|| anyhow::anyhow!("{what} = {text:?}: no address"))
+}
+
+/// `YYMMDD` (UTC) of a Unix time in nanoseconds: the first part of the
+/// SoupBinTCP session name.
+pub fn yymmdd(timestamp_ns: u64) -> String {
+    let days = (timestamp_ns / 86_400_000_000_000) as i64;
+    // Civil date from days since 1970-01-01 (the proleptic Gregorian
+    // calendar, in 400-year eras of 146 097 days).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z.rem_euclid(146_097);
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
+    let month = if month_index < 10 {
+        month_index + 3
+    } else {
+        month_index - 9
+    };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    format!("{:02}{month:02}{day:02}", year.rem_euclid(100))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::yymmdd;
+
+    #[test]
+    fn session_dates() {
+        assert_eq!(yymmdd(0), "700101");
+        // 2026-11-22T17:45:45Z.
+        assert_eq!(yymmdd(1_795_369_545_000_000_000), "261122");
+        // 2000-02-29 and 2024-12-31.
+        assert_eq!(yymmdd(951_782_400_000_000_000), "000229");
+        assert_eq!(yymmdd(1_735_603_200_000_000_000), "241231");
+    }
 }

@@ -1,0 +1,1056 @@
+//! The order-entry and funding server: one mio event loop on one thread,
+//! serving SoupBinTCP 4.0 sessions on two ports, feeding the engine's input
+//! ring and answering from its output ring.
+//!
+//! ```text
+//!  sockets ─▶ frames ─▶ login / OUCH / funding ─▶ Request ─▶ [input ring] ─▶ engine
+//!  sockets ◀─ sessions pull from their stream ◀─ Translator ◀─ durable ◀─ [output ring]
+//! ```
+//!
+//! - **Durability.** Outcomes from the engine wait in a queue until their
+//!   command is durable (`DurablePosition`); only then are they translated
+//!   into the streams, so no message leaves before its cause is durable.
+//! - **Streams.** Each login has a stream of sequenced messages per port,
+//!   kept in memory for the trading day (rebuilt from the journal at
+//!   start-up). A session sends from its stream: a client logging in with a
+//!   sequence number gets every message from it on, after a restart too.
+//!   A session never holds a copy of its backlog: it pulls from the stream
+//!   as its socket drains.
+//! - **Protection.** A malformed frame or message ends its session (logged
+//!   once); other sessions and the engine are untouched. Each session has a
+//!   token-bucket rate limit (past it: disconnected), the number of sessions
+//!   is capped, and a session whose unsent backlog passes the outbound limit
+//!   while its socket takes nothing is disconnected (it may log in again
+//!   and resume). When the engine's input ring is full, the loop stops
+//!   reading sockets (back-pressure to TCP).
+//! - **Threads.** The loop spins (non-blocking polls) while commands are in
+//!   flight and blocks in `epoll` for at most a few milliseconds when there
+//!   is nothing to do.
+
+pub mod translate;
+
+use std::collections::VecDeque;
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use engine::runner::{Origin, Output, Request, Waker};
+use engine::{AccountId, Command, CommandHeader, Consumer, Event, Producer, Status};
+use journal::DurablePosition;
+use mio::net::{TcpListener, TcpStream};
+use mio::{Events, Interest, Poll, Token};
+
+use crate::auth::{Entitlement, Logins};
+use crate::funding;
+use crate::ouch::Inbound;
+use crate::soupbin::{self, ClientPacket, FrameDecoder, FrameError, ServerPacket};
+pub use translate::{Channel, StreamKey, Translator, TranslatorLogin};
+
+/// The largest packet a client may send (OUCH with every option fits).
+const PACKET_LENGTH_MAX: u16 = 1024;
+/// Bytes read from one socket per pass, for fairness between sessions.
+const READ_BYTES_PER_PASS: usize = 64 * 1024;
+/// Bytes of stream messages queued into a socket buffer per pass.
+const WRITE_CHUNK: usize = 256 * 1024;
+
+const ORDER_ENTRY_LISTENER: Token = Token(0);
+const FUNDING_LISTENER: Token = Token(1);
+const FIRST_SESSION: usize = 2;
+
+/// The server's settings.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    pub order_entry: SocketAddr,
+    pub funding: SocketAddr,
+    pub sessions_max: usize,
+    pub messages_per_second: u32,
+    pub messages_burst: u32,
+    pub outbound_buffer_bytes: usize,
+    pub heartbeat: Duration,
+    pub client_timeout: Duration,
+    /// The core to pin the loop's thread to.
+    pub core: Option<usize>,
+}
+
+/// The listeners, bound; [`Server::spawn`] starts the loop.
+#[derive(Debug)]
+pub struct Server {
+    order_entry: TcpListener,
+    funding: TcpListener,
+    config: ServerConfig,
+}
+
+impl Server {
+    /// Binds both ports.
+    pub fn bind(config: ServerConfig) -> io::Result<Server> {
+        let order_entry = TcpListener::bind(config.order_entry)?;
+        let funding = TcpListener::bind(config.funding)?;
+        Ok(Server {
+            order_entry,
+            funding,
+            config,
+        })
+    }
+
+    /// Where the order-entry port listens (with the port chosen when 0 was
+    /// asked).
+    pub fn order_entry_addr(&self) -> io::Result<SocketAddr> {
+        self.order_entry.local_addr()
+    }
+
+    pub fn funding_addr(&self) -> io::Result<SocketAddr> {
+        self.funding.local_addr()
+    }
+
+    /// Starts the loop on its own thread.
+    pub fn spawn(self, parts: ServerParts) -> io::Result<ServerHandle> {
+        let shared = Arc::new(Control {
+            stop_input: AtomicBool::new(false),
+            engine_done: AtomicBool::new(false),
+        });
+        let control = Arc::clone(&shared);
+        let thread = thread::Builder::new()
+            .name("gateway".to_owned())
+            .spawn(move || {
+                if let Some(core) = self.config.core {
+                    let _ = core_affinity_pin(core);
+                }
+                let mut event_loop = EventLoop::new(self, parts, control)?;
+                event_loop.run()?;
+                Ok(event_loop.stats)
+            })?;
+        Ok(ServerHandle { shared, thread })
+    }
+}
+
+fn core_affinity_pin(core: usize) -> bool {
+    engine::runner::pin_current_thread(core)
+}
+
+/// What the loop works with besides its sockets.
+#[derive(Debug)]
+pub struct ServerParts {
+    pub logins: Logins,
+    pub translator: Translator,
+    pub input: Producer<Request>,
+    pub output: Consumer<Output>,
+    pub waker: Waker,
+    pub durable: DurablePosition,
+    /// The SoupBinTCP session name of the current trading day's first
+    /// part (see [`session_name`]).
+    pub session_prefix: String,
+}
+
+/// The session name of trading day `day`: a 6-character prefix (the date
+/// of the journal's first command, `YYMMDD`) and the day, 4 digits.
+pub fn session_name(prefix: &str, day: u64) -> [u8; soupbin::SESSION_BYTES] {
+    let text = format!("{prefix:.6}{:04}", day % 10_000);
+    soupbin::alpha_right_justified::<{ soupbin::SESSION_BYTES }>(&text)
+        .unwrap_or([b' '; soupbin::SESSION_BYTES])
+}
+
+#[derive(Debug)]
+struct Control {
+    stop_input: AtomicBool,
+    engine_done: AtomicBool,
+}
+
+/// Counters, returned when the loop ends.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ServerStats {
+    pub sessions_accepted: u64,
+    pub sessions_refused: u64,
+    pub logins_rejected: u64,
+    pub commands: u64,
+    pub protocol_errors: u64,
+    pub rate_limited: u64,
+    pub slow_consumers: u64,
+}
+
+/// A running server.
+#[derive(Debug)]
+pub struct ServerHandle {
+    shared: Arc<Control>,
+    thread: JoinHandle<io::Result<ServerStats>>,
+}
+
+impl ServerHandle {
+    /// Stops taking messages from clients (sessions stay open to receive
+    /// replies). Then stop the engine, close the journal and [`finish`].
+    ///
+    /// [`finish`]: ServerHandle::finish
+    pub fn stop_input(&self) {
+        self.shared.stop_input.store(true, Ordering::Release);
+    }
+
+    pub fn is_finished(&self) -> bool {
+        self.thread.is_finished()
+    }
+
+    /// After the engine has stopped and the journal is durable: sends what
+    /// is left, closes every session and ends the loop.
+    pub fn finish(self) -> io::Result<ServerStats> {
+        self.shared.stop_input.store(true, Ordering::Release);
+        self.shared.engine_done.store(true, Ordering::Release);
+        match self.thread.join() {
+            Ok(result) => result,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    }
+}
+
+#[derive(Debug)]
+enum State {
+    /// Connected; the first packet must be a Login Request.
+    AwaitingLogin,
+    LoggedIn {
+        login: usize,
+        login_name: [u8; 6],
+        account: Option<AccountId>,
+        key: StreamKey,
+        day: u64,
+        /// The next sequence number to send.
+        next: u64,
+    },
+}
+
+#[derive(Debug)]
+struct Session {
+    socket: TcpStream,
+    channel: Channel,
+    peer: Option<SocketAddr>,
+    decoder: FrameDecoder,
+    state: State,
+    out: Vec<u8>,
+    out_sent: usize,
+    last_received: Instant,
+    last_sent: Instant,
+    /// Last time the socket took bytes, or had nothing to take.
+    last_progress: Instant,
+    tokens: f64,
+    tokens_at: Instant,
+    /// The socket may have unread bytes (edge-triggered readiness).
+    readable: bool,
+    /// Set when the session must be closed after flushing `out`.
+    closing: Option<String>,
+    closing_since: Option<Instant>,
+}
+
+struct EventLoop {
+    poll: Poll,
+    order_entry: TcpListener,
+    funding: TcpListener,
+    config: ServerConfig,
+    parts: ServerParts,
+    control: Arc<Control>,
+    sessions: Vec<Option<Session>>,
+    /// Engine outputs waiting for durability.
+    pending: VecDeque<Output>,
+    /// A request the full input ring did not take yet.
+    stalled: Option<Request>,
+    /// The payload of the packet being handled.
+    payload: Vec<u8>,
+    /// Events of the command being assembled.
+    events: Vec<Event>,
+    touched: Vec<StreamKey>,
+    in_flight: u64,
+    stats: ServerStats,
+    last_tick: Instant,
+    failed: bool,
+}
+
+impl std::fmt::Debug for EventLoop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventLoop").finish_non_exhaustive()
+    }
+}
+
+impl EventLoop {
+    fn new(server: Server, parts: ServerParts, control: Arc<Control>) -> io::Result<EventLoop> {
+        let poll = Poll::new()?;
+        let Server {
+            mut order_entry,
+            mut funding,
+            config,
+        } = server;
+        poll.registry()
+            .register(&mut order_entry, ORDER_ENTRY_LISTENER, Interest::READABLE)?;
+        poll.registry()
+            .register(&mut funding, FUNDING_LISTENER, Interest::READABLE)?;
+        Ok(EventLoop {
+            poll,
+            order_entry,
+            funding,
+            config,
+            parts,
+            control,
+            sessions: Vec::new(),
+            pending: VecDeque::new(),
+            stalled: None,
+            payload: Vec::with_capacity(usize::from(PACKET_LENGTH_MAX)),
+            events: Vec::new(),
+            touched: Vec::new(),
+            in_flight: 0,
+            stats: ServerStats::default(),
+            last_tick: Instant::now(),
+            failed: false,
+        })
+    }
+
+    fn run(&mut self) -> io::Result<()> {
+        let mut events = Events::with_capacity(1024);
+        loop {
+            let busy = self.in_flight > 0 || !self.pending.is_empty() || self.any_readable();
+            let timeout = if busy {
+                Some(Duration::ZERO)
+            } else {
+                Some(Duration::from_millis(2))
+            };
+            match self.poll.poll(&mut events, timeout) {
+                Ok(()) => {}
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                Err(error) => return Err(error),
+            }
+            for event in &events {
+                match event.token() {
+                    ORDER_ENTRY_LISTENER => self.accept(Channel::OrderEntry),
+                    FUNDING_LISTENER => self.accept(Channel::Funding),
+                    Token(token) => {
+                        if let Some(Some(session)) = self.sessions.get_mut(token - FIRST_SESSION)
+                            && (event.is_readable() || event.is_read_closed() || event.is_error())
+                        {
+                            session.readable = true;
+                        }
+                    }
+                }
+            }
+            if !self.control.stop_input.load(Ordering::Acquire) {
+                self.read_sessions();
+            }
+            self.collect_outputs();
+            self.release_durable();
+            self.write_sessions();
+            let now = Instant::now();
+            if now.duration_since(self.last_tick) >= Duration::from_millis(50) {
+                self.last_tick = now;
+                self.tick(now);
+            }
+            if self.control.engine_done.load(Ordering::Acquire) {
+                return self.finish();
+            }
+        }
+    }
+
+    fn any_readable(&self) -> bool {
+        self.sessions
+            .iter()
+            .flatten()
+            .any(|session| session.readable && session.closing.is_none())
+    }
+
+    fn accept(&mut self, channel: Channel) {
+        loop {
+            let listener = match channel {
+                Channel::OrderEntry => &self.order_entry,
+                Channel::Funding => &self.funding,
+            };
+            let (mut socket, peer) = match listener.accept() {
+                Ok(accepted) => accepted,
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => return,
+                Err(error) => {
+                    tracing::warn!(%error, "accept failed");
+                    return;
+                }
+            };
+            let open = self.sessions.iter().flatten().count();
+            if open >= self.config.sessions_max || self.control.stop_input.load(Ordering::Acquire) {
+                self.stats.sessions_refused += 1;
+                tracing::warn!(%peer, open, "session refused: sessions_max reached");
+                drop(socket);
+                continue;
+            }
+            let _ = socket.set_nodelay(true);
+            let slot = match self.sessions.iter().position(Option::is_none) {
+                Some(slot) => slot,
+                None => {
+                    self.sessions.push(None);
+                    self.sessions.len() - 1
+                }
+            };
+            if let Err(error) = self.poll.registry().register(
+                &mut socket,
+                Token(slot + FIRST_SESSION),
+                Interest::READABLE | Interest::WRITABLE,
+            ) {
+                tracing::warn!(%peer, %error, "cannot register a session");
+                continue;
+            }
+            let now = Instant::now();
+            self.stats.sessions_accepted += 1;
+            tracing::info!(%peer, ?channel, "connected");
+            self.sessions[slot] = Some(Session {
+                socket,
+                channel,
+                peer: Some(peer),
+                decoder: FrameDecoder::new(PACKET_LENGTH_MAX),
+                state: State::AwaitingLogin,
+                out: Vec::with_capacity(4096),
+                out_sent: 0,
+                last_received: now,
+                last_sent: now,
+                last_progress: now,
+                tokens: f64::from(self.config.messages_burst),
+                tokens_at: now,
+                readable: true,
+                closing: None,
+                closing_since: None,
+            });
+        }
+    }
+
+    // -----------------------------------------------------------------
+    // Input.
+    // -----------------------------------------------------------------
+
+    fn read_sessions(&mut self) {
+        let mut pushed = false;
+        if let Some(request) = self.stalled.take() {
+            if let Err(request) = self.parts.input.try_push(request) {
+                self.stalled = Some(request);
+                return;
+            }
+            pushed = true;
+        }
+        for slot in 0..self.sessions.len() {
+            let Some(session) = self.sessions[slot].as_mut() else {
+                continue;
+            };
+            if !session.readable || session.closing.is_some() {
+                continue;
+            }
+            match self.read_session(slot) {
+                Ok(any) => pushed |= any,
+                Err(reason) => self.close(slot, reason),
+            }
+        }
+        if pushed {
+            self.parts.waker.wake();
+        }
+    }
+
+    /// Reads what one socket has (up to a pass's worth) and handles its
+    /// packets. `Err` closes the session with that reason.
+    fn read_session(&mut self, slot: usize) -> Result<bool, String> {
+        let mut pushed = false;
+        let mut chunk = [0u8; 16 * 1024];
+        let mut read_total = 0;
+        loop {
+            // First the packets already buffered (left when the input ring
+            // was full).
+            pushed |= self.handle_packets(slot)?;
+            let Some(session) = self.sessions[slot].as_mut() else {
+                return Ok(pushed);
+            };
+            if session.closing.is_some() {
+                return Ok(pushed);
+            }
+            if self.stalled.is_some() {
+                // Back-pressure: leave the bytes in the socket.
+                return Ok(pushed);
+            }
+            if read_total >= READ_BYTES_PER_PASS {
+                return Ok(pushed);
+            }
+            let room = PACKET_LENGTH_MAX as usize * 2 + 4 - session.decoder.buffered_len();
+            let want = room.min(chunk.len());
+            if want == 0 {
+                return Ok(pushed);
+            }
+            match session.socket.read(&mut chunk[..want]) {
+                Ok(0) => return Err("the client closed the connection".to_owned()),
+                Ok(n) => {
+                    read_total += n;
+                    session.last_received = Instant::now();
+                    let fed = session.decoder.feed(&chunk[..n]);
+                    debug_assert_eq!(fed, n, "room was checked");
+                }
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                    session.readable = false;
+                    pushed |= self.handle_packets(slot)?;
+                    return Ok(pushed);
+                }
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                Err(error) => return Err(format!("read failed: {error}")),
+            }
+        }
+    }
+
+    /// Handles the buffered packets of a session while the input ring has
+    /// room.
+    fn handle_packets(&mut self, slot: usize) -> Result<bool, String> {
+        let mut pushed = false;
+        loop {
+            let Some(session) = self.sessions[slot].as_mut() else {
+                return Ok(pushed);
+            };
+            if session.closing.is_some() || self.stalled.is_some() {
+                return Ok(pushed);
+            }
+            let packet = match session.decoder.next_client_packet() {
+                Ok(Some(packet)) => OwnedPacket::take(packet, &mut self.payload),
+                Ok(None) => return Ok(pushed),
+                Err(error) => {
+                    self.stats.protocol_errors += 1;
+                    return Err(frame_error_reason(&error));
+                }
+            };
+            pushed |= self.handle_packet(slot, packet)?;
+        }
+    }
+
+    fn handle_packet(&mut self, slot: usize, packet: OwnedPacket) -> Result<bool, String> {
+        let session = self.sessions[slot].as_mut().expect("open session");
+        session.last_received = Instant::now();
+        match (&session.state, packet) {
+            (State::AwaitingLogin, OwnedPacket::Login(login)) => {
+                self.login(slot, &login);
+                Ok(false)
+            }
+            (State::AwaitingLogin, _) => {
+                self.stats.protocol_errors += 1;
+                Err("the first packet was not a Login Request".to_owned())
+            }
+            (State::LoggedIn { .. }, OwnedPacket::Login(_)) => {
+                self.stats.protocol_errors += 1;
+                Err("a second Login Request".to_owned())
+            }
+            (State::LoggedIn { .. }, OwnedPacket::Heartbeat | OwnedPacket::Debug) => Ok(false),
+            (State::LoggedIn { .. }, OwnedPacket::Logout) => {
+                Err("the client logged out".to_owned())
+            }
+            (State::LoggedIn { .. }, OwnedPacket::Data) => {
+                if !take_token(session, &self.config) {
+                    self.stats.rate_limited += 1;
+                    return Err(format!(
+                        "message rate above {} per second (burst {})",
+                        self.config.messages_per_second, self.config.messages_burst
+                    ));
+                }
+                let payload = std::mem::take(&mut self.payload);
+                let result = self.submit(slot, &payload);
+                self.payload = payload;
+                result
+            }
+        }
+    }
+
+    fn login(&mut self, slot: usize, request: &LoginPacket) {
+        let session = self.sessions[slot].as_mut().expect("open session");
+        let channel = session.channel;
+        let entitlement = match channel {
+            Channel::OrderEntry => Entitlement::Trade,
+            Channel::Funding => Entitlement::Fund,
+        };
+        let login = match self
+            .parts
+            .logins
+            .authenticate(&request.username, &request.password)
+        {
+            Ok(login) if login.may(entitlement) => login,
+            Ok(login) => {
+                tracing::warn!(peer = ?session.peer, login = %login.name, ?channel,
+                    "login rejected: no {} entitlement", entitlement.name());
+                self.reject_login(slot, soupbin::RejectReason::NotAuthorized);
+                return;
+            }
+            Err(error) => {
+                tracing::warn!(peer = ?session.peer, %error, "login rejected");
+                self.reject_login(slot, soupbin::RejectReason::NotAuthorized);
+                return;
+            }
+        };
+        let index = self
+            .parts
+            .logins
+            .iter()
+            .position(|candidate| std::ptr::eq(candidate, login))
+            .expect("the login is in the table");
+        let name = login.name.clone();
+        let account = login.account.map(AccountId);
+        let day = self.parts.translator.day();
+        let session_name = session_name(&self.parts.session_prefix, day);
+        let requested = request.session;
+        let key = (channel, index);
+        let already = self.sessions.iter().enumerate().any(|(other, s)| {
+            other != slot
+                && s.as_ref().is_some_and(|s| {
+                    s.closing.is_none()
+                        && matches!(s.state, State::LoggedIn { key: k, .. } if k == key)
+                })
+        });
+        if requested != [b' '; soupbin::SESSION_BYTES] && requested != session_name {
+            tracing::warn!(login = %name, requested = %String::from_utf8_lossy(&requested),
+                "login rejected: no such session");
+            self.reject_login(slot, soupbin::RejectReason::SessionNotAvailable);
+            return;
+        }
+        if already {
+            tracing::warn!(login = %name, ?channel, "login rejected: already logged in");
+            self.reject_login(slot, soupbin::RejectReason::SessionNotAvailable);
+            return;
+        }
+        let stream_len = self.parts.translator.stream(key).map_or(0, |s| s.len());
+        let next = match request.sequence {
+            0 => stream_len + 1,
+            n => n.min(stream_len + 1),
+        };
+        let session = self.sessions[slot].as_mut().expect("open session");
+        tracing::info!(peer = ?session.peer, login = %name, ?channel, next, "logged in");
+        session.state = State::LoggedIn {
+            login: index,
+            login_name: translate::login_field(&name),
+            account,
+            key,
+            day,
+            next,
+        };
+        encode_packet(
+            &mut session.out,
+            &ServerPacket::LoginAccepted {
+                session: session_name,
+                sequence: next,
+            },
+        );
+    }
+
+    fn reject_login(&mut self, slot: usize, reason: soupbin::RejectReason) {
+        self.stats.logins_rejected += 1;
+        let session = self.sessions[slot].as_mut().expect("open session");
+        encode_packet(&mut session.out, &ServerPacket::LoginRejected { reason });
+        session.closing = Some(format!("login rejected ({})", reason.code() as char));
+        session.closing_since = Some(Instant::now());
+    }
+
+    /// One message from a logged-in session to the engine.
+    fn submit(&mut self, slot: usize, payload: &[u8]) -> Result<bool, String> {
+        let session = self.sessions[slot].as_ref().expect("open session");
+        let State::LoggedIn {
+            login,
+            login_name,
+            account,
+            ..
+        } = session.state
+        else {
+            unreachable!("checked by the caller");
+        };
+        let (command, origin) = match session.channel {
+            Channel::OrderEntry => {
+                let message = Inbound::decode(payload).map_err(|error| {
+                    self.stats.protocol_errors += 1;
+                    format!("malformed OUCH message: {error}")
+                })?;
+                let Some(account) = account else {
+                    return Err("a trading login without an account".to_owned());
+                };
+                let (command, origin, refusal) = self
+                    .parts
+                    .translator
+                    .order_entry(login, login_name, account, &message);
+                if let Some(refusal) = refusal {
+                    tracing::info!(login = %String::from_utf8_lossy(&login_name),
+                        reason = refusal.reason, what = refusal.what, "order refused at the gateway");
+                }
+                (command, origin)
+            }
+            Channel::Funding => {
+                let request = funding::Request::decode(payload).map_err(|error| {
+                    self.stats.protocol_errors += 1;
+                    format!("malformed funding message: {error}")
+                })?;
+                self.parts.translator.funding(login_name, &request)
+            }
+        };
+        let origin = Origin::new(&origin.encode()).expect("an origin record fits");
+        if let Err(request) = self.parts.input.try_push(Request { command, origin }) {
+            // The ring is full: keep it, stop reading until it is taken.
+            self.stalled = Some(request);
+        }
+        self.in_flight += 1;
+        self.stats.commands += 1;
+        Ok(true)
+    }
+
+    // -----------------------------------------------------------------
+    // Output.
+    // -----------------------------------------------------------------
+
+    fn collect_outputs(&mut self) {
+        let pending = &mut self.pending;
+        self.parts
+            .output
+            .drain(4096, |output| pending.push_back(output));
+    }
+
+    /// Translates every complete, durable command at the front of the
+    /// queue into the streams.
+    fn release_durable(&mut self) {
+        let mut durable = None;
+        while let Some(&front) = self.pending.front() {
+            match front {
+                Output::Failed => {
+                    if !self.failed {
+                        tracing::error!(
+                            "the engine stopped: the journal refused a command; no more \
+                             commands are accepted"
+                        );
+                    }
+                    self.failed = true;
+                    self.control.stop_input.store(true, Ordering::Release);
+                    self.pending.pop_front();
+                }
+                Output::Event(_) => {
+                    // Events are consumed with their command; a stray one is
+                    // a bug in the engine loop.
+                    debug_assert!(false, "an event without its command");
+                    self.pending.pop_front();
+                }
+                Output::Command {
+                    header,
+                    command,
+                    origin,
+                    status,
+                    events,
+                } => {
+                    let events = events as usize;
+                    if self.pending.len() < 1 + events {
+                        return;
+                    }
+                    let durable_sequence =
+                        *durable.get_or_insert_with(|| self.parts.durable.sequence());
+                    if header.sequence > durable_sequence {
+                        // Look again next pass.
+                        return;
+                    }
+                    self.pending.pop_front();
+                    self.events.clear();
+                    for _ in 0..events {
+                        match self.pending.pop_front() {
+                            Some(Output::Event(event)) => self.events.push(event),
+                            other => debug_assert!(false, "expected an event, got {other:?}"),
+                        }
+                    }
+                    self.release(header, &command, origin, status);
+                }
+            }
+        }
+    }
+
+    fn release(
+        &mut self,
+        header: CommandHeader,
+        command: &Command,
+        origin: Origin,
+        status: Status,
+    ) {
+        if OriginRecordProbe::is_session(origin.as_bytes()) {
+            self.in_flight = self.in_flight.saturating_sub(1);
+        }
+        self.touched.clear();
+        let events = std::mem::take(&mut self.events);
+        self.parts.translator.applied(
+            header,
+            command,
+            origin.as_bytes(),
+            status,
+            &events,
+            &mut self.touched,
+        );
+        self.events = events;
+        if self.parts.translator.take_day_ended() {
+            self.end_of_day();
+        }
+    }
+
+    /// The trading day ended: every session gets what is left of its
+    /// stream, then End of Session; new logins start the next day's
+    /// session.
+    fn end_of_day(&mut self) {
+        for slot in 0..self.sessions.len() {
+            let Some(session) = self.sessions[slot].as_mut() else {
+                continue;
+            };
+            if let State::LoggedIn { key, next, .. } = session.state {
+                if let Some(stream) = self.parts.translator.stream(key) {
+                    let mut next = next;
+                    while let Some(message) = stream.message(next) {
+                        encode_packet(&mut session.out, &ServerPacket::SequencedData(message));
+                        next += 1;
+                    }
+                }
+                encode_packet(&mut session.out, &ServerPacket::EndOfSession);
+                session.closing = Some("end of the trading day".to_owned());
+                session.closing_since = Some(Instant::now());
+            }
+        }
+        self.parts.translator.clear_streams();
+    }
+
+    fn write_sessions(&mut self) {
+        let outbound_max = self.config.outbound_buffer_bytes;
+        for slot in 0..self.sessions.len() {
+            let Some(session) = self.sessions[slot].as_mut() else {
+                continue;
+            };
+            // Top up the socket buffer from the stream.
+            if session.closing.is_none()
+                && let State::LoggedIn {
+                    key,
+                    ref mut next,
+                    day,
+                    ..
+                } = session.state
+                && day == self.parts.translator.day()
+                && let Some(stream) = self.parts.translator.stream(key)
+            {
+                let unsent = session.out.len() - session.out_sent;
+                let mut budget = WRITE_CHUNK.saturating_sub(unsent);
+                while budget > 0 {
+                    let Some(message) = stream.message(*next) else {
+                        break;
+                    };
+                    encode_packet(&mut session.out, &ServerPacket::SequencedData(message));
+                    budget = budget.saturating_sub(message.len() + 3);
+                    *next += 1;
+                }
+            }
+            match flush(session) {
+                Ok(()) => {}
+                Err(error) => {
+                    let reason = format!("write failed: {error}");
+                    self.close(slot, reason);
+                    continue;
+                }
+            }
+            let session = self.sessions[slot].as_mut().expect("open session");
+            if session.closing.is_some() && session.out_sent == session.out.len() {
+                let reason = session.closing.clone().unwrap_or_default();
+                self.close(slot, reason);
+                continue;
+            }
+            // A client that does not read: its backlog grows while its
+            // socket takes nothing.
+            let backlog = self.backlog(slot);
+            let session = self.sessions[slot].as_ref().expect("open session");
+            if backlog > outbound_max && session.last_progress.elapsed() > self.config.heartbeat {
+                self.stats.slow_consumers += 1;
+                self.close(
+                    slot,
+                    format!("slow consumer: {backlog} bytes unsent and the client is not reading"),
+                );
+            }
+        }
+    }
+
+    /// Bytes a session has yet to send: its socket buffer plus its stream
+    /// from its next message.
+    fn backlog(&self, slot: usize) -> usize {
+        let Some(session) = self.sessions[slot].as_ref() else {
+            return 0;
+        };
+        let buffered = session.out.len() - session.out_sent;
+        let stream = match session.state {
+            State::LoggedIn { key, next, .. } => self
+                .parts
+                .translator
+                .stream(key)
+                .map_or(0, |stream| stream.bytes_from(next)),
+            State::AwaitingLogin => 0,
+        };
+        buffered + stream
+    }
+
+    /// Heartbeats and timeouts.
+    fn tick(&mut self, now: Instant) {
+        for slot in 0..self.sessions.len() {
+            let Some(session) = self.sessions[slot].as_mut() else {
+                continue;
+            };
+            if let Some(since) = session.closing_since {
+                if now.duration_since(since) > Duration::from_secs(1) {
+                    let reason = session.closing.clone().unwrap_or_default();
+                    self.close(slot, format!("{reason} (not flushed)"));
+                }
+                continue;
+            }
+            if now.duration_since(session.last_received) > self.config.client_timeout {
+                let reason = match session.state {
+                    State::AwaitingLogin => "no Login Request in time",
+                    State::LoggedIn { .. } => "the client sent nothing (heartbeat timeout)",
+                };
+                self.close(slot, reason.to_owned());
+                continue;
+            }
+            if matches!(session.state, State::LoggedIn { .. })
+                && now.duration_since(session.last_sent) >= self.config.heartbeat
+                && session.out_sent == session.out.len()
+            {
+                encode_packet(&mut session.out, &ServerPacket::ServerHeartbeat);
+            }
+        }
+    }
+
+    fn close(&mut self, slot: usize, reason: String) {
+        let Some(mut session) = self.sessions[slot].take() else {
+            return;
+        };
+        let _ = self.poll.registry().deregister(&mut session.socket);
+        let login = match session.state {
+            State::LoggedIn { login_name, .. } => {
+                String::from_utf8_lossy(&login_name).trim().to_owned()
+            }
+            State::AwaitingLogin => String::new(),
+        };
+        tracing::info!(peer = ?session.peer, login = %login, reason = %reason, "session closed");
+    }
+
+    /// The engine has stopped and the journal is closed (durable): release
+    /// everything, flush for at most a second, close.
+    fn finish(&mut self) -> io::Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(1);
+        loop {
+            self.collect_outputs();
+            self.release_durable();
+            self.write_sessions();
+            let unsent = self
+                .sessions
+                .iter()
+                .flatten()
+                .any(|session| session.out_sent < session.out.len())
+                || (0..self.sessions.len()).any(|slot| self.backlog(slot) > 0);
+            if !unsent || Instant::now() > deadline {
+                break;
+            }
+            thread::sleep(Duration::from_millis(1));
+        }
+        for slot in 0..self.sessions.len() {
+            self.close(slot, "the server is shutting down".to_owned());
+        }
+        Ok(())
+    }
+}
+
+/// Writes a session's buffer to its socket.
+fn flush(session: &mut Session) -> io::Result<()> {
+    let now = Instant::now();
+    if session.out_sent == session.out.len() {
+        session.last_progress = now;
+        return Ok(());
+    }
+    loop {
+        match session.socket.write(&session.out[session.out_sent..]) {
+            Ok(0) => return Err(io::Error::new(io::ErrorKind::WriteZero, "socket closed")),
+            Ok(n) => {
+                session.out_sent += n;
+                session.last_sent = now;
+                session.last_progress = now;
+                if session.out_sent == session.out.len() {
+                    session.out.clear();
+                    session.out_sent = 0;
+                    return Ok(());
+                }
+            }
+            Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                if session.out_sent > session.out.capacity() / 2 {
+                    session.out.drain(..session.out_sent);
+                    session.out_sent = 0;
+                }
+                return Ok(());
+            }
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            Err(error) => return Err(error),
+        }
+    }
+}
+
+fn take_token(session: &mut Session, config: &ServerConfig) -> bool {
+    let now = Instant::now();
+    let elapsed = now.duration_since(session.tokens_at).as_secs_f64();
+    session.tokens_at = now;
+    session.tokens = (session.tokens + elapsed * f64::from(config.messages_per_second))
+        .min(f64::from(config.messages_burst.max(1)));
+    if session.tokens >= 1.0 {
+        session.tokens -= 1.0;
+        true
+    } else {
+        false
+    }
+}
+
+fn encode_packet(out: &mut Vec<u8>, packet: &ServerPacket<'_>) {
+    // Invariant: every payload comes from a stream message or a fixed
+    // packet, all far below the SoupBinTCP maximum.
+    packet
+        .encode(out)
+        .expect("a packet within the SoupBinTCP limit");
+}
+
+fn frame_error_reason(error: &FrameError) -> String {
+    format!("malformed SoupBinTCP frame: {error}")
+}
+
+/// A client packet taken out of the decoder's buffer (a data payload is
+/// copied to the loop's reused payload buffer: no allocation per message).
+#[derive(Debug)]
+enum OwnedPacket {
+    Login(LoginPacket),
+    Data,
+    Heartbeat,
+    Logout,
+    Debug,
+}
+
+#[derive(Debug)]
+struct LoginPacket {
+    username: [u8; soupbin::USERNAME_BYTES],
+    password: [u8; soupbin::PASSWORD_BYTES],
+    session: [u8; soupbin::SESSION_BYTES],
+    sequence: u64,
+}
+
+impl OwnedPacket {
+    fn take(packet: ClientPacket<'_>, payload_buffer: &mut Vec<u8>) -> OwnedPacket {
+        match packet {
+            ClientPacket::LoginRequest {
+                username,
+                password,
+                requested_session,
+                requested_sequence,
+            } => OwnedPacket::Login(LoginPacket {
+                username,
+                password,
+                session: requested_session,
+                sequence: requested_sequence,
+            }),
+            ClientPacket::UnsequencedData(payload) => {
+                payload_buffer.clear();
+                payload_buffer.extend_from_slice(payload);
+                OwnedPacket::Data
+            }
+            ClientPacket::ClientHeartbeat => OwnedPacket::Heartbeat,
+            ClientPacket::LogoutRequest => OwnedPacket::Logout,
+            ClientPacket::Debug(_) => OwnedPacket::Debug,
+        }
+    }
+}
+
+/// Whether an origin came from a session (counts against `in_flight`).
+struct OriginRecordProbe;
+
+impl OriginRecordProbe {
+    fn is_session(origin: &[u8]) -> bool {
+        translate::OriginRecord::decode(origin).is_some()
+    }
+}
