@@ -17,7 +17,7 @@
 //!  8      4       UserRefNum of the message (u32 BE; for U the replacement's)
 //! 12      4       original UserRefNum (U) or the order's (X, M), u32 BE
 //! 16     14       ClOrdID (O, U), else spaces
-//! 30      1       Capacity (O), else space
+//! 30      1       Capacity (O), Time In Force (U), else space
 //! 31      1       Intermarket Sweep (O, U), else space
 //! 32      2       OUCH reject reason of a gateway reject (u16 BE), else 0
 //! ```
@@ -300,9 +300,6 @@ pub struct Translator {
     streams: HashMap<StreamKey, Stream>,
     /// Whether the last command applied ended the trading day.
     day_ended: bool,
-    /// The account of each open order (for messages to the maker of a
-    /// fill and to cancelled orders, routed by account).
-    reply_scratch: Vec<u8>,
 }
 
 /// A login as the translator needs it.
@@ -343,7 +340,6 @@ impl Translator {
             day: 0,
             streams: HashMap::new(),
             day_ended: false,
-            reply_scratch: Vec::new(),
         })
     }
 
@@ -420,6 +416,9 @@ impl Translator {
                 origin.user_ref_num = replace.user_ref_num;
                 origin.original_user_ref_num = replace.original_user_ref_num;
                 origin.client_order_id = *replace.client_order_id.as_bytes();
+                // A Replace has no Capacity: the slot carries its Time In
+                // Force, echoed in Order Replaced.
+                origin.capacity = replace.time_in_force.byte();
                 origin.intermarket_sweep = replace.intermarket_sweep.byte();
                 match self.replace_order(account, replace) {
                     Ok(command) => (command, origin, None),
@@ -447,7 +446,6 @@ impl Translator {
             }
             Inbound::ModifyOrder(modify) => {
                 origin.original_user_ref_num = modify.user_ref_num;
-                origin.intermarket_sweep = modify.side.byte();
                 if modify.options != Options::NONE && modify.options.user_ref_index.is_none() {
                     return refused(
                         &mut origin,
@@ -455,10 +453,17 @@ impl Translator {
                         refuse(reasons::UNSUPPORTED, "modify options"),
                     );
                 }
-                // The side cannot change (no short sales); a quantity
-                // reduction is a partial cancel. The order's side is checked
-                // by the translation of the reply: a modify naming another
-                // side than the order's is answered with Cancel Reject.
+                // The side cannot change (no short sales): T and E are
+                // refused. A quantity reduction is a partial cancel; the
+                // gateway does not know the order's side, so B and S are
+                // not checked against it (docs/protocol.md).
+                if engine_side(modify.side).is_err() {
+                    return refused(
+                        &mut origin,
+                        0,
+                        refuse(reasons::INVALID_SIDE, "a side change"),
+                    );
+                }
                 (
                     Command::CancelOrder(CancelOrder {
                         account,
@@ -671,7 +676,7 @@ impl Translator {
                     self.funding_reply(header, command, status, events, login, touched);
                 }
             }
-            _ => self.order_messages(timestamp, command, origin, status, events, touched),
+            _ => self.order_messages(timestamp, command, origin, events, touched),
         }
         if matches!(command, Command::Admin(engine::AdminCommand::EndOfDay)) {
             self.day += 1;
@@ -745,7 +750,6 @@ impl Translator {
         timestamp_ns: u64,
         command: &Command,
         origin: Option<OriginRecord>,
-        status: Status,
         events: &[Event],
         touched: &mut Vec<StreamKey>,
     ) {
@@ -859,7 +863,8 @@ impl Translator {
                         quantity: quantity_u32(quantity),
                         symbol: self.symbol(instrument),
                         price: self.price(instrument, price),
-                        time_in_force: ouch::TimeInForce::Day,
+                        time_in_force: ouch::TimeInForce::from_byte(o.capacity)
+                            .unwrap_or(ouch::TimeInForce::Day),
                         display: ouch::Display::Visible,
                         order_reference_number: new_order_id.0,
                         capacity,
@@ -977,7 +982,6 @@ impl Translator {
                 stream.push_ouch(&message);
             }
         }
-        let _ = status;
     }
 
     fn funding_reply(
@@ -1113,7 +1117,6 @@ impl Translator {
             touched.push(key);
         }
         self.streams.entry(key).or_default().push_funding(&reply);
-        let _ = &mut self.reply_scratch;
     }
 }
 
