@@ -52,6 +52,87 @@ pub enum BenchCommand {
     /// batches) and ping-pong round-trip percentiles (halved for one way).
     /// Figures are medians of `--runs` runs, the queues interleaved.
     Ring(RingArgs),
+    /// Measure order entry end to end over loopback: OUCH Enter Order to
+    /// Order Accepted through `exchange serve`, against a plain TCP echo of
+    /// the same frame sizes measured in the same run as the floor.
+    ///
+    /// The echo floor comes first (one server thread on mio, the gateway's
+    /// style and the floor of the ratios; then a spinning thread and
+    /// blocking threads for reference), then the exchange: started by this
+    /// command (`serve --config FILE`: the default configuration with a
+    /// fresh data directory, free ports, `--durability`, the rate limit
+    /// raised) and stopped at the end, or a running server (`--target`). Connection k
+    /// logs in as DEMOk. One client thread drives every connection: a
+    /// ping-pong latency phase (`--orders` round trips, one order
+    /// outstanding per connection, HdrHistogram percentiles) and a
+    /// pipelined throughput phase (`--window` orders outstanding per
+    /// connection for `--seconds`), each after `--warmup-seconds` of the
+    /// same. Every order is an IOC buy of 1 ACME at 95.0000 that never
+    /// crosses (accepted dead, then canceled), so the book stays empty.
+    E2e(E2eArgs),
+}
+
+/// Arguments of `exchange bench e2e`.
+#[derive(Debug, Args)]
+pub struct E2eArgs {
+    /// Client connections (logins DEMO1..DEMO4 with the default
+    /// configuration).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=4))]
+    pub connections: u32,
+
+    /// Orders outstanding per connection in the throughput phase.
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=65_536))]
+    pub window: u32,
+
+    /// Length of the throughput phase [default: 5, 0.5 with --quick].
+    #[arg(long, value_parser = seconds_positive)]
+    pub seconds: Option<f64>,
+
+    /// Warm-up before the latency and before the throughput phase
+    /// [default: 1, 0.2 with --quick].
+    #[arg(long, value_parser = seconds_non_negative)]
+    pub warmup_seconds: Option<f64>,
+
+    /// Round trips timed in the latency phase, over all connections
+    /// [default: 100000, 2000 with --quick].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1_000_000_000))]
+    pub orders: Option<u64>,
+
+    /// Measure a running server at ADDR (host:port of its order-entry
+    /// port) instead of starting one. Its configuration must have the demo
+    /// logins; UserRefNums continue from its Account Query Response.
+    #[arg(long, value_name = "ADDR", conflicts_with = "echo_only")]
+    pub target: Option<String>,
+
+    /// The journal durability of the server this command starts.
+    #[arg(long, value_enum, default_value_t = DurabilityChoice::Memory, conflicts_with = "target")]
+    pub durability: DurabilityChoice,
+
+    /// Measure the echo floor only (no exchange).
+    #[arg(long)]
+    pub echo_only: bool,
+
+    /// A tiny run for a smoke test (the defaults above in brackets).
+    #[arg(long)]
+    pub quick: bool,
+
+    /// Print exactly one JSON object on stdout instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn seconds_positive(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(seconds) if seconds > 0.0 && seconds <= 86_400.0 => Ok(seconds),
+        _ => Err(format!("{text} is not a number of seconds in (0, 86400]")),
+    }
+}
+
+fn seconds_non_negative(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(seconds) if (0.0..=86_400.0).contains(&seconds) => Ok(seconds),
+        _ => Err(format!("{text} is not a number of seconds in [0, 86400]")),
+    }
 }
 
 /// Arguments of `exchange bench ring`.
@@ -205,7 +286,58 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Engine(arguments) => run_engine(&arguments),
         BenchCommand::Journal(arguments) => run_journal(&arguments),
         BenchCommand::Ring(arguments) => run_ring(&arguments),
+        BenchCommand::E2e(arguments) => run_e2e(&arguments),
     }
+}
+
+fn run_e2e(arguments: &E2eArgs) -> anyhow::Result<()> {
+    use crate::e2e_bench::{E2eBenchConfig, E2eJson, ServerChoice, ServerDurability};
+    let machine = Machine::detect();
+    let command = std::env::args().collect::<Vec<_>>().join(" ");
+    let (seconds, warm_up_seconds, orders) = if arguments.quick {
+        (0.5, 0.2, 2_000)
+    } else {
+        (5.0, 1.0, 100_000)
+    };
+    let server = if arguments.echo_only {
+        ServerChoice::EchoOnly
+    } else if let Some(target) = &arguments.target {
+        ServerChoice::Target(target.clone())
+    } else {
+        ServerChoice::Spawn {
+            executable: std::env::current_exe().context("finding the exchange executable")?,
+            durability: match arguments.durability {
+                DurabilityChoice::Memory => ServerDurability::Memory,
+                DurabilityChoice::Fsync => ServerDurability::Fsync,
+            },
+        }
+    };
+    let config = E2eBenchConfig {
+        // At most 4 (clap's range).
+        connections: arguments.connections as usize,
+        window: arguments.window,
+        orders: arguments.orders.unwrap_or(orders),
+        throughput_duration: std::time::Duration::from_secs_f64(
+            arguments.seconds.unwrap_or(seconds),
+        ),
+        warm_up_duration: std::time::Duration::from_secs_f64(
+            arguments.warmup_seconds.unwrap_or(warm_up_seconds),
+        ),
+        server,
+    };
+    let report = crate::e2e_bench::measure_e2e(&config, |step| eprintln!("e2e: {step}"))
+        .context("measuring order entry end to end")?;
+    let output = if arguments.json {
+        serde_json::to_string(&E2eJson {
+            report: &report,
+            machine: &machine,
+            command: &command,
+        })?
+    } else {
+        report.table(&machine, &command)
+    };
+    println!("{output}");
+    Ok(())
 }
 
 fn run_ring(arguments: &RingArgs) -> anyhow::Result<()> {

@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 
 pub mod cli;
+mod e2e_bench;
 mod harness;
 mod journal_bench;
 mod machine;
