@@ -302,6 +302,10 @@ impl EventLoop {
 
     fn run(&mut self) -> io::Result<()> {
         let mut events = Events::with_capacity(1024);
+        // Busy passes in a row that found nothing to do: past a few hundred
+        // the loop yields its core between passes (the engine or a client
+        // may share it on a small machine).
+        let mut idle_passes = 0u32;
         loop {
             let busy = self.in_flight > 0 || !self.pending.is_empty() || self.any_readable();
             let timeout = if busy {
@@ -330,9 +334,17 @@ impl EventLoop {
             if !self.control.stop_input.load(Ordering::Acquire) {
                 self.read_sessions();
             }
-            self.collect_outputs();
+            let collected = self.collect_outputs();
             self.release_durable();
             self.write_sessions();
+            if busy && collected == 0 && events.is_empty() {
+                idle_passes = idle_passes.saturating_add(1);
+                if idle_passes > 256 {
+                    thread::yield_now();
+                }
+            } else {
+                idle_passes = 0;
+            }
             let now = Instant::now();
             if now.duration_since(self.last_tick) >= Duration::from_millis(50) {
                 self.last_tick = now;
@@ -687,11 +699,12 @@ impl EventLoop {
     // Output.
     // -----------------------------------------------------------------
 
-    fn collect_outputs(&mut self) {
+    /// Moves the engine's outputs to the queue; returns how many.
+    fn collect_outputs(&mut self) -> usize {
         let pending = &mut self.pending;
         self.parts
             .output
-            .drain(4096, |output| pending.push_back(output));
+            .drain(4096, |output| pending.push_back(output))
     }
 
     /// Translates every complete, durable command at the front of the

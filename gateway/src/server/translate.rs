@@ -22,7 +22,9 @@
 //! 32      2       OUCH reject reason of a gateway reject (u16 BE), else 0
 //! ```
 
-use std::collections::HashMap;
+// Small keys looked up per message: FxHash, not SipHash (no keys come
+// from clients unchecked: login names and accounts are the configuration's).
+use rustc_hash::FxHashMap as HashMap;
 
 use engine::{
     AccountId, AccountQuery, AccountStatus, AssetId, CancelOrder, CancelReason, Command,
@@ -315,8 +317,8 @@ impl Translator {
     /// # Errors
     /// Two trading logins on one account (replies are routed by account).
     pub fn new(logins: &[TranslatorLogin]) -> Result<Translator, String> {
-        let mut names = HashMap::new();
-        let mut traders = HashMap::new();
+        let mut names = HashMap::default();
+        let mut traders = HashMap::default();
         for (index, login) in logins.iter().enumerate() {
             names.insert(login_field(&login.name), index);
             if login.trades
@@ -333,12 +335,12 @@ impl Translator {
             logins: names,
             traders,
             self_trade: logins.iter().map(|login| login.self_trade).collect(),
-            listings: HashMap::new(),
-            by_id: HashMap::new(),
-            asset_scales: HashMap::new(),
+            listings: HashMap::default(),
+            by_id: HashMap::default(),
+            asset_scales: HashMap::default(),
             pending_instruments: Vec::new(),
             day: 0,
-            streams: HashMap::new(),
+            streams: HashMap::default(),
             day_ended: false,
         })
     }
