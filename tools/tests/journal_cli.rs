@@ -15,6 +15,51 @@ fn exchange(arguments: &[&str], cwd: &Path) -> Output {
         .expect("run exchange")
 }
 
+/// Runs `exchange serve --config CONFIG` in `cwd` until it listens, then
+/// stops it with SIGTERM; what it printed and its exit status. A start that
+/// fails exits by itself.
+fn serve(cwd: &Path, config: &Path) -> Output {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_exchange"))
+        .args(["serve", "--config", config.to_str().unwrap()])
+        .current_dir(cwd)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run exchange serve");
+    let pid = child.id().to_string();
+    let stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        for line in BufReader::new(stdout).lines() {
+            let line = line.unwrap();
+            if line.contains("funding (SoupBinTCP 4.0) listening on") {
+                let stopped = Command::new("kill").args(["-TERM", &pid]).status();
+                assert!(stopped.unwrap().success(), "kill -TERM {pid}");
+            }
+            text.push_str(&line);
+            text.push('\n');
+        }
+        text
+    });
+    let mut output = child.wait_with_output().expect("exchange serve ends");
+    output.stdout = reader.join().unwrap().into_bytes();
+    output
+}
+
+/// The embedded configuration with its listeners on ports the system
+/// chooses (tests run in parallel, and a developer's server may hold the
+/// default ones), written to `dir/serve.toml`.
+fn free_port_config(dir: &Path, text: &str) -> PathBuf {
+    let path = dir.join("serve.toml");
+    let text = text
+        .replace("127.0.0.1:9001", "127.0.0.1:0")
+        .replace("127.0.0.1:9002", "127.0.0.1:0");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
 fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("journal-cli-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -127,7 +172,10 @@ fn bench_journal_replays_to_the_same_hash_and_verify_catches_every_changed_byte(
 #[test]
 fn serve_journals_genesis_and_the_tools_read_it() {
     let work = scratch("serve");
-    let first = exchange(&["serve"], &work);
+    let shown = exchange(&["config", "show"], &work);
+    let default_text = String::from_utf8_lossy(&shown.stdout).into_owned();
+    let config = free_port_config(&work, &default_text);
+    let first = serve(&work, &config);
     assert!(
         first.status.success(),
         "{}",
@@ -159,8 +207,9 @@ fn serve_journals_genesis_and_the_tools_read_it() {
 
     // A restart recovers the same state and journals nothing new.
     let before = json_of(&exchange(&["journal", "replay", dir_text, "--json"], &work));
-    let second = exchange(&["serve"], &work);
+    let second = serve(&work, &config);
     assert!(second.status.success());
+    assert!(String::from_utf8_lossy(&second.stdout).contains("stopped cleanly"));
     assert!(
         String::from_utf8_lossy(&second.stdout)
             .contains(&format!("recovered {last} journaled commands"))
@@ -169,13 +218,23 @@ fn serve_journals_genesis_and_the_tools_read_it() {
     assert_eq!(before["state_hash"], after["state_hash"]);
     assert_eq!(after["last_seq"], last);
 
-    // A snapshot, then a start from it.
+    // A snapshot, then a start beside it. The server replays the journal
+    // from its first command all the same: the sessions' streams need
+    // every command's replies (docs/server.md); the operator's replay uses
+    // the snapshot.
     let snapshot = exchange(&["journal", "snapshot", dir_text], &work);
     assert!(snapshot.status.success());
-    let third = exchange(&["serve"], &work);
+    let third = serve(&work, &config);
+    assert!(third.status.success());
     assert!(
         String::from_utf8_lossy(&third.stdout)
-            .contains(&format!("recovered from snapshot at sequence {last}"))
+            .contains(&format!("recovered {last} journaled commands"))
+    );
+    let from_snapshot = exchange(&["journal", "replay", dir_text], &work);
+    assert!(
+        String::from_utf8_lossy(&from_snapshot.stdout).contains("snapshot"),
+        "{}",
+        String::from_utf8_lossy(&from_snapshot.stdout)
     );
 
     // The operator's truncation, which needs --yes.
@@ -192,7 +251,7 @@ fn serve_journals_genesis_and_the_tools_read_it() {
 
     // A first start stopped part-way through genesis (here: cut back to 5
     // commands) is finished by the next start, to the same state.
-    let resumed = exchange(&["serve"], &work);
+    let resumed = serve(&work, &config);
     assert!(
         resumed.status.success(),
         "{}",
@@ -203,14 +262,12 @@ fn serve_journals_genesis_and_the_tools_read_it() {
     assert_eq!(after["state_hash"], before["state_hash"]);
 
     // A journal begun with another configuration is refused, not mixed.
-    let other = work.join("other.toml");
-    let shown = exchange(&["config", "show"], &work);
-    let text = String::from_utf8_lossy(&shown.stdout).replace("DEMO4", "OTHER4");
+    let text = default_text.replace("DEMO4", "OTHER4");
     let text = text
         .replace("id = 4", "id = 5")
         .replace("account = 4", "account = 5");
-    std::fs::write(&other, text).unwrap();
-    let refused = exchange(&["serve", "--config", other.to_str().unwrap()], &work);
+    let other = free_port_config(&work, &text);
+    let refused = serve(&work, &other);
     assert!(!refused.status.success());
     assert!(
         String::from_utf8_lossy(&refused.stderr).contains("another configuration"),
