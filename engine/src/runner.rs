@@ -277,7 +277,9 @@ impl EngineLoop {
     fn run(&mut self) {
         let mut idle_passes = 0u32;
         loop {
-            let timestamp_ns = now_ns();
+            // Read once per batch, and only when there is one: an idle loop
+            // reads no clock.
+            let mut batch_timestamp_ns = None;
             let mut failed = false;
             let Self {
                 sequencer,
@@ -293,6 +295,7 @@ impl EngineLoop {
                     return;
                 }
                 staged.clear();
+                let timestamp_ns = *batch_timestamp_ns.get_or_insert_with(now_ns);
                 match sequencer.submit_with_origin(
                     timestamp_ns,
                     &request.command,

@@ -1210,6 +1210,12 @@ impl Options {
             "options not allowed on this message: {:#x}",
             self.tags_present() & !allowed
         );
+        let present = self.tags_present();
+        if present == 0 {
+            // The common case: an empty appendage, its length alone.
+            put_u16(out, 0);
+            return;
+        }
         let start = out.len();
         put_u16(out, 0);
         let mut put = |tag: u8, value: &[u8]| {

@@ -840,6 +840,29 @@ impl FrameDecoder {
         }
     }
 
+    /// As [`new`](Self::new) with a buffer of `buffer_bytes` (at least two
+    /// maximum-size frames), so that one read from a socket can bring many
+    /// pipelined packets.
+    ///
+    /// # Panics
+    ///
+    /// As [`new`](Self::new), and if `buffer_bytes` is below two
+    /// maximum-size frames.
+    pub fn with_buffer(packet_length_max: u16, buffer_bytes: usize) -> Self {
+        let mut decoder = Self::new(packet_length_max);
+        assert!(
+            buffer_bytes >= decoder.buffer.len(),
+            "a buffer of {buffer_bytes} bytes is below two frames of {packet_length_max}"
+        );
+        decoder.buffer = vec![0; buffer_bytes].into_boxed_slice();
+        decoder
+    }
+
+    /// Bytes the buffer holds at most.
+    pub fn capacity(&self) -> usize {
+        self.buffer.len()
+    }
+
     /// The configured maximum Packet Length.
     pub const fn packet_length_max(&self) -> u16 {
         self.packet_length_max

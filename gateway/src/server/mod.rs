@@ -53,6 +53,8 @@ pub use translate::{Channel, StreamKey, Translator, TranslatorLogin};
 const PACKET_LENGTH_MAX: u16 = 1024;
 /// Bytes read from one socket per pass, for fairness between sessions.
 const READ_BYTES_PER_PASS: usize = 64 * 1024;
+/// Each session's input buffer: one read brings many pipelined packets.
+const INPUT_BUFFER_BYTES: usize = 32 * 1024;
 /// Bytes of stream messages queued into a socket buffer per pass.
 const WRITE_CHUNK: usize = 256 * 1024;
 
@@ -253,12 +255,16 @@ struct EventLoop {
     stalled: Option<Request>,
     /// The payload of the packet being handled.
     payload: Vec<u8>,
+    /// Where sockets are read into.
+    chunk: Vec<u8>,
     /// Events of the command being assembled.
     events: Vec<Event>,
     touched: Vec<StreamKey>,
     in_flight: u64,
     stats: ServerStats,
     last_tick: Instant,
+    /// The clock, read once per pass.
+    now: Instant,
     failed: bool,
 }
 
@@ -291,11 +297,13 @@ impl EventLoop {
             pending: VecDeque::new(),
             stalled: None,
             payload: Vec::with_capacity(usize::from(PACKET_LENGTH_MAX)),
+            chunk: vec![0; INPUT_BUFFER_BYTES],
             events: Vec::new(),
             touched: Vec::new(),
             in_flight: 0,
             stats: ServerStats::default(),
             last_tick: Instant::now(),
+            now: Instant::now(),
             failed: false,
         })
     }
@@ -318,6 +326,7 @@ impl EventLoop {
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
                 Err(error) => return Err(error),
             }
+            self.now = Instant::now();
             for event in &events {
                 match event.token() {
                     ORDER_ENTRY_LISTENER => self.accept(Channel::OrderEntry),
@@ -345,7 +354,7 @@ impl EventLoop {
             } else {
                 idle_passes = 0;
             }
-            let now = Instant::now();
+            let now = self.now;
             if now.duration_since(self.last_tick) >= Duration::from_millis(50) {
                 self.last_tick = now;
                 self.tick(now);
@@ -407,7 +416,7 @@ impl EventLoop {
                 socket,
                 channel,
                 peer: Some(peer),
-                decoder: FrameDecoder::new(PACKET_LENGTH_MAX),
+                decoder: FrameDecoder::with_buffer(PACKET_LENGTH_MAX, INPUT_BUFFER_BYTES),
                 state: State::AwaitingLogin,
                 out: Vec::with_capacity(4096),
                 out_sent: 0,
@@ -456,8 +465,15 @@ impl EventLoop {
     /// Reads what one socket has (up to a pass's worth) and handles its
     /// packets. `Err` closes the session with that reason.
     fn read_session(&mut self, slot: usize) -> Result<bool, String> {
+        // The read buffer is the loop's, reused (not zeroed per call).
+        let mut chunk = std::mem::take(&mut self.chunk);
+        let result = self.read_session_into(slot, &mut chunk);
+        self.chunk = chunk;
+        result
+    }
+
+    fn read_session_into(&mut self, slot: usize, chunk: &mut [u8]) -> Result<bool, String> {
         let mut pushed = false;
-        let mut chunk = [0u8; 16 * 1024];
         let mut read_total = 0;
         loop {
             // First the packets already buffered (left when the input ring
@@ -476,7 +492,7 @@ impl EventLoop {
             if read_total >= READ_BYTES_PER_PASS {
                 return Ok(pushed);
             }
-            let room = PACKET_LENGTH_MAX as usize * 2 + 4 - session.decoder.buffered_len();
+            let room = session.decoder.capacity() - session.decoder.buffered_len();
             let want = room.min(chunk.len());
             if want == 0 {
                 return Ok(pushed);
@@ -485,7 +501,7 @@ impl EventLoop {
                 Ok(0) => return Err("the client closed the connection".to_owned()),
                 Ok(n) => {
                     read_total += n;
-                    session.last_received = Instant::now();
+                    session.last_received = self.now;
                     let fed = session.decoder.feed(&chunk[..n]);
                     debug_assert_eq!(fed, n, "room was checked");
                 }
@@ -525,7 +541,6 @@ impl EventLoop {
 
     fn handle_packet(&mut self, slot: usize, packet: OwnedPacket) -> Result<bool, String> {
         let session = self.sessions[slot].as_mut().expect("open session");
-        session.last_received = Instant::now();
         match (&session.state, packet) {
             (State::AwaitingLogin, OwnedPacket::Login(login)) => {
                 self.login(slot, &login);
@@ -544,7 +559,7 @@ impl EventLoop {
                 Err("the client logged out".to_owned())
             }
             (State::LoggedIn { .. }, OwnedPacket::Data) => {
-                if !take_token(session, &self.config) {
+                if !take_token(session, &self.config, self.now) {
                     self.stats.rate_limited += 1;
                     return Err(format!(
                         "message rate above {} per second (burst {})",
@@ -839,7 +854,7 @@ impl EventLoop {
                     *next += 1;
                 }
             }
-            match flush(session) {
+            match flush(session, self.now) {
                 Ok(()) => {}
                 Err(error) => {
                     let reason = format!("write failed: {error}");
@@ -934,6 +949,7 @@ impl EventLoop {
     fn finish(&mut self) -> io::Result<()> {
         let deadline = Instant::now() + Duration::from_secs(1);
         loop {
+            self.now = Instant::now();
             self.collect_outputs();
             self.release_durable();
             self.write_sessions();
@@ -956,8 +972,7 @@ impl EventLoop {
 }
 
 /// Writes a session's buffer to its socket.
-fn flush(session: &mut Session) -> io::Result<()> {
-    let now = Instant::now();
+fn flush(session: &mut Session, now: Instant) -> io::Result<()> {
     if session.out_sent == session.out.len() {
         session.last_progress = now;
         return Ok(());
@@ -988,8 +1003,7 @@ fn flush(session: &mut Session) -> io::Result<()> {
     }
 }
 
-fn take_token(session: &mut Session, config: &ServerConfig) -> bool {
-    let now = Instant::now();
+fn take_token(session: &mut Session, config: &ServerConfig, now: Instant) -> bool {
     let elapsed = now.duration_since(session.tokens_at).as_secs_f64();
     session.tokens_at = now;
     session.tokens = (session.tokens + elapsed * f64::from(config.messages_per_second))
