@@ -2,9 +2,12 @@
 //! 5.0 codec, the project's funding messages, logins and rate limits, the
 //! mio server and a client library (see `../shared/DESIGN.md`).
 //!
-//! Built so far: the SoupBinTCP 4.0 and OUCH 5.0 codecs (sans-I/O) and the
-//! login table (`auth`). The sessions, the server and the client come with
-//! the rest of the server issue.
+//! - `soupbin`, `ouch`, `funding`: the codecs (sans-I/O).
+//! - `auth`: the login table (Argon2id password hashes).
+//! - `server`: the mio event loop of both ports, the sessions and the
+//!   translation between OUCH / funding messages and engine commands
+//!   (`docs/server.md`, `docs/protocol.md`).
+//! - `client`: a blocking client library (SoupBinTCP, OUCH, funding).
 
 #![forbid(unsafe_code)]
 
