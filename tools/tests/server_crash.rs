@@ -47,20 +47,6 @@ const SESSION_ORDERS: usize = 4_000;
 /// engine's code.
 const DUPLICATE_REJECT: u16 = 0x0100 + 2;
 
-/// A small deterministic generator (no dependency for a test's dice).
-#[derive(Debug, Clone)]
-struct Dice(u64);
-
-impl Dice {
-    fn next(&mut self, below: u64) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        (self.0 >> 33) % below
-    }
-}
-
 /// `exchange serve` as a child process, with where it listens.
 #[derive(Debug)]
 struct Server {

@@ -59,19 +59,6 @@ fn demo1_buys_and_demo2_sells_ten_acme_at_100() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// A small deterministic generator (no dependency for a test's dice).
-struct Dice(u64);
-
-impl Dice {
-    fn next(&mut self, below: u64) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        (self.0 >> 33) % below
-    }
-}
-
 #[test]
 fn clients_trade_every_instrument_and_replay_after_restart() {
     let dir = scratch("trading");

@@ -437,11 +437,7 @@ impl Translator {
                     );
                 }
                 (
-                    Command::CancelOrder(CancelOrder {
-                        account,
-                        order: OrderRef::UserRef(self.engine_urn(cancel.user_ref_num)),
-                        quantity: engine::Quantity(u64::from(cancel.quantity)),
-                    }),
+                    self.reduce(account, cancel.user_ref_num, cancel.quantity),
                     origin,
                     None,
                 )
@@ -467,11 +463,7 @@ impl Translator {
                     );
                 }
                 (
-                    Command::CancelOrder(CancelOrder {
-                        account,
-                        order: OrderRef::UserRef(self.engine_urn(modify.user_ref_num)),
-                        quantity: engine::Quantity(u64::from(modify.quantity)),
-                    }),
+                    self.reduce(account, modify.user_ref_num, modify.quantity),
                     origin,
                     None,
                 )
@@ -516,6 +508,15 @@ impl Translator {
                 None,
             ),
         }
+    }
+
+    /// Cancel Order and Modify Order: leave `quantity` open (0 cancels).
+    fn reduce(&self, account: AccountId, user_ref_num: u32, quantity: u32) -> Command {
+        Command::CancelOrder(CancelOrder {
+            account,
+            order: OrderRef::UserRef(self.engine_urn(user_ref_num)),
+            quantity: engine::Quantity(u64::from(quantity)),
+        })
     }
 
     fn listing(&self, symbol: &ouch::Symbol) -> Result<&Listing, Refusal> {

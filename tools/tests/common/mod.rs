@@ -100,3 +100,18 @@ pub fn drain(client: &mut OuchClient, quiet: Duration) -> Vec<(u64, Outbound)> {
     }
     messages
 }
+
+/// A small deterministic generator (no dependency for a test's dice).
+#[derive(Debug, Clone)]
+pub struct Dice(pub u64);
+
+impl Dice {
+    /// A number below `below`.
+    pub fn next(&mut self, below: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (self.0 >> 33) % below
+    }
+}
