@@ -173,6 +173,8 @@ impl Waker {
 #[derive(Debug)]
 struct LoopShared {
     stop: AtomicBool,
+    /// Set when a stop found an output ring no longer drained.
+    abandoned: AtomicBool,
     parked: AtomicBool,
     thread: std::sync::OnceLock<Thread>,
     commands: AtomicU64,
@@ -236,6 +238,7 @@ pub fn spawn(
 ) -> std::io::Result<EngineHandle> {
     let shared = Arc::new(LoopShared {
         stop: AtomicBool::new(false),
+        abandoned: AtomicBool::new(false),
         parked: AtomicBool::new(false),
         thread: std::sync::OnceLock::new(),
         commands: AtomicU64::new(0),
@@ -291,7 +294,9 @@ impl EngineLoop {
             } = self;
             let taken = input.drain(self.config.batch_max, |request| {
                 if failed {
-                    // Unreachable in practice: the batch is abandoned below.
+                    // The journal refused a command of this batch: the rest
+                    // is dropped unjournaled and unanswered (nothing of it
+                    // was acknowledged) and the loop stops below.
                     return;
                 }
                 staged.clear();
@@ -314,10 +319,10 @@ impl EngineLoop {
                                     status,
                                     events,
                                 },
-                                &shared.stop,
+                                shared,
                             );
                             for event in staged.iter() {
-                                push(output, Output::Event(*event), &shared.stop);
+                                push(output, Output::Event(*event), shared);
                             }
                         }
                     }
@@ -326,7 +331,7 @@ impl EngineLoop {
             });
             if failed {
                 for output in &mut self.outputs {
-                    push(output, Output::Failed, &self.shared.stop);
+                    push(output, Output::Failed, &self.shared);
                 }
                 return;
             }
@@ -376,10 +381,13 @@ impl EngineLoop {
 }
 
 /// Pushes to a ring, waiting for its consumer while it is full. Gives up
-/// (dropping the item) only when the loop is being stopped and the consumer
-/// has stopped draining.
+/// (dropping the item, and every later one) only when the loop is being
+/// stopped and the consumer has stopped draining.
 #[inline]
-fn push(output: &mut Producer<Output>, item: Output, stop: &AtomicBool) {
+fn push(output: &mut Producer<Output>, item: Output, shared: &LoopShared) {
+    if shared.abandoned.load(Ordering::Relaxed) {
+        return;
+    }
     let mut item = item;
     let mut spins = 0u64;
     loop {
@@ -389,7 +397,10 @@ fn push(output: &mut Producer<Output>, item: Output, stop: &AtomicBool) {
         }
         spins += 1;
         if spins.is_multiple_of(1024) {
-            if stop.load(Ordering::Acquire) && spins > 1 << 24 {
+            if shared.stop.load(Ordering::Acquire) && spins > 1 << 24 {
+                // Stopping, and the consumer has stopped draining: drop
+                // this and every later output at once.
+                shared.abandoned.store(true, Ordering::Relaxed);
                 return;
             }
             thread::yield_now();

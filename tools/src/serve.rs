@@ -243,6 +243,22 @@ pub struct Running {
 /// gateway thread started.
 pub fn start(config: &Config) -> anyhow::Result<Running> {
     let logins = config.logins()?;
+    let section = &config.server;
+    anyhow::ensure!(
+        section.ring_capacity.is_power_of_two() && section.ring_capacity >= 64,
+        "server.ring_capacity must be a power of two of at least 64, not {}",
+        section.ring_capacity
+    );
+    // A funding Balance Report lists every asset in one SoupBinTCP packet.
+    let assets_max = (gateway::soupbin::PAYLOAD_BYTES_MAX
+        - gateway::funding::BALANCE_REPORT_HEADER_LEN)
+        / gateway::funding::ASSET_BALANCE_LEN;
+    anyhow::ensure!(
+        usize::from(config.engine.assets_max) <= assets_max,
+        "engine.assets_max is {}, but a balance report of more than {assets_max} assets does \
+         not fit one SoupBinTCP packet",
+        config.engine.assets_max
+    );
     let translator_logins: Vec<TranslatorLogin> = config
         .logins
         .iter()
@@ -278,7 +294,6 @@ pub fn start(config: &Config) -> anyhow::Result<Running> {
     description.push_str(&describe(config, sequencer.engine()));
     let session_prefix = yymmdd(first_timestamp.unwrap_or(0));
 
-    let section = &config.server;
     // Read the core list once, before anything is pinned: a pinned thread
     // sees only its own core.
     let cores = core_affinity::get_core_ids().unwrap_or_default();
@@ -309,11 +324,6 @@ pub fn start(config: &Config) -> anyhow::Result<Running> {
     };
     let order_entry = server.order_entry_addr()?;
     let funding = server.funding_addr()?;
-    anyhow::ensure!(
-        section.ring_capacity.is_power_of_two() && section.ring_capacity >= 64,
-        "server.ring_capacity must be a power of two of at least 64, not {}",
-        section.ring_capacity
-    );
     let (input, input_consumer) = engine::ring(section.ring_capacity);
     let (output_producer, output) = engine::ring(section.ring_capacity);
     let durable = sequencer.durable();
@@ -343,7 +353,13 @@ pub fn start(config: &Config) -> anyhow::Result<Running> {
         durable,
         session_prefix,
     };
-    let server = server.spawn(parts)?;
+    let server = match server.spawn(parts) {
+        Ok(server) => server,
+        Err(error) => {
+            engine.stop().close()?;
+            anyhow::bail!("cannot start the gateway thread: {error}");
+        }
+    };
     Ok(Running {
         engine,
         server,

@@ -305,3 +305,97 @@ fn the_operator_funds_accounts_and_only_the_operator() {
     running.stop().unwrap();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn replace_modify_mass_cancel_and_time_in_force() {
+    let dir = scratch("amend");
+    let config = test_config(&dir);
+    let running = start(&config);
+    let mut demo1 = trader(&running, "DEMO1", 0);
+    let mut gtx = order(1, ouch::Side::Buy, 10, "ACME", 990_000);
+    if let Inbound::EnterOrder(order) = &mut gtx {
+        order.time_in_force = ouch::TimeInForce::GoodTillExtendedHours;
+    }
+    demo1.send(&gtx).unwrap();
+    let (_, accepted) = next(&mut demo1);
+    assert!(
+        matches!(accepted, Outbound::OrderAccepted(a) if a.time_in_force
+            == ouch::TimeInForce::GoodTillExtendedHours && a.order_state == ouch::OrderState::Live),
+        "{accepted:?}"
+    );
+    let replace = |original: u32, user_ref_num: u32, time_in_force| {
+        Inbound::ReplaceOrder(ouch::ReplaceOrder {
+            original_user_ref_num: original,
+            user_ref_num,
+            quantity: 5,
+            price: ouch::Price(995_000),
+            time_in_force,
+            display: ouch::Display::Visible,
+            intermarket_sweep: ouch::IntermarketSweep::NotEligible,
+            client_order_id: ouch::ClOrdId::new("R").unwrap(),
+            options: ouch::Options::NONE,
+        })
+    };
+    demo1.send(&replace(1, 2, ouch::TimeInForce::Day)).unwrap();
+    let (_, replaced) = next(&mut demo1);
+    assert!(
+        matches!(replaced, Outbound::OrderReplaced(r) if r.original_user_ref_num == 1
+            && r.user_ref_num == 2 && r.quantity == 5 && r.price == ouch::Price(995_000)
+            && r.order_state == ouch::OrderState::Live),
+        "{replaced:?}"
+    );
+    // A replace cannot make a resting order IOC: refused, its UserRefNum
+    // consumed.
+    demo1
+        .send(&replace(2, 3, ouch::TimeInForce::ImmediateOrCancel))
+        .unwrap();
+    let (_, refused) = next(&mut demo1);
+    assert!(
+        matches!(refused, Outbound::OrderRejected(r) if r.user_ref_num == 3 && r.reason.code() == 0x01FF),
+        "{refused:?}"
+    );
+    // Modify: a reduction; a short-sale side is refused.
+    let modify = |side| {
+        Inbound::ModifyOrder(ouch::ModifyOrder {
+            user_ref_num: 2,
+            side,
+            quantity: 3,
+            options: ouch::Options::NONE,
+        })
+    };
+    demo1.send(&modify(ouch::Side::Buy)).unwrap();
+    let (_, modified) = next(&mut demo1);
+    assert!(
+        matches!(modified, Outbound::OrderModified(m) if m.user_ref_num == 2 && m.quantity == 3),
+        "{modified:?}"
+    );
+    demo1.send(&modify(ouch::Side::SellShort)).unwrap();
+    let (_, rejected) = next(&mut demo1);
+    assert!(
+        matches!(rejected, Outbound::CancelReject(c) if c.user_ref_num == 2),
+        "{rejected:?}"
+    );
+    // Mass cancel of everything: the order, then the response.
+    demo1
+        .send(&Inbound::MassCancelRequest(ouch::MassCancelRequest {
+            user_ref_num: 4,
+            firm: ouch::Mpid::BLANK,
+            symbol: ouch::Symbol::BLANK,
+            options: ouch::Options::NONE,
+        }))
+        .unwrap();
+    let (_, canceled) = next(&mut demo1);
+    assert!(
+        matches!(canceled, Outbound::OrderCanceled(c) if c.user_ref_num == 2 && c.quantity == 3),
+        "{canceled:?}"
+    );
+    let (_, response) = next(&mut demo1);
+    assert!(
+        matches!(response, Outbound::MassCancelResponse(r) if r.user_ref_num == 4),
+        "{response:?}"
+    );
+    // 1, 2 and 3 are used; a mass cancel consumes none.
+    assert_eq!(demo1.next_user_ref_num(WAIT).unwrap(), 4);
+    running.stop().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -55,6 +55,11 @@ const PACKET_LENGTH_MAX: u16 = 1024;
 const READ_BYTES_PER_PASS: usize = 64 * 1024;
 /// Each session's input buffer: one read brings many pipelined packets.
 const INPUT_BUFFER_BYTES: usize = 32 * 1024;
+/// Commands sent to the engine and not yet answered past which the loop
+/// stops reading sockets: while the journal cannot make them durable (a
+/// stalled disk), their outcomes wait here, and this bounds that memory by
+/// pushing back on the clients' TCP connections instead.
+const IN_FLIGHT_MAX: u64 = 1 << 18;
 /// Bytes of stream messages queued into a socket buffer per pass.
 const WRITE_CHUNK: usize = 256 * 1024;
 
@@ -265,6 +270,8 @@ struct EventLoop {
     last_tick: Instant,
     /// The clock, read once per pass.
     now: Instant,
+    /// The session read first in this pass.
+    read_start: usize,
     failed: bool,
 }
 
@@ -304,6 +311,7 @@ impl EventLoop {
             stats: ServerStats::default(),
             last_tick: Instant::now(),
             now: Instant::now(),
+            read_start: 0,
             failed: false,
         })
     }
@@ -445,7 +453,19 @@ impl EventLoop {
             }
             pushed = true;
         }
-        for slot in 0..self.sessions.len() {
+        if self.in_flight >= IN_FLIGHT_MAX {
+            return;
+        }
+        // Start from a different session each pass, so that when the ring
+        // frees up little room the same sessions are not always first.
+        let count = self.sessions.len();
+        self.read_start = if count == 0 {
+            0
+        } else {
+            (self.read_start + 1) % count
+        };
+        for offset in 0..count {
+            let slot = (self.read_start + offset) % count;
             let Some(session) = self.sessions[slot].as_mut() else {
                 continue;
             };
@@ -810,12 +830,14 @@ impl EventLoop {
             let Some(session) = self.sessions[slot].as_mut() else {
                 continue;
             };
-            if let State::LoggedIn { key, next, .. } = session.state {
+            if let State::LoggedIn {
+                key, ref mut next, ..
+            } = session.state
+            {
                 if let Some(stream) = self.parts.translator.stream(key) {
-                    let mut next = next;
-                    while let Some(message) = stream.message(next) {
+                    while let Some(message) = stream.message(*next) {
                         encode_packet(&mut session.out, &ServerPacket::SequencedData(message));
-                        next += 1;
+                        *next += 1;
                     }
                 }
                 encode_packet(&mut session.out, &ServerPacket::EndOfSession);
@@ -902,6 +924,16 @@ impl EventLoop {
 
     /// Heartbeats and timeouts.
     fn tick(&mut self, now: Instant) {
+        // While the loop is not reading (back-pressure, stopping), a
+        // client's silence is the loop's doing, not the client's.
+        let reading = self.stalled.is_none()
+            && self.in_flight < IN_FLIGHT_MAX
+            && !self.control.stop_input.load(Ordering::Acquire);
+        if !reading {
+            for session in self.sessions.iter_mut().flatten() {
+                session.last_received = now;
+            }
+        }
         for slot in 0..self.sessions.len() {
             let Some(session) = self.sessions[slot].as_mut() else {
                 continue;
@@ -958,7 +990,9 @@ impl EventLoop {
                 .iter()
                 .flatten()
                 .any(|session| session.out_sent < session.out.len())
-                || (0..self.sessions.len()).any(|slot| self.backlog(slot) > 0);
+                || (0..self.sessions.len()).any(|slot| self.backlog(slot) > 0)
+                || !self.pending.is_empty()
+                || !self.parts.output.is_empty();
             if !unsent || Instant::now() > deadline {
                 break;
             }

@@ -7,7 +7,7 @@
 //! the OUCH fields the engine does not keep, such as the ClOrdID), and
 //! replaying the journal regenerates every stream byte for byte.
 //!
-//! # The origin record (journaled after the command, 34 bytes)
+//! # The origin record (journaled after the command, 35 bytes)
 //!
 //! ```text
 //! offset  length  field
@@ -17,9 +17,10 @@
 //!  8      4       UserRefNum of the message (u32 BE; for U the replacement's)
 //! 12      4       original UserRefNum (U) or the order's (X, M), u32 BE
 //! 16     14       ClOrdID (O, U), else spaces
-//! 30      1       Capacity (O), Time In Force (U), else space
+//! 30      1       Capacity (O), else space
 //! 31      1       Intermarket Sweep (O, U), else space
 //! 32      2       OUCH reject reason of a gateway reject (u16 BE), else 0
+//! 34      1       Time In Force asked for (O, U), else space
 //! ```
 
 // Small keys looked up per message: FxHash, not SipHash (no keys come
@@ -75,10 +76,11 @@ pub struct OriginRecord {
     pub capacity: u8,
     pub intermarket_sweep: u8,
     pub gateway_reason: u16,
+    pub time_in_force: u8,
 }
 
 impl OriginRecord {
-    pub const BYTES: usize = 34;
+    pub const BYTES: usize = 35;
 
     fn new(channel: Channel, login: [u8; 6], message_type: u8) -> OriginRecord {
         OriginRecord {
@@ -91,6 +93,7 @@ impl OriginRecord {
             capacity: b' ',
             intermarket_sweep: b' ',
             gateway_reason: 0,
+            time_in_force: b' ',
         }
     }
 
@@ -105,6 +108,7 @@ impl OriginRecord {
         out[30] = self.capacity;
         out[31] = self.intermarket_sweep;
         out[32..34].copy_from_slice(&self.gateway_reason.to_be_bytes());
+        out[34] = self.time_in_force;
         out
     }
 
@@ -125,6 +129,7 @@ impl OriginRecord {
             capacity: bytes[30],
             intermarket_sweep: bytes[31],
             gateway_reason: u16::from_be_bytes([bytes[32], bytes[33]]),
+            time_in_force: bytes[34],
         })
     }
 }
@@ -408,6 +413,7 @@ impl Translator {
                 origin.user_ref_num = order.user_ref_num;
                 origin.client_order_id = *order.client_order_id.as_bytes();
                 origin.capacity = order.capacity.byte();
+                origin.time_in_force = order.time_in_force.byte();
                 origin.intermarket_sweep = order.intermarket_sweep.byte();
                 match self.new_order(account, order, self_trade) {
                     Ok(command) => (command, origin, None),
@@ -418,9 +424,7 @@ impl Translator {
                 origin.user_ref_num = replace.user_ref_num;
                 origin.original_user_ref_num = replace.original_user_ref_num;
                 origin.client_order_id = *replace.client_order_id.as_bytes();
-                // A Replace has no Capacity: the slot carries its Time In
-                // Force, echoed in Order Replaced.
-                origin.capacity = replace.time_in_force.byte();
+                origin.time_in_force = replace.time_in_force.byte();
                 origin.intermarket_sweep = replace.intermarket_sweep.byte();
                 match self.replace_order(account, replace) {
                     Ok(command) => (command, origin, None),
@@ -554,7 +558,11 @@ impl Translator {
                     TimeInForce::ImmediateOrCancel
                 }
             }
-            ouch::TimeInForce::GoodTillExtendedHours => TimeInForce::GoodTillCancel,
+            // No extended-hours session: good till extended hours rests
+            // until the end of the day, like a Day order. OUCH numbers
+            // orders by UserRefNum within a day, so no order entered over
+            // OUCH may outlive its day.
+            ouch::TimeInForce::GoodTillExtendedHours => TimeInForce::Day,
             _ => {
                 return Err(refuse(
                     reasons::UNSUPPORTED,
@@ -597,17 +605,37 @@ impl Translator {
                 "only visible orders (Display Y)",
             ));
         }
-        // The price is converted with the instrument of the order, which
-        // the gateway does not track: every listing shares the OUCH
-        // conversion in the default configuration; a replace on a listing
-        // with another quote scale is converted with the first match.
-        let listing = self
+        // A replaced order keeps its time in force; one that rests is a
+        // Day order (0 or 5), so an IOC replace would not mean what it says.
+        if !matches!(
+            replace.time_in_force,
+            ouch::TimeInForce::Day | ouch::TimeInForce::GoodTillExtendedHours
+        ) {
+            return Err(refuse(
+                reasons::UNSUPPORTED,
+                "a replace keeps the order's time in force (0 or 5)",
+            ));
+        }
+        // The price converts with the order's instrument, which a Replace
+        // does not name and the gateway does not track: it is refused
+        // unless every listing converts prices alike (true of the default
+        // configuration, where every instrument is quoted in USD).
+        let mut conversions = self
             .by_id
             .values()
-            .find(|listing| listing.engine_price(replace.price).is_some())
-            .ok_or(refuse(reasons::INVALID_PRICE, "price not representable"))?;
-        let price = listing
-            .engine_price(replace.price)
+            .map(|listing| (listing.price_multiplier, listing.price_divisor));
+        let first = conversions.next();
+        if first.is_none() || conversions.any(|other| Some(other) != first) {
+            return Err(refuse(
+                reasons::UNSUPPORTED,
+                "a replace where instruments are quoted at different scales",
+            ));
+        }
+        let price = self
+            .by_id
+            .values()
+            .next()
+            .and_then(|listing| listing.engine_price(replace.price))
             .ok_or(refuse(reasons::INVALID_PRICE, "price not representable"))?;
         Ok(Command::ReplaceOrder(ReplaceOrder {
             account,
@@ -830,7 +858,10 @@ impl Translator {
                         quantity: quantity_u32(quantity),
                         symbol: self.symbol(instrument),
                         price: self.price(instrument, price),
-                        time_in_force: ouch_time_in_force(time_in_force),
+                        // What the client asked for (0 and 5 both rest as
+                        // Day orders in the engine).
+                        time_in_force: ouch::TimeInForce::from_byte(o.time_in_force)
+                            .unwrap_or(ouch_time_in_force(time_in_force)),
                         display: ouch::Display::Visible,
                         order_reference_number: order_id.0,
                         capacity,
@@ -866,7 +897,7 @@ impl Translator {
                         quantity: quantity_u32(quantity),
                         symbol: self.symbol(instrument),
                         price: self.price(instrument, price),
-                        time_in_force: ouch::TimeInForce::from_byte(o.capacity)
+                        time_in_force: ouch::TimeInForce::from_byte(o.time_in_force)
                             .unwrap_or(ouch::TimeInForce::Day),
                         display: ouch::Display::Visible,
                         order_reference_number: new_order_id.0,
