@@ -454,6 +454,9 @@ impl EventLoop {
             pushed = true;
         }
         if self.in_flight >= IN_FLIGHT_MAX {
+            if pushed {
+                self.parts.waker.wake();
+            }
             return;
         }
         // Start from a different session each pass, so that when the ring
