@@ -246,6 +246,17 @@ struct Session {
     closing_since: Option<Instant>,
 }
 
+/// A command taken from the output ring, waiting for the rest of its
+/// events.
+#[derive(Debug)]
+struct Assembling {
+    header: CommandHeader,
+    command: Command,
+    origin: Origin,
+    status: Status,
+    events_left: u32,
+}
+
 struct EventLoop {
     poll: Poll,
     order_entry: TcpListener,
@@ -256,6 +267,9 @@ struct EventLoop {
     sessions: Vec<Option<Session>>,
     /// Engine outputs waiting for durability.
     pending: VecDeque<Output>,
+    /// A durable command whose events are being taken (see
+    /// [`EventLoop::take_outputs`]); its events gather in `events`.
+    assembling: Option<Assembling>,
     /// A request the full input ring did not take yet.
     stalled: Option<Request>,
     /// The payload of the packet being handled.
@@ -302,6 +316,7 @@ impl EventLoop {
             control,
             sessions: Vec::new(),
             pending: VecDeque::new(),
+            assembling: None,
             stalled: None,
             payload: Vec::with_capacity(usize::from(PACKET_LENGTH_MAX)),
             chunk: vec![0; INPUT_BUFFER_BYTES],
@@ -351,7 +366,7 @@ impl EventLoop {
             if !self.control.stop_input.load(Ordering::Acquire) {
                 self.read_sessions();
             }
-            let collected = self.collect_outputs();
+            let collected = self.take_outputs();
             self.release_durable();
             self.write_sessions();
             if busy && collected == 0 && events.is_empty() {
@@ -737,6 +752,76 @@ impl EventLoop {
     // Output.
     // -----------------------------------------------------------------
 
+    /// Takes the engine's outputs: while everything is durable and nothing
+    /// waits in the queue, each command is translated as soon as its last
+    /// event is taken (no copy through the queue); from the first output
+    /// that is not durable yet, the rest go to the queue, in order, for
+    /// [`release_durable`](Self::release_durable). Returns how many were
+    /// taken.
+    fn take_outputs(&mut self) -> usize {
+        let mut taken = 0;
+        let mut durable = None;
+        while self.pending.is_empty() && taken < 4096 {
+            let Some(output) = self.parts.output.try_pop() else {
+                return taken;
+            };
+            taken += 1;
+            match (output, self.assembling.take()) {
+                (Output::Event(event), Some(mut assembling)) => {
+                    self.events.push(event);
+                    assembling.events_left -= 1;
+                    self.assembling = Some(assembling);
+                }
+                (
+                    Output::Command {
+                        header,
+                        command,
+                        origin,
+                        status,
+                        events,
+                    },
+                    None,
+                ) if header.sequence
+                    <= *durable.get_or_insert_with(|| self.parts.durable.sequence()) =>
+                {
+                    self.events.clear();
+                    self.assembling = Some(Assembling {
+                        header,
+                        command,
+                        origin,
+                        status,
+                        events_left: events,
+                    });
+                }
+                (output, None) => {
+                    // Not durable yet, or the engine's failure: the queue
+                    // takes over from here.
+                    self.pending.push_back(output);
+                }
+                (output, Some(assembling)) => {
+                    // The engine publishes a command's events right after
+                    // it; anything else is a bug there.
+                    debug_assert!(false, "expected an event, got {output:?}");
+                    self.assembling = Some(assembling);
+                }
+            }
+            if let Some(assembling) = self.assembling.take_if(|a| a.events_left == 0) {
+                self.release(
+                    assembling.header,
+                    &assembling.command,
+                    assembling.origin,
+                    assembling.status,
+                );
+            }
+        }
+        if self.assembling.is_some() {
+            // A command's events are still coming: they must follow it, so
+            // nothing goes to the queue before they are in.
+            return taken;
+        }
+        taken + self.collect_outputs()
+    }
+
     /// Moves the engine's outputs to the queue; returns how many.
     fn collect_outputs(&mut self) -> usize {
         let pending = &mut self.pending;
@@ -985,7 +1070,7 @@ impl EventLoop {
         let deadline = Instant::now() + Duration::from_secs(1);
         loop {
             self.now = Instant::now();
-            self.collect_outputs();
+            self.take_outputs();
             self.release_durable();
             self.write_sessions();
             let unsent = self
@@ -995,6 +1080,7 @@ impl EventLoop {
                 .any(|session| session.out_sent < session.out.len())
                 || (0..self.sessions.len()).any(|slot| self.backlog(slot) > 0)
                 || !self.pending.is_empty()
+                || self.assembling.is_some()
                 || !self.parts.output.is_empty();
             if !unsent || Instant::now() > deadline {
                 break;
