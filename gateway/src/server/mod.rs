@@ -65,6 +65,11 @@ const WRITE_CHUNK: usize = 256 * 1024;
 
 const ORDER_ENTRY_LISTENER: Token = Token(0);
 const FUNDING_LISTENER: Token = Token(1);
+/// The authenticator's wake-up of the loop.
+const AUTHENTICATED: Token = Token(usize::MAX);
+/// Login Requests waiting for the authenticator; past it a login is
+/// rejected at once (a flood of logins cannot queue without bound).
+const AUTH_QUEUE_MAX: usize = 256;
 const FIRST_SESSION: usize = 2;
 
 /// The server's settings.
@@ -213,6 +218,8 @@ impl ServerHandle {
 enum State {
     /// Connected; the first packet must be a Login Request.
     AwaitingLogin,
+    /// Its Login Request is with the authenticator; later packets wait.
+    Authenticating(LoginPacket),
     LoggedIn {
         login: usize,
         login_name: [u8; 6],
@@ -226,6 +233,8 @@ enum State {
 
 #[derive(Debug)]
 struct Session {
+    /// Unique for the life of the loop (slots are reused).
+    id: u64,
     socket: TcpStream,
     channel: Channel,
     peer: Option<SocketAddr>,
@@ -286,6 +295,8 @@ struct EventLoop {
     now: Instant,
     /// The session read first in this pass.
     read_start: usize,
+    next_session_id: u64,
+    authenticator: Authenticator,
     failed: bool,
 }
 
@@ -307,6 +318,8 @@ impl EventLoop {
             .register(&mut order_entry, ORDER_ENTRY_LISTENER, Interest::READABLE)?;
         poll.registry()
             .register(&mut funding, FUNDING_LISTENER, Interest::READABLE)?;
+        let waker = Arc::new(mio::Waker::new(poll.registry(), AUTHENTICATED)?);
+        let authenticator = Authenticator::spawn(parts.logins.clone(), waker)?;
         Ok(EventLoop {
             poll,
             order_entry,
@@ -327,6 +340,8 @@ impl EventLoop {
             last_tick: Instant::now(),
             now: Instant::now(),
             read_start: 0,
+            next_session_id: 0,
+            authenticator,
             failed: false,
         })
     }
@@ -354,6 +369,7 @@ impl EventLoop {
                 match event.token() {
                     ORDER_ENTRY_LISTENER => self.accept(Channel::OrderEntry),
                     FUNDING_LISTENER => self.accept(Channel::Funding),
+                    AUTHENTICATED => {}
                     Token(token) => {
                         if let Some(Some(session)) = self.sessions.get_mut(token - FIRST_SESSION)
                             && (event.is_readable() || event.is_read_closed() || event.is_error())
@@ -363,6 +379,7 @@ impl EventLoop {
                     }
                 }
             }
+            self.complete_logins();
             if !self.control.stop_input.load(Ordering::Acquire) {
                 self.read_sessions();
             }
@@ -389,10 +406,11 @@ impl EventLoop {
     }
 
     fn any_readable(&self) -> bool {
-        self.sessions
-            .iter()
-            .flatten()
-            .any(|session| session.readable && session.closing.is_none())
+        self.sessions.iter().flatten().any(|session| {
+            session.readable
+                && session.closing.is_none()
+                && !matches!(session.state, State::Authenticating(_))
+        })
     }
 
     fn accept(&mut self, channel: Channel) {
@@ -435,7 +453,9 @@ impl EventLoop {
             let now = Instant::now();
             self.stats.sessions_accepted += 1;
             tracing::info!(%peer, ?channel, "connected");
+            self.next_session_id += 1;
             self.sessions[slot] = Some(Session {
+                id: self.next_session_id,
                 socket,
                 channel,
                 peer: Some(peer),
@@ -562,7 +582,10 @@ impl EventLoop {
             let Some(session) = self.sessions[slot].as_mut() else {
                 return Ok(pushed);
             };
-            if session.closing.is_some() || self.stalled.is_some() {
+            if session.closing.is_some()
+                || self.stalled.is_some()
+                || matches!(session.state, State::Authenticating(_))
+            {
                 return Ok(pushed);
             }
             let packet = match session.decoder.next_client_packet() {
@@ -581,8 +604,26 @@ impl EventLoop {
         let session = self.sessions[slot].as_mut().expect("open session");
         match (&session.state, packet) {
             (State::AwaitingLogin, OwnedPacket::Login(login)) => {
-                self.login(slot, &login);
+                let request = AuthRequest {
+                    session_id: session.id,
+                    slot,
+                    username: login.username,
+                    password: login.password,
+                };
+                match self.authenticator.requests.try_send(request) {
+                    Ok(()) => session.state = State::Authenticating(login),
+                    Err(_) => {
+                        tracing::warn!(peer = ?session.peer,
+                            "login rejected: {AUTH_QUEUE_MAX} logins already wait for their check");
+                        self.reject_login(slot, soupbin::RejectReason::NotAuthorized);
+                    }
+                }
                 Ok(false)
+            }
+            (State::Authenticating(_), _) => {
+                // `handle_packets` holds a session's packets while its login
+                // is checked; reaching this is a bug, and costs the session.
+                Err("a packet while the login was being checked".to_owned())
             }
             (State::AwaitingLogin, _) => {
                 self.stats.protocol_errors += 1;
@@ -612,37 +653,53 @@ impl EventLoop {
         }
     }
 
-    fn login(&mut self, slot: usize, request: &LoginPacket) {
+    /// Takes the authenticator's answers and finishes those logins.
+    fn complete_logins(&mut self) {
+        while let Ok(result) = self.authenticator.results.try_recv() {
+            let Some(session) = self.sessions.get_mut(result.slot).and_then(Option::as_mut) else {
+                continue;
+            };
+            if session.id != result.session_id {
+                // The connection closed while its login was checked.
+                continue;
+            }
+            let State::Authenticating(request) =
+                std::mem::replace(&mut session.state, State::AwaitingLogin)
+            else {
+                continue;
+            };
+            // Packets sent after the Login Request wait in its buffer.
+            session.readable = true;
+            match result.outcome {
+                Ok(index) => self.login(result.slot, &request, index),
+                Err(why) => {
+                    tracing::warn!(peer = ?session.peer, %why, "login rejected");
+                    self.reject_login(result.slot, soupbin::RejectReason::NotAuthorized);
+                }
+            }
+        }
+    }
+
+    /// Finishes a login whose password checked out (`index` in the login
+    /// table): its rights on this port, the session name, one session per
+    /// login and port, and where its stream resumes.
+    fn login(&mut self, slot: usize, request: &LoginPacket, index: usize) {
         let session = self.sessions[slot].as_mut().expect("open session");
         let channel = session.channel;
         let entitlement = match channel {
             Channel::OrderEntry => Entitlement::Trade,
             Channel::Funding => Entitlement::Fund,
         };
-        let login = match self
-            .parts
-            .logins
-            .authenticate(&request.username, &request.password)
-        {
-            Ok(login) if login.may(entitlement) => login,
-            Ok(login) => {
-                tracing::warn!(peer = ?session.peer, login = %login.name, ?channel,
-                    "login rejected: no {} entitlement", entitlement.name());
-                self.reject_login(slot, soupbin::RejectReason::NotAuthorized);
-                return;
-            }
-            Err(error) => {
-                tracing::warn!(peer = ?session.peer, %error, "login rejected");
-                self.reject_login(slot, soupbin::RejectReason::NotAuthorized);
-                return;
-            }
+        let Some(login) = self.parts.logins.iter().nth(index) else {
+            self.reject_login(slot, soupbin::RejectReason::NotAuthorized);
+            return;
         };
-        let index = self
-            .parts
-            .logins
-            .iter()
-            .position(|candidate| std::ptr::eq(candidate, login))
-            .expect("the login is in the table");
+        if !login.may(entitlement) {
+            tracing::warn!(peer = ?session.peer, login = %login.name, ?channel,
+                "login rejected: no {} entitlement", entitlement.name());
+            self.reject_login(slot, soupbin::RejectReason::NotAuthorized);
+            return;
+        }
         let name = login.name.clone();
         let account = login.account.map(AccountId);
         let day = self.parts.translator.day();
@@ -1005,7 +1062,7 @@ impl EventLoop {
                 .translator
                 .stream(key)
                 .map_or(0, |stream| stream.bytes_from(next)),
-            State::AwaitingLogin => 0,
+            State::AwaitingLogin | State::Authenticating(_) => 0,
         };
         buffered + stream
     }
@@ -1035,7 +1092,7 @@ impl EventLoop {
             }
             if now.duration_since(session.last_received) > self.config.client_timeout {
                 let reason = match session.state {
-                    State::AwaitingLogin => "no Login Request in time",
+                    State::AwaitingLogin | State::Authenticating(_) => "no Login Request in time",
                     State::LoggedIn { .. } => "the client sent nothing (heartbeat timeout)",
                 };
                 self.close(slot, reason.to_owned());
@@ -1059,7 +1116,7 @@ impl EventLoop {
             State::LoggedIn { login_name, .. } => {
                 String::from_utf8_lossy(&login_name).trim().to_owned()
             }
-            State::AwaitingLogin => String::new(),
+            State::AwaitingLogin | State::Authenticating(_) => String::new(),
         };
         tracing::info!(peer = ?session.peer, login = %login, reason = %reason, "session closed");
     }
@@ -1202,5 +1259,64 @@ struct OriginRecordProbe;
 impl OriginRecordProbe {
     fn is_session(origin: &[u8]) -> bool {
         translate::OriginRecord::decode(origin).is_some()
+    }
+}
+
+/// A Login Request for the authenticator.
+#[derive(Debug)]
+struct AuthRequest {
+    session_id: u64,
+    slot: usize,
+    username: [u8; soupbin::USERNAME_BYTES],
+    password: [u8; soupbin::PASSWORD_BYTES],
+}
+
+/// Its answer: the login's index in the table, or why not.
+#[derive(Debug)]
+struct AuthResult {
+    session_id: u64,
+    slot: usize,
+    outcome: Result<usize, String>,
+}
+
+/// Checks passwords on a thread of its own: an Argon2id check takes
+/// milliseconds, which the event loop must not spend while sessions trade.
+/// It wakes the loop through a mio waker when an answer is ready.
+#[derive(Debug)]
+struct Authenticator {
+    requests: std::sync::mpsc::SyncSender<AuthRequest>,
+    results: std::sync::mpsc::Receiver<AuthResult>,
+}
+
+impl Authenticator {
+    fn spawn(logins: Logins, waker: Arc<mio::Waker>) -> io::Result<Authenticator> {
+        let (requests, requests_in) = std::sync::mpsc::sync_channel::<AuthRequest>(AUTH_QUEUE_MAX);
+        let (results_out, results) = std::sync::mpsc::channel();
+        thread::Builder::new()
+            .name("authenticator".to_owned())
+            .spawn(move || {
+                // Ends when the loop drops its sender.
+                while let Ok(request) = requests_in.recv() {
+                    let outcome = logins
+                        .authenticate(&request.username, &request.password)
+                        .map_err(|error| error.to_string())
+                        .and_then(|login| {
+                            logins
+                                .iter()
+                                .position(|candidate| std::ptr::eq(candidate, login))
+                                .ok_or_else(|| "not in the login table".to_owned())
+                        });
+                    let result = AuthResult {
+                        session_id: request.session_id,
+                        slot: request.slot,
+                        outcome,
+                    };
+                    if results_out.send(result).is_err() {
+                        return;
+                    }
+                    let _ = waker.wake();
+                }
+            })?;
+        Ok(Authenticator { requests, results })
     }
 }
