@@ -663,9 +663,9 @@ impl EventLoop {
                 // The connection closed while its login was checked.
                 continue;
             }
-            let State::Authenticating(request) =
-                std::mem::replace(&mut session.state, State::AwaitingLogin)
-            else {
+            let state = std::mem::replace(&mut session.state, State::AwaitingLogin);
+            let State::Authenticating(request) = state else {
+                session.state = state;
                 continue;
             };
             // Packets sent after the Login Request wait in its buffer.
