@@ -2,7 +2,11 @@
 //! re-request server, snapshots, and a subscriber library that rebuilds
 //! books (see `../shared/DESIGN.md`).
 //!
-//! Empty until the market-data issue: the crate exists so that the
-//! workspace has its final shape.
+//! Built so far: the ITCH 5.0 codec (`itch`) and the MoldUDP64 packet
+//! codec (`moldudp64`), sans-I/O. The publisher, re-request server,
+//! snapshots and subscriber are the rest of the market-data issue.
 
 #![forbid(unsafe_code)]
+
+pub mod itch;
+pub mod moldudp64;
