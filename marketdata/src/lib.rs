@@ -8,5 +8,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod book;
+pub mod feed;
 pub mod itch;
 pub mod moldudp64;
