@@ -92,8 +92,8 @@ pub struct ServerSection {
     pub heartbeat_ms: u64,
     /// A client silent this long is disconnected.
     pub client_timeout_ms: u64,
-    /// The core the engine thread is pinned to (`none`: not pinned; default:
-    /// the last core).
+    /// The core the engine thread is pinned to (default: the last core the
+    /// process may use; with a single core, not pinned).
     pub engine_core: Option<usize>,
     /// The core the network thread is pinned to (default: not pinned).
     pub gateway_core: Option<usize>,
