@@ -229,11 +229,74 @@ impl EngineHandle {
     }
 }
 
+/// How a consumer that sleeps (in `epoll`, say) is woken when the engine
+/// publishes to its ring: the consumer announces it is about to sleep
+/// ([`sleeping`](Self::sleeping)), looks at its ring once more, sleeps, and
+/// then says it is [`awake`](Self::awake); after every batch that published
+/// something the engine rings the bell if the consumer announced sleep.
+/// Costs the engine one load per batch while the consumer is awake.
+pub struct Doorbell {
+    sleeping: AtomicBool,
+    ring: Box<dyn Fn() + Send + Sync>,
+}
+
+impl Doorbell {
+    /// A bell that calls `ring` (for example `mio::Waker::wake`).
+    pub fn new(ring: impl Fn() + Send + Sync + 'static) -> Doorbell {
+        Doorbell {
+            sleeping: AtomicBool::new(false),
+            ring: Box::new(ring),
+        }
+    }
+
+    /// The consumer is about to sleep: call, then look at the ring again
+    /// before sleeping (a push before this store is seen by that look).
+    pub fn sleeping(&self) {
+        self.sleeping.store(true, Ordering::SeqCst);
+    }
+
+    /// The consumer is awake again.
+    pub fn awake(&self) {
+        self.sleeping.store(false, Ordering::Relaxed);
+    }
+
+    /// Called by the producer after pushing.
+    #[inline]
+    pub fn ring_if_sleeping(&self) {
+        // Pairs with the consumer's SeqCst store of `sleeping`: either it
+        // sees the push on its last look or this sees `sleeping`.
+        std::sync::atomic::fence(Ordering::SeqCst);
+        if self.sleeping.swap(false, Ordering::Relaxed) {
+            (self.ring)();
+        }
+    }
+}
+
+impl fmt::Debug for Doorbell {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Doorbell")
+            .field("sleeping", &self.sleeping.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
 /// Starts the engine thread.
 pub fn spawn(
     sequencer: Sequencer,
     input: Consumer<Request>,
     outputs: Vec<Producer<Output>>,
+    config: LoopConfig,
+) -> std::io::Result<EngineHandle> {
+    spawn_with_doorbells(sequencer, input, outputs, Vec::new(), config)
+}
+
+/// As [`spawn`], ringing each doorbell after every batch that published to
+/// the rings (consumers that sleep rather than spin).
+pub fn spawn_with_doorbells(
+    sequencer: Sequencer,
+    input: Consumer<Request>,
+    outputs: Vec<Producer<Output>>,
+    doorbells: Vec<Arc<Doorbell>>,
     config: LoopConfig,
 ) -> std::io::Result<EngineHandle> {
     let shared = Arc::new(LoopShared {
@@ -257,6 +320,7 @@ pub fn spawn(
                 sequencer,
                 input,
                 outputs,
+                doorbells,
                 staged: Vec::with_capacity(1024),
                 shared: thread_shared,
                 config,
@@ -271,6 +335,7 @@ struct EngineLoop {
     sequencer: Sequencer,
     input: Consumer<Request>,
     outputs: Vec<Producer<Output>>,
+    doorbells: Vec<Arc<Doorbell>>,
     staged: Vec<Event>,
     shared: Arc<LoopShared>,
     config: LoopConfig,
@@ -333,9 +398,15 @@ impl EngineLoop {
                 for output in &mut self.outputs {
                     push(output, Output::Failed, &self.shared);
                 }
+                for doorbell in &self.doorbells {
+                    doorbell.ring_if_sleeping();
+                }
                 return;
             }
             if taken > 0 {
+                for doorbell in &self.doorbells {
+                    doorbell.ring_if_sleeping();
+                }
                 idle_passes = 0;
                 self.shared
                     .commands
