@@ -29,6 +29,12 @@ use crate::itch::{self, Code, Header, Message, Price, Stock, Timestamp};
 
 const DAY_NS: u64 = 86_400 * 1_000_000_000;
 
+/// The ITCH timestamp of a Unix time in nanoseconds: nanoseconds since
+/// midnight, UTC.
+pub fn itch_timestamp(unix_ns: u64) -> Timestamp {
+    Timestamp::new(unix_ns % DAY_NS).unwrap_or(Timestamp::ZERO)
+}
+
 /// An order on the book as the feed published it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PublishedOrder {
@@ -67,7 +73,7 @@ impl Feed {
 
     /// The ITCH messages of one applied command's events, in order.
     pub fn applied(&mut self, header: CommandHeader, events: &[Event], out: &mut Vec<Message>) {
-        let timestamp = Timestamp::new(header.timestamp_ns % DAY_NS).unwrap_or(Timestamp::ZERO);
+        let timestamp = itch_timestamp(header.timestamp_ns);
         for event in events {
             self.event(timestamp, event, out);
         }
@@ -282,13 +288,15 @@ fn stock_directory(listing: &Listing, timestamp: Timestamp) -> Message {
         header: Feed::header(listing.locate, timestamp),
         stock: listing.stock,
         // Not a NASDAQ listing: market category and most flags are "not
-        // available" (space) as the specification allows.
+        // available" (space) as the specification allows. Issue
+        // Classification and Sub-Type have no blank in their value lists:
+        // `Q` (other securities) and `Z` (not applicable).
         market_category: code(b' '),
         financial_status_indicator: code(b' '),
         round_lot_size: listing.round_lot,
         round_lots_only: code(b'N'),
-        issue_classification: code(b' '),
-        issue_sub_type: itch::IssueSubType::BLANK,
+        issue_classification: code(b'Q'),
+        issue_sub_type: itch::IssueSubType::new("Z").expect("printable"),
         authenticity: code(b'P'),
         short_sale_threshold_indicator: code(b' '),
         ipo_flag: code(b' '),

@@ -11,4 +11,8 @@
 pub mod book;
 pub mod feed;
 pub mod itch;
+pub mod log;
 pub mod moldudp64;
+pub mod publisher;
+pub mod server;
+pub mod subscriber;

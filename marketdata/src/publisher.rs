@@ -1,0 +1,400 @@
+//! The publisher's core, without I/O: applied commands in, MoldUDP64
+//! packets out, every message kept in the [`MessageLog`].
+//!
+//! - **Sessions.** The MoldUDP64 session is the trading day's: its name is
+//!   the gateway's SoupBinTCP session name (`YYMMDD` of the journal's first
+//!   command and the 4-digit day, see `gateway::server::session_name`), so
+//!   one name identifies a day on both sides. Sequence numbers start at 1.
+//! - The first message of a session is System Event `O` (start of
+//!   messages). Day 0 then carries the directory as the engine creates
+//!   instruments; a later day starts with `O` and the state carried over
+//!   (Stock Directory per instrument, Stock Trading Action for a halted one,
+//!   Add Order for every resting order in time priority), so each session
+//!   alone rebuilds the books.
+//! - An end-of-day command ends the session: its own messages (the day
+//!   orders it cancels), System Event `C` (end of messages), the packet in
+//!   progress, and an End of Session packet (count 0xFFFF); the next day's
+//!   session begins at once.
+//! - **Packets** hold as many messages as fit `payload_max` bytes. A packet
+//!   is sent when the next message does not fit, or on
+//!   [`flush`](Publisher::flush) (the caller flushes when it has nothing
+//!   more to publish, so a quiet market does not hold a message back).
+//! - The stream is a pure function of the applied commands: replaying the
+//!   journal regenerates it byte for byte (the same packets too, given the
+//!   same flushes — a subscriber only relies on the messages).
+
+use std::path::{Path, PathBuf};
+
+use engine::{AdminCommand, Command, CommandHeader, Event};
+
+use crate::feed::{Feed, itch_timestamp};
+use crate::itch::{self, Code, Header, Message, Timestamp};
+use crate::log::{LogError, MessageLog};
+use crate::moldudp64::{self, MoldError, PacketBuilder, Request, Session};
+
+/// Counters of what was published.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PublisherStats {
+    pub messages: u64,
+    pub packets: u64,
+    pub bytes: u64,
+    pub sessions_ended: u64,
+}
+
+/// The publisher's core state.
+#[derive(Debug)]
+pub struct Publisher {
+    feed: Feed,
+    /// `YYMMDD` of the journal's first command (known from the first
+    /// command applied).
+    prefix: Option<String>,
+    day: u64,
+    log: MessageLog,
+    builder: Option<PacketBuilder>,
+    payload_max: usize,
+    messages: Vec<Message>,
+    encoded: Vec<u8>,
+    started: bool,
+    stats: PublisherStats,
+    /// Log write failures are reported once.
+    log_failed: bool,
+    /// Where each session's message log is written, once live.
+    log_root: Option<PathBuf>,
+}
+
+impl Publisher {
+    /// A publisher whose packets are at most `payload_max` bytes (header
+    /// included; [`moldudp64::DEFAULT_PAYLOAD_MAX`] fits a 1,500-byte MTU).
+    pub fn new(payload_max: usize) -> Result<Publisher, MoldError> {
+        // Checks the size once, with a placeholder session.
+        PacketBuilder::new(Session::from_bytes([b' '; 10]).expect("blank"), payload_max)?;
+        Ok(Publisher {
+            feed: Feed::new(),
+            prefix: None,
+            day: 0,
+            log: MessageLog::new(),
+            builder: None,
+            payload_max,
+            messages: Vec::new(),
+            encoded: Vec::with_capacity(64),
+            started: false,
+            stats: PublisherStats::default(),
+            log_failed: false,
+            log_root: None,
+        })
+    }
+
+    /// The current session (blank before the first command).
+    pub fn session(&self) -> Session {
+        match &self.prefix {
+            Some(prefix) => Session::from_bytes(gateway::server::session_name(prefix, self.day))
+                .expect("session names are ASCII"),
+            None => Session::from_bytes([b' '; 10]).expect("blank"),
+        }
+    }
+
+    /// The trading day (end-of-day commands applied so far).
+    pub fn day(&self) -> u64 {
+        self.day
+    }
+
+    /// The sequence number of the next message.
+    pub fn next_sequence(&self) -> u64 {
+        self.log.next_sequence()
+    }
+
+    pub fn log(&self) -> &MessageLog {
+        &self.log
+    }
+
+    pub fn log_mut(&mut self) -> &mut MessageLog {
+        &mut self.log
+    }
+
+    pub fn feed(&self) -> &Feed {
+        &self.feed
+    }
+
+    pub fn stats(&self) -> PublisherStats {
+        self.stats
+    }
+
+    pub fn payload_max(&self) -> usize {
+        self.payload_max
+    }
+
+    /// Publishes one applied command's events; each packet that fills up is
+    /// handed to `send`. A session that ends (end of day) is handed over
+    /// whole, End of Session included; `session_ended` is then told the old
+    /// session's log, before the new session starts.
+    pub fn applied(
+        &mut self,
+        header: CommandHeader,
+        command: &Command,
+        events: &[Event],
+        send: &mut dyn FnMut(&[u8]),
+    ) {
+        if self.prefix.is_none() {
+            self.prefix = Some(gateway::server::yymmdd(header.timestamp_ns));
+        }
+        let timestamp = itch_timestamp(header.timestamp_ns);
+        if !self.started {
+            self.start_session(timestamp, header.timestamp_ns, send);
+        }
+        let mut messages = std::mem::take(&mut self.messages);
+        messages.clear();
+        self.feed.applied(header, events, &mut messages);
+        for message in &messages {
+            self.publish(message, header.timestamp_ns, send);
+        }
+        self.messages = messages;
+        if matches!(command, Command::Admin(AdminCommand::EndOfDay)) {
+            self.end_session(timestamp, header.timestamp_ns, send);
+            self.day += 1;
+            self.log = MessageLog::new();
+            self.builder = None;
+            self.start_session(timestamp, header.timestamp_ns, send);
+        }
+    }
+
+    /// From now on, writes each session's message log under `root` (a
+    /// directory named after the session): the current session's log —
+    /// regenerated from the journal — is checked against what the directory
+    /// holds and completed (see [`MessageLog::attach`]); later sessions
+    /// start theirs when they begin.
+    pub fn write_logs_under(&mut self, root: &Path, timestamp_ns: u64) -> Result<(), LogError> {
+        self.log_root = Some(root.to_path_buf());
+        if self.started {
+            let dir = root.join(self.session().as_str().trim());
+            if let Some((why, aside)) = self.log.attach(&dir, timestamp_ns)? {
+                report_diverged(&why, &aside);
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends the packet in progress, if it holds anything.
+    pub fn flush(&mut self, send: &mut dyn FnMut(&[u8])) {
+        if let Some(builder) = self.builder.as_mut()
+            && !builder.is_empty()
+        {
+            let next = builder.next_sequence();
+            let packet = builder.finish();
+            self.stats.packets += 1;
+            self.stats.bytes += packet.len() as u64;
+            send(packet);
+            builder.start(next);
+        }
+    }
+
+    /// A heartbeat packet (count 0, the next sequence number).
+    pub fn heartbeat(&self, out: &mut Vec<u8>) {
+        out.clear();
+        moldudp64::heartbeat(self.session(), self.next_sequence(), out);
+    }
+
+    /// The End of Session packet of the current session (a clean stop).
+    pub fn end_of_session(&self, out: &mut Vec<u8>) {
+        out.clear();
+        moldudp64::end_of_session(self.session(), self.next_sequence(), out);
+    }
+
+    /// The state as ITCH messages stamped `timestamp` (see
+    /// [`Feed::snapshot`]) and the sequence number of the first live message
+    /// it does not reflect.
+    pub fn snapshot(&self, timestamp: Timestamp, out: &mut Vec<Message>) -> u64 {
+        self.feed.snapshot(timestamp, out);
+        self.next_sequence()
+    }
+
+    /// Answers a re-request from the log: packets of at most `payload_max`
+    /// bytes with messages `request.sequence ..` (at most `count_max` of
+    /// them, and none past the end of the log), each handed to `send`. A
+    /// request wholly past the end gets one heartbeat (the next sequence
+    /// number). Returns the messages sent. The caller has checked the
+    /// session.
+    pub fn answer(
+        &self,
+        request: &Request,
+        count_max: u16,
+        send: &mut dyn FnMut(&[u8]),
+    ) -> Result<u64, MoldError> {
+        let mut builder = PacketBuilder::new(self.session(), self.payload_max)?;
+        builder.start(request.sequence);
+        let count = u64::from(request.count.min(count_max));
+        let last = request
+            .sequence
+            .saturating_add(count - 1)
+            .min(self.log.len());
+        let mut sent = 0;
+        let mut sequence = request.sequence;
+        while sequence <= last {
+            let message = self.log.get(sequence).expect("within the log");
+            if builder.try_push(message)? {
+                sequence += 1;
+                sent += 1;
+                continue;
+            }
+            send(builder.finish());
+            builder.start(sequence);
+        }
+        if !builder.is_empty() {
+            send(builder.finish());
+        } else if sent == 0 {
+            let mut heartbeat = Vec::with_capacity(moldudp64::HEADER_LEN);
+            self.heartbeat(&mut heartbeat);
+            send(&heartbeat);
+        }
+        Ok(sent)
+    }
+
+    fn start_session(
+        &mut self,
+        timestamp: Timestamp,
+        timestamp_ns: u64,
+        send: &mut dyn FnMut(&[u8]),
+    ) {
+        self.started = true;
+        if let Some(root) = &self.log_root {
+            let dir = root.join(self.session().as_str().trim());
+            match self.log.attach(&dir, timestamp_ns) {
+                Ok(None) => {}
+                Ok(Some((why, aside))) => report_diverged(&why, &aside),
+                Err(error) => {
+                    tracing::error!(%error, "the new session's message log is kept in memory only");
+                }
+            }
+        }
+        self.builder = Some(
+            PacketBuilder::new(self.session(), self.payload_max)
+                .expect("payload_max was checked at creation"),
+        );
+        self.publish(&system_event(b'O', timestamp), timestamp_ns, send);
+        if self.day > 0 {
+            // The state carried over from the previous day.
+            let mut messages = std::mem::take(&mut self.messages);
+            messages.clear();
+            self.feed.snapshot(timestamp, &mut messages);
+            for message in &messages {
+                self.publish(message, timestamp_ns, send);
+            }
+            self.messages = messages;
+        }
+    }
+
+    fn end_session(
+        &mut self,
+        timestamp: Timestamp,
+        timestamp_ns: u64,
+        send: &mut dyn FnMut(&[u8]),
+    ) {
+        self.publish(&system_event(b'C', timestamp), timestamp_ns, send);
+        self.flush(send);
+        let mut packet = Vec::with_capacity(moldudp64::HEADER_LEN);
+        self.end_of_session(&mut packet);
+        self.stats.packets += 1;
+        self.stats.bytes += packet.len() as u64;
+        self.stats.sessions_ended += 1;
+        send(&packet);
+        if let Err(error) = self.log.detach() {
+            tracing::error!(%error, "closing the message log");
+        }
+    }
+
+    fn publish(&mut self, message: &Message, timestamp_ns: u64, send: &mut dyn FnMut(&[u8])) {
+        self.encoded.clear();
+        message.encode(&mut self.encoded);
+        if let Err(error) = self.log.append(&self.encoded, timestamp_ns)
+            && !self.log_failed
+        {
+            // Re-requests are served from memory; only the file stops.
+            self.log_failed = true;
+            tracing::error!(%error, "the message log on disk stopped");
+        }
+        self.stats.messages += 1;
+        let builder = self.builder.as_mut().expect("a session is started");
+        // ITCH messages are at most 50 bytes: always fit an empty packet.
+        if !builder
+            .try_push(&self.encoded)
+            .expect("an ITCH message fits")
+        {
+            let next = builder.next_sequence();
+            let packet = builder.finish();
+            self.stats.packets += 1;
+            self.stats.bytes += packet.len() as u64;
+            send(packet);
+            builder.start(next);
+            let pushed = builder
+                .try_push(&self.encoded)
+                .expect("an ITCH message fits");
+            debug_assert!(pushed, "a message fits an empty packet");
+        }
+    }
+}
+
+fn report_diverged(why: &LogError, aside: &Path) {
+    tracing::warn!(
+        %why,
+        aside = %aside.display(),
+        "the message log on disk disagreed with the command journal (an operator's truncation, or \
+         a damaged file): it was moved aside and written anew from the journal; subscribers that \
+         kept messages of this session from before must take a snapshot"
+    );
+}
+
+fn system_event(code: u8, timestamp: Timestamp) -> Message {
+    Message::SystemEvent(itch::SystemEvent {
+        header: Header {
+            stock_locate: 0,
+            tracking_number: 0,
+            timestamp,
+        },
+        event_code: Code::new(code).expect("printable"),
+    })
+}
+
+/// The End of Snapshot message of the snapshot service (GLIMPSE-style):
+/// `'G'` and the sequence number of the first live message the snapshot
+/// does not reflect, as 20 ASCII digits right-justified with spaces.
+pub const END_OF_SNAPSHOT_TYPE: u8 = b'G';
+/// Its length in bytes.
+pub const END_OF_SNAPSHOT_LEN: usize = 21;
+
+/// Encodes an End of Snapshot message.
+pub fn end_of_snapshot(next_sequence: u64) -> [u8; END_OF_SNAPSHOT_LEN] {
+    let mut out = [b' '; END_OF_SNAPSHOT_LEN];
+    out[0] = END_OF_SNAPSHOT_TYPE;
+    let digits = next_sequence.to_string();
+    out[END_OF_SNAPSHOT_LEN - digits.len()..].copy_from_slice(digits.as_bytes());
+    out
+}
+
+/// Decodes an End of Snapshot message: the next live sequence number.
+pub fn decode_end_of_snapshot(bytes: &[u8]) -> Option<u64> {
+    if bytes.len() != END_OF_SNAPSHOT_LEN || bytes[0] != END_OF_SNAPSHOT_TYPE {
+        return None;
+    }
+    let text = std::str::from_utf8(&bytes[1..])
+        .ok()?
+        .trim_start_matches(' ');
+    if text.is_empty() || !text.bytes().all(|byte| byte.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn end_of_snapshot_bytes() {
+        let bytes = end_of_snapshot(1234);
+        assert_eq!(&bytes, b"G                1234");
+        assert_eq!(decode_end_of_snapshot(&bytes), Some(1234));
+        assert_eq!(decode_end_of_snapshot(&bytes[..20]), None);
+        assert_eq!(decode_end_of_snapshot(b"G                12x4"), None);
+        assert_eq!(decode_end_of_snapshot(b"G                    "), None);
+        assert_eq!(decode_end_of_snapshot(b"H                1234"), None);
+    }
+}

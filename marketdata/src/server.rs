@@ -1,0 +1,853 @@
+//! The market-data thread: the engine's market-data ring in, MoldUDP64
+//! packets out on the multicast feed(s), re-requests answered by unicast
+//! UDP, snapshots served over TCP (SoupBinTCP, GLIMPSE-style).
+//!
+//! ```text
+//!  [md output ring] ─▶ pending ─▶ durable? ─▶ Publisher ─▶ packets ─▶ feed A (+ feed B)
+//!                                                 │
+//!                                            message log ─▶ re-request answers (UDP 9003)
+//!                                            feed state  ─▶ snapshots (TCP 9004)
+//! ```
+//!
+//! - **Durability rule**: an output is published only once its command is
+//!   durable (`DurablePosition`); outputs wait in a queue until then, in
+//!   order. At a clean stop the journal is closed (everything durable) and
+//!   the rest is published, then End of Session.
+//! - **One thread, no spinning when idle**: the loop sleeps in `epoll` and
+//!   the engine rings its [`Doorbell`] when it publishes; while outputs wait
+//!   for the disk it looks again every 50 µs. Heartbeats go out once per
+//!   `heartbeat` of silence.
+//! - **Re-requests** (see `docs/marketdata.md`): capped at
+//!   `rerequest_messages_max` messages each; a token bucket per requester
+//!   (address and port) allows `rerequest_messages_per_second`; malformed
+//!   requests (wrong length, another session, sequence or count 0) and
+//!   requests over the limit are dropped and counted, logged once each kind.
+//! - **Snapshots**: Login Request (any credentials; the current session or
+//!   blank) → Login Accepted, one Sequenced Data per message of the state
+//!   (Stock Directory, Stock Trading Action if halted, Add Order in time
+//!   priority), End of Snapshot (`'G'` + the next live sequence number),
+//!   End of Session, close. Built on this thread between two commands, so it
+//!   is exactly the state through the sequence number before the one it
+//!   names.
+//! - A send to the multicast group that fails (no multicast route, say) is
+//!   counted and logged once; re-requests and snapshots keep working.
+
+use std::collections::{HashMap, VecDeque};
+use std::io::{self, Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use engine::Consumer;
+use engine::runner::{Doorbell, Output};
+use engine::{Command, CommandHeader, Event};
+use gateway::soupbin::{self, ClientPacket, FrameDecoder, ServerPacket};
+use journal::DurablePosition;
+use mio::net::{TcpListener, TcpStream, UdpSocket as MioUdpSocket};
+use mio::{Events, Interest, Poll, Token, Waker};
+
+use crate::feed::itch_timestamp;
+use crate::moldudp64::{self, Request};
+use crate::publisher::{Publisher, end_of_snapshot};
+
+/// Settings of the market-data thread.
+#[derive(Clone, Debug)]
+pub struct MdConfig {
+    /// Feed A: a multicast group and port.
+    pub feed_a: SocketAddrV4,
+    /// Feed B: a second group sent the same packets, for arbitration.
+    pub feed_b: Option<SocketAddrV4>,
+    /// The interface multicast is sent on.
+    pub interface: Ipv4Addr,
+    /// Multicast TTL (0: this host only).
+    pub ttl: u32,
+    /// A heartbeat after this long without a packet.
+    pub heartbeat: Duration,
+    /// Where re-requests are answered (UDP).
+    pub rerequest: SocketAddr,
+    /// Where snapshots are served (TCP).
+    pub snapshot: SocketAddr,
+    /// The most messages one re-request is answered with.
+    pub rerequest_messages_max: u16,
+    /// Messages per second one requester may be sent (token bucket, one
+    /// second of burst).
+    pub rerequest_messages_per_second: u64,
+    /// Snapshot connections at once; more are closed on accept.
+    pub snapshot_sessions_max: usize,
+    /// A snapshot client that has not logged in after this long is closed.
+    pub snapshot_login_timeout: Duration,
+    /// Where the message log is written (a directory per session); `None`:
+    /// memory only.
+    pub log_dir: Option<PathBuf>,
+    /// The core to pin the thread to.
+    pub core: Option<usize>,
+}
+
+impl Default for MdConfig {
+    fn default() -> MdConfig {
+        MdConfig {
+            feed_a: SocketAddrV4::new(Ipv4Addr::new(239, 255, 42, 1), 26400),
+            feed_b: None,
+            interface: Ipv4Addr::LOCALHOST,
+            ttl: 0,
+            heartbeat: Duration::from_secs(1),
+            rerequest: SocketAddr::from(([127, 0, 0, 1], 9003)),
+            snapshot: SocketAddr::from(([127, 0, 0, 1], 9004)),
+            rerequest_messages_max: 1024,
+            rerequest_messages_per_second: 100_000,
+            snapshot_sessions_max: 16,
+            snapshot_login_timeout: Duration::from_secs(5),
+            log_dir: None,
+            core: None,
+        }
+    }
+}
+
+/// What the thread did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MdStats {
+    pub commands: u64,
+    pub messages: u64,
+    pub packets: u64,
+    pub heartbeats: u64,
+    pub send_errors: u64,
+    pub rerequests_answered: u64,
+    pub messages_resent: u64,
+    pub rerequests_malformed: u64,
+    pub rerequests_rate_limited: u64,
+    pub snapshots_served: u64,
+    pub snapshot_sessions_refused: u64,
+    pub snapshot_protocol_errors: u64,
+}
+
+const WAKER: Token = Token(0);
+const REREQUEST: Token = Token(1);
+const SNAPSHOT_LISTENER: Token = Token(2);
+const FIRST_CONNECTION: usize = 16;
+
+/// The bound sockets, before the thread starts.
+#[derive(Debug)]
+pub struct MdServer {
+    config: MdConfig,
+    poll: Poll,
+    waker: Arc<Waker>,
+    rerequest: MioUdpSocket,
+    snapshot: TcpListener,
+    feed_a: UdpSocket,
+    feed_b: Option<UdpSocket>,
+}
+
+/// What the thread works with besides its sockets.
+#[derive(Debug)]
+pub struct MdParts {
+    /// The publisher, with the stream regenerated from the journal.
+    pub publisher: Publisher,
+    /// The engine's market-data ring.
+    pub output: Consumer<Output>,
+    pub durable: DurablePosition,
+}
+
+impl MdServer {
+    /// Binds the re-request and snapshot ports and makes the multicast
+    /// sockets.
+    pub fn bind(config: MdConfig) -> io::Result<MdServer> {
+        let poll = Poll::new()?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+        let mut rerequest = MioUdpSocket::bind(config.rerequest)?;
+        let mut snapshot = TcpListener::bind(config.snapshot)?;
+        poll.registry()
+            .register(&mut rerequest, REREQUEST, Interest::READABLE)?;
+        poll.registry()
+            .register(&mut snapshot, SNAPSHOT_LISTENER, Interest::READABLE)?;
+        let feed_a = multicast_sender(&config)?;
+        let feed_b = match config.feed_b {
+            Some(_) => Some(multicast_sender(&config)?),
+            None => None,
+        };
+        Ok(MdServer {
+            config,
+            poll,
+            waker,
+            rerequest,
+            snapshot,
+            feed_a,
+            feed_b,
+        })
+    }
+
+    pub fn rerequest_addr(&self) -> io::Result<SocketAddr> {
+        self.rerequest.local_addr()
+    }
+
+    pub fn snapshot_addr(&self) -> io::Result<SocketAddr> {
+        self.snapshot.local_addr()
+    }
+
+    /// The bell the engine rings when it publishes to the ring (give it to
+    /// `engine::runner::spawn_with_doorbells`).
+    pub fn doorbell(&self) -> Arc<Doorbell> {
+        let waker = Arc::clone(&self.waker);
+        Arc::new(Doorbell::new(move || {
+            let _ = waker.wake();
+        }))
+    }
+
+    /// Starts the thread. `doorbell` is the one given to the engine.
+    pub fn spawn(self, parts: MdParts, doorbell: Arc<Doorbell>) -> io::Result<MdHandle> {
+        let control = Arc::new(MdControl {
+            engine_done: AtomicBool::new(false),
+        });
+        let thread_control = Arc::clone(&control);
+        let waker = Arc::clone(&self.waker);
+        let thread = thread::Builder::new()
+            .name("marketdata".to_owned())
+            .spawn(move || {
+                if let Some(core) = self.config.core {
+                    let _ = engine::runner::pin_current_thread(core);
+                }
+                let mut md = MdLoop::new(self, parts, doorbell, thread_control);
+                md.run()?;
+                Ok(md.stats)
+            })?;
+        Ok(MdHandle {
+            control,
+            waker,
+            thread,
+        })
+    }
+}
+
+fn multicast_sender(config: &MdConfig) -> io::Result<UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
+    socket.set_multicast_if_v4(&config.interface)?;
+    socket.set_multicast_ttl_v4(config.ttl)?;
+    // Subscribers on this host (the default TTL 0 allows no other).
+    socket.set_multicast_loop_v4(true)?;
+    socket.bind(&SocketAddr::from((config.interface, 0)).into())?;
+    Ok(socket.into())
+}
+
+#[derive(Debug)]
+struct MdControl {
+    engine_done: AtomicBool,
+}
+
+/// The running thread.
+#[derive(Debug)]
+pub struct MdHandle {
+    control: Arc<MdControl>,
+    waker: Arc<Waker>,
+    thread: JoinHandle<io::Result<MdStats>>,
+}
+
+impl MdHandle {
+    pub fn is_finished(&self) -> bool {
+        self.thread.is_finished()
+    }
+
+    /// After the engine has stopped and the journal is closed: publishes
+    /// what is left, sends End of Session and ends the thread.
+    pub fn finish(self) -> io::Result<MdStats> {
+        self.control.engine_done.store(true, Ordering::Release);
+        let _ = self.waker.wake();
+        match self.thread.join() {
+            Ok(result) => result,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    }
+}
+
+struct Bucket {
+    tokens: f64,
+    last: Instant,
+}
+
+struct SnapshotConnection {
+    stream: TcpStream,
+    peer: SocketAddr,
+    decoder: FrameDecoder,
+    out: Vec<u8>,
+    written: usize,
+    answered: bool,
+    opened: Instant,
+}
+
+struct MdLoop {
+    config: MdConfig,
+    poll: Poll,
+    rerequest: MioUdpSocket,
+    snapshot: TcpListener,
+    feed_a: UdpSocket,
+    feed_b: Option<UdpSocket>,
+    publisher: Publisher,
+    output: Consumer<Output>,
+    durable: DurablePosition,
+    doorbell: Arc<Doorbell>,
+    control: Arc<MdControl>,
+    pending: VecDeque<Output>,
+    events: Vec<Event>,
+    connections: Vec<Option<SnapshotConnection>>,
+    buckets: HashMap<SocketAddr, Bucket>,
+    last_sent: Instant,
+    /// Something was published since the last flush.
+    unflushed: bool,
+    stats: MdStats,
+    failed: bool,
+    logged: Logged,
+    scratch: Vec<u8>,
+}
+
+/// Kinds of trouble already logged (each is logged once, then counted).
+#[derive(Default)]
+struct Logged {
+    send_error: bool,
+    malformed: bool,
+    rate_limited: bool,
+    snapshot_error: bool,
+}
+
+impl MdLoop {
+    fn new(
+        server: MdServer,
+        parts: MdParts,
+        doorbell: Arc<Doorbell>,
+        control: Arc<MdControl>,
+    ) -> MdLoop {
+        MdLoop {
+            config: server.config,
+            poll: server.poll,
+            rerequest: server.rerequest,
+            snapshot: server.snapshot,
+            feed_a: server.feed_a,
+            feed_b: server.feed_b,
+            publisher: parts.publisher,
+            output: parts.output,
+            durable: parts.durable,
+            doorbell,
+            control,
+            pending: VecDeque::new(),
+            events: Vec::new(),
+            connections: Vec::new(),
+            buckets: HashMap::new(),
+            last_sent: Instant::now(),
+            unflushed: false,
+            stats: MdStats::default(),
+            failed: false,
+            logged: Logged::default(),
+            scratch: Vec::with_capacity(moldudp64::MAX_UDP_PAYLOAD),
+        }
+    }
+
+    fn run(&mut self) -> io::Result<()> {
+        let mut events = Events::with_capacity(256);
+        loop {
+            let finishing = self.control.engine_done.load(Ordering::Acquire);
+            let taken = self
+                .output
+                .drain(4096, |output| self.pending.push_back(output));
+            let released = self.release(finishing);
+            if self.unflushed && (released == 0 || self.pending.is_empty()) {
+                self.flush();
+            }
+            if finishing && self.output.is_empty() {
+                // The journal is closed: everything was released above.
+                self.release(true);
+                self.flush();
+                self.end_of_session();
+                if let Err(error) = self.publisher.log_mut().detach() {
+                    tracing::error!(%error, "closing the message log");
+                }
+                return Ok(());
+            }
+            let timeout = if taken > 0 || released > 0 {
+                Some(Duration::ZERO)
+            } else if !self.pending.is_empty() {
+                // Waiting for the disk: look again soon.
+                Some(Duration::from_micros(50))
+            } else {
+                let since = self.last_sent.elapsed();
+                Some(
+                    self.config
+                        .heartbeat
+                        .saturating_sub(since)
+                        .min(Duration::from_millis(100)),
+                )
+            };
+            let sleeping = timeout != Some(Duration::ZERO);
+            if sleeping {
+                self.doorbell.sleeping();
+                if !self.output.is_empty() {
+                    self.doorbell.awake();
+                    continue;
+                }
+            }
+            let polled = self.poll.poll(&mut events, timeout);
+            if sleeping {
+                self.doorbell.awake();
+            }
+            match polled {
+                Ok(()) => {}
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                Err(error) => return Err(error),
+            }
+            for event in &events {
+                match event.token() {
+                    WAKER => {}
+                    REREQUEST => self.answer_rerequests(),
+                    SNAPSHOT_LISTENER => self.accept_snapshots(),
+                    Token(token) => self.serve_snapshot(token - FIRST_CONNECTION),
+                }
+            }
+            self.expire_snapshots();
+            if self.last_sent.elapsed() >= self.config.heartbeat {
+                let mut packet = std::mem::take(&mut self.scratch);
+                self.publisher.heartbeat(&mut packet);
+                self.send(&packet);
+                self.scratch = packet;
+                self.stats.heartbeats += 1;
+            }
+        }
+    }
+
+    /// Publishes every complete command at the front of the queue that is
+    /// durable (all of them once the journal is closed). Returns how many.
+    fn release(&mut self, all: bool) -> usize {
+        let mut released = 0;
+        let mut durable = None;
+        while let Some(&front) = self.pending.front() {
+            match front {
+                Output::Failed => {
+                    if !self.failed {
+                        tracing::error!(
+                            "the engine stopped (the journal refused a command): no more market \
+                             data"
+                        );
+                    }
+                    self.failed = true;
+                    self.pending.pop_front();
+                }
+                Output::Event(_) => {
+                    debug_assert!(false, "an event without its command");
+                    self.pending.pop_front();
+                }
+                Output::Command {
+                    header,
+                    command,
+                    events,
+                    ..
+                } => {
+                    let events = events as usize;
+                    if self.pending.len() < 1 + events {
+                        return released;
+                    }
+                    if !all
+                        && header.sequence > *durable.get_or_insert_with(|| self.durable.sequence())
+                    {
+                        return released;
+                    }
+                    self.pending.pop_front();
+                    self.events.clear();
+                    for _ in 0..events {
+                        match self.pending.pop_front() {
+                            Some(Output::Event(event)) => self.events.push(event),
+                            other => debug_assert!(false, "expected an event, got {other:?}"),
+                        }
+                    }
+                    self.publish(header, &command);
+                    released += 1;
+                }
+            }
+        }
+        released
+    }
+
+    fn publish(&mut self, header: CommandHeader, command: &Command) {
+        let events = std::mem::take(&mut self.events);
+        let before = self.publisher.stats();
+        let Self {
+            publisher,
+            feed_a,
+            feed_b,
+            config,
+            stats,
+            logged,
+            ..
+        } = self;
+        publisher.applied(header, command, &events, &mut |packet| {
+            send_feeds(feed_a, feed_b.as_ref(), config, packet, stats, logged);
+        });
+        let after = self.publisher.stats();
+        if after.packets != before.packets {
+            self.last_sent = Instant::now();
+        }
+        self.unflushed = true;
+        self.stats.commands += 1;
+        self.stats.messages += after.messages - before.messages;
+        self.events = events;
+    }
+
+    fn flush(&mut self) {
+        let Self {
+            publisher,
+            feed_a,
+            feed_b,
+            config,
+            stats,
+            logged,
+            ..
+        } = self;
+        let before = publisher.stats().packets;
+        publisher.flush(&mut |packet| {
+            send_feeds(feed_a, feed_b.as_ref(), config, packet, stats, logged);
+        });
+        if publisher.stats().packets != before {
+            self.last_sent = Instant::now();
+        }
+        self.unflushed = false;
+        self.stats.packets = self.publisher.stats().packets;
+    }
+
+    fn send(&mut self, packet: &[u8]) {
+        send_feeds(
+            &self.feed_a,
+            self.feed_b.as_ref(),
+            &self.config,
+            packet,
+            &mut self.stats,
+            &mut self.logged,
+        );
+        self.last_sent = Instant::now();
+    }
+
+    fn end_of_session(&mut self) {
+        if self.publisher.stats().messages == 0 && self.publisher.next_sequence() == 1 {
+            // Nothing was ever published (no session name yet).
+            return;
+        }
+        let mut packet = std::mem::take(&mut self.scratch);
+        self.publisher.end_of_session(&mut packet);
+        self.send(&packet);
+        self.scratch = packet;
+    }
+
+    // -----------------------------------------------------------------
+    // Re-requests.
+    // -----------------------------------------------------------------
+
+    fn answer_rerequests(&mut self) {
+        let mut buf = [0u8; 64];
+        loop {
+            let (len, from) = match self.rerequest.recv_from(&mut buf) {
+                Ok(received) => received,
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => return,
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+                Err(error) => {
+                    // An ICMP error of an earlier answer, say: nothing to
+                    // do but go on.
+                    tracing::debug!(%error, "re-request socket");
+                    return;
+                }
+            };
+            let request = match Request::decode(&buf[..len]) {
+                Ok(request)
+                    if request.session == self.publisher.session()
+                        && request.sequence > 0
+                        && request.count > 0 =>
+                {
+                    request
+                }
+                Ok(request) => {
+                    self.malformed(from, &format!("{request:?} (another session, or a zero)"));
+                    continue;
+                }
+                Err(error) => {
+                    self.malformed(from, &error.to_string());
+                    continue;
+                }
+            };
+            let cost = f64::from(request.count.min(self.config.rerequest_messages_max));
+            if !self.take_tokens(from, cost) {
+                self.stats.rerequests_rate_limited += 1;
+                if !self.logged.rate_limited {
+                    self.logged.rate_limited = true;
+                    tracing::warn!(%from, "re-requests over the rate limit are dropped (logged once)");
+                }
+                continue;
+            }
+            let socket = &self.rerequest;
+            let mut send_failed = false;
+            let answered = self.publisher.answer(
+                &request,
+                self.config.rerequest_messages_max,
+                &mut |packet| {
+                    if socket.send_to(packet, from).is_err() {
+                        send_failed = true;
+                    }
+                },
+            );
+            match answered {
+                Ok(sent) => {
+                    self.stats.rerequests_answered += 1;
+                    self.stats.messages_resent += sent;
+                }
+                Err(error) => tracing::error!(%error, "answering a re-request"),
+            }
+            if send_failed {
+                self.stats.send_errors += 1;
+            }
+        }
+    }
+
+    fn malformed(&mut self, from: SocketAddr, what: &str) {
+        self.stats.rerequests_malformed += 1;
+        if !self.logged.malformed {
+            self.logged.malformed = true;
+            tracing::warn!(%from, what, "malformed re-request dropped (logged once; counted)");
+        }
+    }
+
+    fn take_tokens(&mut self, from: SocketAddr, cost: f64) -> bool {
+        let rate = self.config.rerequest_messages_per_second as f64;
+        let now = Instant::now();
+        if self.buckets.len() > 4096 {
+            self.buckets
+                .retain(|_, bucket| now.duration_since(bucket.last) < Duration::from_secs(10));
+        }
+        let bucket = self.buckets.entry(from).or_insert(Bucket {
+            tokens: rate,
+            last: now,
+        });
+        bucket.tokens =
+            (bucket.tokens + now.duration_since(bucket.last).as_secs_f64() * rate).min(rate);
+        bucket.last = now;
+        if bucket.tokens >= cost {
+            bucket.tokens -= cost;
+            true
+        } else {
+            false
+        }
+    }
+
+    // -----------------------------------------------------------------
+    // Snapshots.
+    // -----------------------------------------------------------------
+
+    fn accept_snapshots(&mut self) {
+        loop {
+            let (mut stream, peer) = match self.snapshot.accept() {
+                Ok(accepted) => accepted,
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => return,
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+                Err(error) => {
+                    tracing::warn!(%error, "accepting a snapshot connection");
+                    return;
+                }
+            };
+            let open = self.connections.iter().filter(|c| c.is_some()).count();
+            if open >= self.config.snapshot_sessions_max {
+                self.stats.snapshot_sessions_refused += 1;
+                tracing::warn!(%peer, "snapshot connection refused: too many at once");
+                continue;
+            }
+            let slot = match self.connections.iter().position(Option::is_none) {
+                Some(slot) => slot,
+                None => {
+                    self.connections.push(None);
+                    self.connections.len() - 1
+                }
+            };
+            if let Err(error) = self.poll.registry().register(
+                &mut stream,
+                Token(FIRST_CONNECTION + slot),
+                Interest::READABLE | Interest::WRITABLE,
+            ) {
+                tracing::warn!(%error, "registering a snapshot connection");
+                continue;
+            }
+            let _ = stream.set_nodelay(true);
+            self.connections[slot] = Some(SnapshotConnection {
+                stream,
+                peer,
+                decoder: FrameDecoder::new(64),
+                out: Vec::new(),
+                written: 0,
+                answered: false,
+                opened: Instant::now(),
+            });
+            // Data may have come with the connection.
+            self.serve_snapshot(slot);
+        }
+    }
+
+    fn serve_snapshot(&mut self, slot: usize) {
+        let Some(Some(mut connection)) = self.connections.get_mut(slot).map(Option::take) else {
+            return;
+        };
+        let keep = self.drive_snapshot(&mut connection);
+        if keep {
+            self.connections[slot] = Some(connection);
+        } else {
+            let _ = self.poll.registry().deregister(&mut connection.stream);
+        }
+    }
+
+    /// Reads, answers and writes; `false` when the connection is done.
+    fn drive_snapshot(&mut self, connection: &mut SnapshotConnection) -> bool {
+        let mut chunk = [0u8; 512];
+        loop {
+            match connection.stream.read(&mut chunk) {
+                Ok(0) => return false,
+                Ok(len) => {
+                    let mut rest = &chunk[..len];
+                    while !rest.is_empty() {
+                        let fed = connection.decoder.feed(rest);
+                        rest = &rest[fed..];
+                        if !self.snapshot_packets(connection) {
+                            return false;
+                        }
+                        if fed == 0 {
+                            break;
+                        }
+                    }
+                }
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return false,
+            }
+        }
+        while connection.written < connection.out.len() {
+            match connection
+                .stream
+                .write(&connection.out[connection.written..])
+            {
+                Ok(0) => return false,
+                Ok(written) => connection.written += written,
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => return true,
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return false,
+            }
+        }
+        // Everything written: a served snapshot ends the connection.
+        !connection.answered
+    }
+
+    /// Handles the packets decoded so far; `false` to close.
+    fn snapshot_packets(&mut self, connection: &mut SnapshotConnection) -> bool {
+        loop {
+            let packet = match connection.decoder.next_client_packet() {
+                Ok(Some(packet)) => packet,
+                Ok(None) => return true,
+                Err(error) => {
+                    self.snapshot_error(connection.peer, &error.to_string());
+                    return false;
+                }
+            };
+            match packet {
+                ClientPacket::LoginRequest {
+                    requested_session, ..
+                } if !connection.answered => {
+                    let session = *self.publisher.session().as_bytes();
+                    let blank = requested_session.iter().all(|&byte| byte == b' ');
+                    let trimmed = soupbin::alpha_trimmed(&requested_session);
+                    let current = soupbin::alpha_trimmed(&session);
+                    if !blank && trimmed != current {
+                        let _ = (ServerPacket::LoginRejected {
+                            reason: soupbin::RejectReason::SessionNotAvailable,
+                        })
+                        .encode(&mut connection.out);
+                        connection.answered = true;
+                        continue;
+                    }
+                    self.write_snapshot(connection, session);
+                }
+                ClientPacket::ClientHeartbeat | ClientPacket::Debug(_) => {}
+                ClientPacket::LogoutRequest => return false,
+                ClientPacket::LoginRequest { .. } | ClientPacket::UnsequencedData(_) => {
+                    if !connection.answered {
+                        self.snapshot_error(connection.peer, "data before login");
+                        return false;
+                    }
+                }
+            }
+        }
+    }
+
+    fn write_snapshot(&mut self, connection: &mut SnapshotConnection, session: [u8; 10]) {
+        let timestamp = itch_timestamp(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |since| since.as_nanos() as u64),
+        );
+        let mut messages = Vec::new();
+        let next = self.publisher.snapshot(timestamp, &mut messages);
+        let out = &mut connection.out;
+        let _ = (ServerPacket::LoginAccepted {
+            session,
+            sequence: 1,
+        })
+        .encode(out);
+        let mut encoded = Vec::with_capacity(64);
+        for message in &messages {
+            encoded.clear();
+            message.encode(&mut encoded);
+            let _ = ServerPacket::SequencedData(&encoded).encode(out);
+        }
+        let _ = ServerPacket::SequencedData(&end_of_snapshot(next)).encode(out);
+        let _ = ServerPacket::EndOfSession.encode(out);
+        connection.answered = true;
+        self.stats.snapshots_served += 1;
+        tracing::debug!(peer = %connection.peer, messages = messages.len(), next, "snapshot served");
+    }
+
+    fn snapshot_error(&mut self, peer: SocketAddr, what: &str) {
+        self.stats.snapshot_protocol_errors += 1;
+        if !self.logged.snapshot_error {
+            self.logged.snapshot_error = true;
+            tracing::warn!(%peer, what, "snapshot connection closed: protocol error (logged once; counted)");
+        }
+    }
+
+    fn expire_snapshots(&mut self) {
+        let timeout = self.config.snapshot_login_timeout;
+        for slot in 0..self.connections.len() {
+            let expired = self.connections[slot]
+                .as_ref()
+                .is_some_and(|c| !c.answered && c.opened.elapsed() > timeout);
+            if expired && let Some(mut connection) = self.connections[slot].take() {
+                let _ = self.poll.registry().deregister(&mut connection.stream);
+                tracing::debug!(peer = %connection.peer, "snapshot client never logged in: closed");
+            }
+        }
+    }
+}
+
+fn send_feeds(
+    feed_a: &UdpSocket,
+    feed_b: Option<&UdpSocket>,
+    config: &MdConfig,
+    packet: &[u8],
+    stats: &mut MdStats,
+    logged: &mut Logged,
+) {
+    let mut sent = |socket: &UdpSocket, group: SocketAddrV4| {
+        if let Err(error) = socket.send_to(packet, group) {
+            stats.send_errors += 1;
+            if !logged.send_error {
+                logged.send_error = true;
+                tracing::warn!(
+                    %error, %group,
+                    "cannot send to the multicast group (logged once; counted); re-requests and \
+                     snapshots still work"
+                );
+            }
+        }
+    };
+    sent(feed_a, config.feed_a);
+    if let (Some(socket), Some(group)) = (feed_b, config.feed_b) {
+        sent(socket, group);
+    }
+}
