@@ -1566,6 +1566,19 @@ fn patch_configuration(
         "funding".to_owned(),
         Value::String(format!("127.0.0.1:{funding}")),
     );
+    // Market data runs as in `serve`, its ports chosen by the system.
+    let marketdata = table
+        .entry("marketdata")
+        .or_insert_with(|| Value::Table(Table::new()))
+        .as_table_mut()
+        .ok_or_else(|| bad("[marketdata] is not a table".to_owned()))?;
+    for key in ["rerequest", "snapshot"] {
+        marketdata.insert(key.to_owned(), Value::String("127.0.0.1:0".to_owned()));
+    }
+    let server = table
+        .get_mut("server")
+        .and_then(Value::as_table_mut)
+        .ok_or_else(|| bad("[server] is not a table".to_owned()))?;
     // Far above anything a loopback client can send: the limiter must not
     // be what is measured.
     server.insert("messages_per_second".to_owned(), Value::Integer(1 << 31));

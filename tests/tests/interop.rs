@@ -60,6 +60,8 @@ fn test_config(dir: &Path) -> Config {
     config.journal.prefault = false;
     config.server.order_entry = "127.0.0.1:0".to_owned();
     config.server.funding = "127.0.0.1:0".to_owned();
+    config.marketdata.rerequest = "127.0.0.1:0".to_owned();
+    config.marketdata.snapshot = "127.0.0.1:0".to_owned();
     config.server.engine_core = None;
     config.server.idle = tools::config::IdleName::SpinPark;
     config

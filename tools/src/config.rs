@@ -66,6 +66,62 @@ pub struct Config {
     /// The listeners, sessions and threads of `exchange serve`.
     #[serde(default)]
     pub server: ServerSection,
+    /// The market-data feed of `exchange serve`.
+    #[serde(default)]
+    pub marketdata: MarketDataSection,
+}
+
+/// The market-data publisher: ITCH 5.0 over MoldUDP64 multicast, the
+/// re-request server and the snapshot service. Every field has a default.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MarketDataSection {
+    /// Whether `exchange serve` publishes market data at all.
+    pub enabled: bool,
+    /// Feed A: multicast group and port.
+    pub feed_a: String,
+    /// Feed B (the same packets, for arbitration); empty for none.
+    pub feed_b: String,
+    /// The interface multicast is sent on (an IPv4 address).
+    pub interface: String,
+    /// Multicast TTL (0: this host only).
+    pub ttl: u32,
+    /// The most bytes in a MoldUDP64 packet (1472 fits a 1500-byte MTU).
+    pub payload_max: usize,
+    /// A heartbeat packet after this much silence.
+    pub heartbeat_ms: u64,
+    /// The MoldUDP64 re-request server (UDP).
+    pub rerequest: String,
+    /// The most messages one re-request is answered with.
+    pub rerequest_messages_max: u16,
+    /// Messages per second one requester may be re-sent.
+    pub rerequest_messages_per_second: u64,
+    /// The snapshot service (SoupBinTCP over TCP).
+    pub snapshot: String,
+    /// Snapshot connections at once.
+    pub snapshot_sessions_max: u32,
+    /// The core the market-data thread is pinned to (default: not pinned).
+    pub core: Option<usize>,
+}
+
+impl Default for MarketDataSection {
+    fn default() -> MarketDataSection {
+        MarketDataSection {
+            enabled: true,
+            feed_a: "239.255.42.1:26400".to_owned(),
+            feed_b: String::new(),
+            interface: "127.0.0.1".to_owned(),
+            ttl: 0,
+            payload_max: 1472,
+            heartbeat_ms: 1_000,
+            rerequest: "127.0.0.1:9003".to_owned(),
+            rerequest_messages_max: 1024,
+            rerequest_messages_per_second: 100_000,
+            snapshot: "127.0.0.1:9004".to_owned(),
+            snapshot_sessions_max: 16,
+            core: None,
+        }
+    }
 }
 
 /// The listeners, session limits and threads of `exchange serve`. Every
@@ -326,6 +382,12 @@ impl Config {
     }
 
     /// Where the journal and its snapshots live.
+    /// Where the market-data message logs are kept (a directory per
+    /// MoldUDP64 session).
+    pub fn marketdata_dir(&self) -> PathBuf {
+        self.data_dir.join("marketdata")
+    }
+
     pub fn journal_dir(&self) -> PathBuf {
         self.data_dir.join("journal")
     }

@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use tools::config::Config;
 
+mod md_cmd;
+
 /// A low-latency in-memory matching and settlement core.
 #[derive(Debug, Parser)]
 #[command(
@@ -45,6 +47,9 @@ enum Command {
     /// and cancel orders, query, listen to a session, fund accounts, or an
     /// interactive shell.
     Client(tools::client_cmd::ClientArgs),
+    /// Market-data tools: listen to the ITCH feed, draw a book's depth
+    /// ladder, or print feed statistics (`md listen|book|stats`).
+    Md(md_cmd::MdArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -83,5 +88,6 @@ fn main() -> anyhow::Result<ExitCode> {
         Command::Journal(command) => tools::journal_tool::run(command),
         Command::Bench(command) => bench::cli::run(command).map(|()| ExitCode::SUCCESS),
         Command::Client(args) => tools::client_cmd::run(args),
+        Command::Md(args) => md_cmd::run(args),
     }
 }

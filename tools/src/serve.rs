@@ -207,6 +207,22 @@ pub fn serve(config: &Config) -> anyhow::Result<()> {
         "exchange: funding (SoupBinTCP 4.0) listening on {}",
         running.funding
     );
+    if let Some(md) = &running.marketdata {
+        match &md.feed_b {
+            Some(feed_b) => println!(
+                "exchange: market data (ITCH 5.0 / MoldUDP64) on {} and {feed_b}",
+                md.feed_a
+            ),
+            None => println!(
+                "exchange: market data (ITCH 5.0 / MoldUDP64) on {}",
+                md.feed_a
+            ),
+        }
+        println!(
+            "exchange: market-data re-requests on {} (UDP), snapshots on {} (TCP)",
+            md.rerequest, md.snapshot
+        );
+    }
     println!(
         "exchange: journal in {}; stop with Ctrl-C or SIGTERM",
         config.journal_dir().display()
@@ -227,13 +243,62 @@ pub fn serve(config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A running exchange: the engine thread and the gateway's event loop.
+/// Where a running exchange publishes market data.
+#[derive(Clone, Debug)]
+pub struct MarketDataAddresses {
+    pub feed_a: String,
+    pub feed_b: Option<String>,
+    pub rerequest: SocketAddr,
+    pub snapshot: SocketAddr,
+}
+
+/// The market-data thread's settings from the configuration.
+fn md_config(config: &Config) -> anyhow::Result<marketdata::server::MdConfig> {
+    let section = &config.marketdata;
+    let group = |text: &str, what: &str| -> anyhow::Result<std::net::SocketAddrV4> {
+        let addr: std::net::SocketAddrV4 = text
+            .parse()
+            .map_err(|error| anyhow::anyhow!("{what} = {text:?}: {error}"))?;
+        anyhow::ensure!(
+            addr.ip().is_multicast(),
+            "{what} = {text:?} is not a multicast group"
+        );
+        Ok(addr)
+    };
+    Ok(marketdata::server::MdConfig {
+        feed_a: group(&section.feed_a, "marketdata.feed_a")?,
+        feed_b: if section.feed_b.is_empty() {
+            None
+        } else {
+            Some(group(&section.feed_b, "marketdata.feed_b")?)
+        },
+        interface: section.interface.parse().map_err(|error| {
+            anyhow::anyhow!("marketdata.interface = {:?}: {error}", section.interface)
+        })?,
+        ttl: section.ttl,
+        heartbeat: Duration::from_millis(section.heartbeat_ms.max(1)),
+        rerequest: parse_addr(&section.rerequest, "marketdata.rerequest")?,
+        snapshot: parse_addr(&section.snapshot, "marketdata.snapshot")?,
+        rerequest_messages_max: section.rerequest_messages_max.max(1),
+        rerequest_messages_per_second: section.rerequest_messages_per_second,
+        snapshot_sessions_max: section.snapshot_sessions_max as usize,
+        snapshot_login_timeout: Duration::from_secs(5),
+        log_dir: Some(config.marketdata_dir()),
+        core: section.core,
+    })
+}
+
+/// A running exchange: the engine thread, the gateway's event loop and the
+/// market-data thread.
 #[derive(Debug)]
 pub struct Running {
     engine: EngineHandle,
     server: ServerHandle,
+    md: Option<marketdata::server::MdHandle>,
     pub order_entry: SocketAddr,
     pub funding: SocketAddr,
+    /// Where market data is published (`None` when disabled).
+    pub marketdata: Option<MarketDataAddresses>,
     /// The state at start, for the operator.
     pub description: String,
 }
@@ -272,9 +337,32 @@ pub fn start(config: &Config) -> anyhow::Result<Running> {
         })
         .collect();
     let mut translator = Translator::new(&translator_logins).map_err(anyhow::Error::msg)?;
+    let md_section = &config.marketdata;
+    let mut publisher = if md_section.enabled {
+        Some(
+            marketdata::publisher::Publisher::new(md_section.payload_max).map_err(|error| {
+                anyhow::anyhow!(
+                    "marketdata.payload_max = {}: {error}",
+                    md_section.payload_max
+                )
+            })?,
+        )
+    } else {
+        None
+    };
     let mut first_timestamp = None;
     let mut touched = Vec::new();
     let mut observe = |applied: &Applied<'_>| {
+        if let Some(publisher) = publisher.as_mut() {
+            // Regenerates the feed's stream (and state) up to here; nothing
+            // is sent.
+            publisher.applied(
+                applied.header,
+                applied.command,
+                applied.events,
+                &mut |_packet| {},
+            );
+        }
         first_timestamp.get_or_insert(applied.header.timestamp_ns);
         touched.clear();
         translator.applied(
@@ -292,7 +380,7 @@ pub fn start(config: &Config) -> anyhow::Result<Running> {
     let (sequencer, recovered) = boot_with(config, Some(&mut observe))?;
     let mut description = describe_recovery(&recovered);
     description.push_str(&describe(config, sequencer.engine()));
-    let session_prefix = yymmdd(first_timestamp.unwrap_or(0));
+    let session_prefix = gateway::server::yymmdd(first_timestamp.unwrap_or(0));
 
     // Read the core list once, before anything is pinned: a pinned thread
     // sees only its own core.
@@ -324,8 +412,45 @@ pub fn start(config: &Config) -> anyhow::Result<Running> {
     };
     let order_entry = server.order_entry_addr()?;
     let funding = server.funding_addr()?;
+    let md = match publisher {
+        Some(mut publisher) => {
+            let md_config = md_config(config)?;
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |since| since.as_nanos() as u64);
+            let bound = publisher
+                .write_logs_under(&config.marketdata_dir(), now)
+                .map_err(anyhow::Error::from)
+                .and_then(|()| {
+                    marketdata::server::MdServer::bind(md_config).map_err(|error| {
+                        anyhow::anyhow!(
+                            "cannot listen on {} and {} (market data): {error}",
+                            md_section.rerequest,
+                            md_section.snapshot
+                        )
+                    })
+                });
+            match bound {
+                Ok(md_server) => Some((md_server, publisher)),
+                Err(error) => {
+                    sequencer.close()?;
+                    return Err(error);
+                }
+            }
+        }
+        None => None,
+    };
     let (input, input_consumer) = engine::ring(section.ring_capacity);
     let (output_producer, output) = engine::ring(section.ring_capacity);
+    let mut outputs = vec![output_producer];
+    let mut doorbells = Vec::new();
+    let mut md_output = None;
+    if let Some((md_server, _)) = &md {
+        let (producer, consumer) = engine::ring(section.ring_capacity);
+        outputs.push(producer);
+        doorbells.push(md_server.doorbell());
+        md_output = Some(consumer);
+    }
     let durable = sequencer.durable();
     let idle = match section.idle {
         IdleName::BusySpin => IdleStrategy::BusySpin,
@@ -334,10 +459,11 @@ pub fn start(config: &Config) -> anyhow::Result<Running> {
             park: Duration::from_micros(100),
         },
     };
-    let engine = engine::runner::spawn(
+    let engine = engine::runner::spawn_with_doorbells(
         sequencer,
         input_consumer,
-        vec![output_producer],
+        outputs,
+        doorbells.clone(),
         LoopConfig {
             core: engine_core,
             idle,
@@ -350,21 +476,50 @@ pub fn start(config: &Config) -> anyhow::Result<Running> {
         input,
         output,
         waker: engine.waker(),
-        durable,
+        durable: durable.clone(),
         session_prefix,
+    };
+    let (md, marketdata) = match (md, md_output) {
+        (Some((md_server, publisher)), Some(output)) => {
+            let addresses = MarketDataAddresses {
+                feed_a: md_section.feed_a.clone(),
+                feed_b: (!md_section.feed_b.is_empty()).then(|| md_section.feed_b.clone()),
+                rerequest: md_server.rerequest_addr()?,
+                snapshot: md_server.snapshot_addr()?,
+            };
+            let md_parts = marketdata::server::MdParts {
+                publisher,
+                output,
+                durable: durable.clone(),
+            };
+            match md_server.spawn(md_parts, doorbells[0].clone()) {
+                Ok(handle) => (Some(handle), Some(addresses)),
+                Err(error) => {
+                    engine.stop().close()?;
+                    anyhow::bail!("cannot start the market-data thread: {error}");
+                }
+            }
+        }
+        _ => (None, None),
     };
     let server = match server.spawn(parts) {
         Ok(server) => server,
         Err(error) => {
-            engine.stop().close()?;
+            let closed = engine.stop().close();
+            if let Some(md) = md {
+                let _ = md.finish();
+            }
+            closed?;
             anyhow::bail!("cannot start the gateway thread: {error}");
         }
     };
     Ok(Running {
         engine,
         server,
+        md,
         order_entry,
         funding,
+        marketdata,
         description,
     })
 }
@@ -373,7 +528,9 @@ impl Running {
     /// Whether the engine or the gateway thread has ended on its own (a
     /// journal failure or an I/O error of the event loop).
     pub fn failed(&self) -> bool {
-        self.engine.is_finished() || self.server.is_finished()
+        self.engine.is_finished()
+            || self.server.is_finished()
+            || self.md.as_ref().is_some_and(|md| md.is_finished())
     }
 
     /// Stops cleanly: no more input, the engine drains its ring, the
@@ -387,6 +544,10 @@ impl Running {
         let closed = sequencer.close();
         let stats = self.server.finish()?;
         tracing::info!(?stats, "gateway stopped");
+        if let Some(md) = self.md {
+            let stats = md.finish()?;
+            tracing::info!(?stats, "market data stopped");
+        }
         closed?;
         Ok(())
     }
@@ -398,42 +559,4 @@ fn parse_addr(text: &str, what: &str) -> anyhow::Result<SocketAddr> {
         .map_err(|error| anyhow::anyhow!("{what} = {text:?}: {error}"))?
         .next()
         .ok_or_else(|| anyhow::anyhow!("{what} = {text:?}: no address"))
-}
-
-/// `YYMMDD` (UTC) of a Unix time in nanoseconds: the first part of the
-/// SoupBinTCP session name.
-pub fn yymmdd(timestamp_ns: u64) -> String {
-    let days = (timestamp_ns / 86_400_000_000_000) as i64;
-    // Civil date from days since 1970-01-01 (the proleptic Gregorian
-    // calendar, in 400-year eras of 146 097 days).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z.rem_euclid(146_097);
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_index = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
-    let month = if month_index < 10 {
-        month_index + 3
-    } else {
-        month_index - 9
-    };
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    format!("{:02}{month:02}{day:02}", year.rem_euclid(100))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::yymmdd;
-
-    #[test]
-    fn session_dates() {
-        assert_eq!(yymmdd(0), "700101");
-        // 2026-11-22T17:45:45Z.
-        assert_eq!(yymmdd(1_795_369_545_000_000_000), "261122");
-        // 2000-02-29 and 2024-12-31.
-        assert_eq!(yymmdd(951_782_400_000_000_000), "000229");
-        assert_eq!(yymmdd(1_735_603_200_000_000_000), "241231");
-    }
 }

@@ -55,7 +55,9 @@ fn free_port_config(dir: &Path, text: &str) -> PathBuf {
     let path = dir.join("serve.toml");
     let text = text
         .replace("127.0.0.1:9001", "127.0.0.1:0")
-        .replace("127.0.0.1:9002", "127.0.0.1:0");
+        .replace("127.0.0.1:9002", "127.0.0.1:0")
+        .replace("127.0.0.1:9003", "127.0.0.1:0")
+        .replace("127.0.0.1:9004", "127.0.0.1:0");
     std::fs::write(&path, text).unwrap();
     path
 }

@@ -31,6 +31,8 @@ pub fn test_config(dir: &Path) -> Config {
     config.journal.prefault = false;
     config.server.order_entry = "127.0.0.1:0".to_owned();
     config.server.funding = "127.0.0.1:0".to_owned();
+    config.marketdata.rerequest = "127.0.0.1:0".to_owned();
+    config.marketdata.snapshot = "127.0.0.1:0".to_owned();
     // Two test threads share two cores: spinning on a pinned core would
     // starve them.
     config.server.engine_core = None;
