@@ -70,6 +70,67 @@ pub enum BenchCommand {
     /// same. Every order is an IOC buy of 1 ACME at 95.0000 that never
     /// crosses (accepted dead, then canceled), so the book stays empty.
     E2e(E2eArgs),
+    /// Measure market data: the publisher (engine events to ITCH 5.0 in
+    /// MoldUDP64 packets), book building by a subscriber, and the latency
+    /// from engine to subscriber through UDP and two threads.
+    ///
+    /// The workload's engine events are recorded first (untimed). Then, in
+    /// each of `--runs` runs: publishing every recorded command (a flush
+    /// every `--flush-every` commands) with packets only counted, then
+    /// with each sent over UDP (multicast 239.255.42.1:26400 on 127.0.0.1
+    /// when NETNS_RUN=1, i.e. inside netns-run; else unicast to a socket on
+    /// 127.0.0.1); book building from the packets (parse, decode,
+    /// Books::apply) and decode alone. Figures are medians with min and
+    /// max. Last, a subscriber thread receives the feed over UDP while the
+    /// publisher replays the recording at `--rate` commands/s for
+    /// `--seconds`, each header stamped with the wall clock: latency =
+    /// receipt minus ITCH timestamp, HdrHistogram percentiles. Every book
+    /// built must equal the publisher's feed.
+    Md(MdArgs),
+}
+
+/// Arguments of `exchange bench md`.
+#[derive(Debug, Args)]
+pub struct MdArgs {
+    /// The workload whose engine events are published (`all` is refused).
+    #[arg(long, value_enum, default_value_t = WorkloadChoice::ExchangeCore)]
+    pub workload: WorkloadChoice,
+
+    /// Measured commands of the workload, its setup on top [default:
+    /// 1000000, 20000 with --quick].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    pub commands: Option<u64>,
+
+    /// Seed of the workload generator.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+
+    /// Repetitions of the throughput passes; figures are their median
+    /// [default: 5, 2 with --quick].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1_000))]
+    pub runs: Option<u32>,
+
+    /// Commands between two flushes of the publisher in the throughput
+    /// passes (a live publisher flushes when its input is drained).
+    #[arg(long, default_value_t = crate::FLUSH_EVERY_COMMANDS, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub flush_every: u32,
+
+    /// The offered rate of the latency phase, commands per second.
+    #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    pub rate: u64,
+
+    /// Length of the latency phase (shorter if the recording ends first)
+    /// [default: 3, 0.3 with --quick].
+    #[arg(long, value_parser = seconds_positive)]
+    pub seconds: Option<f64>,
+
+    /// A tiny run for a smoke test (the defaults above in brackets).
+    #[arg(long)]
+    pub quick: bool,
+
+    /// Print exactly one JSON object on stdout instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Arguments of `exchange bench e2e`.
@@ -287,7 +348,42 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Journal(arguments) => run_journal(&arguments),
         BenchCommand::Ring(arguments) => run_ring(&arguments),
         BenchCommand::E2e(arguments) => run_e2e(&arguments),
+        BenchCommand::Md(arguments) => run_md(&arguments),
     }
+}
+
+fn run_md(arguments: &MdArgs) -> anyhow::Result<()> {
+    let machine = Machine::detect();
+    let command = std::env::args().collect::<Vec<_>>().join(" ");
+    let mut config = crate::MdBenchConfig::new(arguments.quick);
+    config.workload = match arguments.workload {
+        WorkloadChoice::ExchangeCore => WorkloadKind::ExchangeCore,
+        WorkloadChoice::DeepBook => WorkloadKind::DeepBook,
+        WorkloadChoice::All => anyhow::bail!("bench md measures one workload at a time"),
+    };
+    if let Some(commands) = arguments.commands {
+        config.commands = usize::try_from(commands).context("--commands does not fit memory")?;
+    }
+    config.seed = arguments.seed;
+    config.runs = arguments.runs.unwrap_or(config.runs);
+    config.flush_every = arguments.flush_every;
+    config.rate_per_sec = arguments.rate;
+    if let Some(seconds) = arguments.seconds {
+        config.latency_duration = std::time::Duration::from_secs_f64(seconds);
+    }
+    let report = crate::measure_md(&config, |step| eprintln!("md: {step}"))
+        .context("measuring market data")?;
+    let output = if arguments.json {
+        serde_json::to_string(&crate::md_bench::MdJson {
+            report: &report,
+            machine: &machine,
+            command: &command,
+        })?
+    } else {
+        report.table(&machine, &command)
+    };
+    println!("{output}");
+    Ok(())
 }
 
 fn run_e2e(arguments: &E2eArgs) -> anyhow::Result<()> {
@@ -746,6 +842,68 @@ mod tests {
             value["workloads"]["exchange-core"]["latency_ns"]["p99"].is_u64(),
             "{all}"
         );
+    }
+
+    #[test]
+    fn md_arguments_parse_with_defaults() {
+        let cli = TestCli::try_parse_from(["bench", "md"]).unwrap();
+        let BenchCommand::Md(arguments) = cli.command else {
+            panic!("not md")
+        };
+        assert_eq!(
+            (
+                arguments.workload,
+                arguments.commands,
+                arguments.runs,
+                arguments.flush_every,
+                arguments.rate,
+                arguments.quick,
+                arguments.json
+            ),
+            (
+                WorkloadChoice::ExchangeCore,
+                None,
+                None,
+                16,
+                100_000,
+                false,
+                false
+            )
+        );
+        let cli = TestCli::try_parse_from([
+            "bench",
+            "md",
+            "--commands",
+            "5000",
+            "--runs",
+            "3",
+            "--flush-every",
+            "1",
+            "--rate",
+            "1000",
+            "--seconds",
+            "0.5",
+            "--quick",
+            "--json",
+        ])
+        .unwrap();
+        let BenchCommand::Md(arguments) = cli.command else {
+            panic!("not md")
+        };
+        assert_eq!(
+            (
+                arguments.commands,
+                arguments.runs,
+                arguments.flush_every,
+                arguments.rate,
+                arguments.seconds,
+                arguments.quick,
+                arguments.json
+            ),
+            (Some(5_000), Some(3), 1, 1_000, Some(0.5), true, true)
+        );
+        assert!(TestCli::try_parse_from(["bench", "md", "--flush-every", "0"]).is_err());
+        assert!(TestCli::try_parse_from(["bench", "md", "--seconds", "0"]).is_err());
     }
 
     #[test]

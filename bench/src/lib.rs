@@ -16,6 +16,7 @@ mod harness;
 mod journal_bench;
 mod machine;
 mod market;
+mod md_bench;
 mod random;
 mod ring_bench;
 mod workload;
@@ -32,6 +33,11 @@ pub use machine::Machine;
 pub use market::{
     BASE_ASSET, BASE_DEPOSIT, EngineDriver, INSTRUMENT, QUOTE_ASSET, QUOTE_DEPOSIT, QUOTE_SCALE,
     equity, header, limit_order, setup_commands, trading_accounts,
+};
+pub use md_bench::{
+    BOOK_TARGET_MESSAGES_PER_SEC, FLUSH_EVERY_COMMANDS, LatencyReport, MULTICAST_GROUP,
+    MdBenchConfig, MdBenchError, MdBenchReport, MdPercentiles, PUBLISH_TARGET_MESSAGES_PER_SEC,
+    RateFigures, TargetReport, Transport, measure_md,
 };
 pub use random::{Random, SplitMix64};
 pub use ring_bench::{

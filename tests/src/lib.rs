@@ -6,10 +6,12 @@
 
 #![forbid(unsafe_code)]
 
+mod books;
 mod environment;
 mod generator;
 mod reference;
 
+pub use books::{compare_books, itch_price, representable};
 pub use environment::{environment_number, environment_seed, run_seeds, stream_length};
 pub use generator::{CommandGenerator, SimulationRng};
 pub use reference::{ModelSnapshot, ReferenceModel};
