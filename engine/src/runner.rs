@@ -108,6 +108,105 @@ pub enum Output {
     Failed,
 }
 
+/// A consumer's queue of outputs waiting for durability: the edges hold
+/// each command's outcome until the journal says the command is durable
+/// (the durability rule), then release it whole, in order.
+#[derive(Debug, Default)]
+pub struct PendingOutputs {
+    queue: std::collections::VecDeque<Output>,
+}
+
+/// What [`PendingOutputs::pop_durable`] releases.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Released {
+    /// A durable command; its events are in the caller's buffer.
+    Command {
+        header: CommandHeader,
+        command: Command,
+        origin: Origin,
+        status: Status,
+    },
+    /// The engine stopped: the journal refused a command.
+    Failed,
+}
+
+impl PendingOutputs {
+    pub fn new() -> PendingOutputs {
+        PendingOutputs::default()
+    }
+
+    pub fn push(&mut self, output: Output) {
+        self.queue.push_back(output);
+    }
+
+    pub fn len(&self) -> usize {
+        self.queue.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.queue.is_empty()
+    }
+
+    /// Moves up to `max` outputs from the ring to the queue; returns how
+    /// many.
+    pub fn take_from(&mut self, ring: &mut Consumer<Output>, max: usize) -> usize {
+        let queue = &mut self.queue;
+        ring.drain(max, |output| queue.push_back(output))
+    }
+
+    /// The command at the front, with its events put in `events`, if all
+    /// of them have arrived and its sequence is at most `durable` (the
+    /// journal's durable position, read once per pass by the caller;
+    /// `u64::MAX` releases whatever is complete, for a closed journal).
+    /// `None` while the front is incomplete or not durable yet, or the
+    /// queue is empty.
+    pub fn pop_durable(&mut self, durable: u64, events: &mut Vec<Event>) -> Option<Released> {
+        loop {
+            match *self.queue.front()? {
+                Output::Failed => {
+                    self.queue.pop_front();
+                    return Some(Released::Failed);
+                }
+                Output::Event(_) => {
+                    // Events are taken with their command; a stray one is a
+                    // bug in the engine loop.
+                    debug_assert!(false, "an event without its command");
+                    self.queue.pop_front();
+                }
+                Output::Command {
+                    header,
+                    command,
+                    origin,
+                    status,
+                    events: count,
+                } => {
+                    let count = count as usize;
+                    if self.queue.len() < 1 + count {
+                        return None;
+                    }
+                    if header.sequence > durable {
+                        return None;
+                    }
+                    self.queue.pop_front();
+                    events.clear();
+                    for output in self.queue.drain(..count) {
+                        match output {
+                            Output::Event(event) => events.push(event),
+                            other => debug_assert!(false, "expected an event, got {other:?}"),
+                        }
+                    }
+                    return Some(Released::Command {
+                        header,
+                        command,
+                        origin,
+                        status,
+                    });
+                }
+            }
+        }
+    }
+}
+
 /// What the engine thread does when its input ring is empty.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum IdleStrategy {
@@ -233,8 +332,10 @@ impl EngineHandle {
 /// publishes to its ring: the consumer announces it is about to sleep
 /// ([`sleeping`](Self::sleeping)), looks at its ring once more, sleeps, and
 /// then says it is [`awake`](Self::awake); after every batch that published
-/// something the engine rings the bell if the consumer announced sleep.
-/// Costs the engine one load per batch while the consumer is awake.
+/// something, and whenever a ring it pushes to is full, the engine rings the
+/// bell if the consumer announced sleep. Costs the engine a fence and a load
+/// per batch while the consumer is awake; the consumer should announce only
+/// long sleeps (idle), not short waits.
 pub struct Doorbell {
     sleeping: AtomicBool,
     ring: Box<dyn Fn() + Send + Sync>,
@@ -253,6 +354,9 @@ impl Doorbell {
     /// before sleeping (a push before this store is seen by that look).
     pub fn sleeping(&self) {
         self.sleeping.store(true, Ordering::SeqCst);
+        // Orders the store before the consumer's next look at its ring
+        // (pairs with the fence in `ring_if_sleeping`).
+        std::sync::atomic::fence(Ordering::SeqCst);
     }
 
     /// The consumer is awake again.
@@ -266,7 +370,8 @@ impl Doorbell {
         // Pairs with the consumer's SeqCst store of `sleeping`: either it
         // sees the push on its last look or this sees `sleeping`.
         std::sync::atomic::fence(Ordering::SeqCst);
-        if self.sleeping.swap(false, Ordering::Relaxed) {
+        // A plain load first: no write to the shared line while awake.
+        if self.sleeping.load(Ordering::Relaxed) && self.sleeping.swap(false, Ordering::Relaxed) {
             (self.ring)();
         }
     }
@@ -353,6 +458,7 @@ impl EngineLoop {
                 sequencer,
                 input,
                 outputs,
+                doorbells,
                 staged,
                 shared,
                 ..
@@ -385,9 +491,10 @@ impl EngineLoop {
                                     events,
                                 },
                                 shared,
+                                doorbells,
                             );
                             for event in staged.iter() {
-                                push(output, Output::Event(*event), shared);
+                                push(output, Output::Event(*event), shared, doorbells);
                             }
                         }
                     }
@@ -396,7 +503,7 @@ impl EngineLoop {
             });
             if failed {
                 for output in &mut self.outputs {
-                    push(output, Output::Failed, &self.shared);
+                    push(output, Output::Failed, &self.shared, &self.doorbells);
                 }
                 for doorbell in &self.doorbells {
                     doorbell.ring_if_sleeping();
@@ -451,11 +558,17 @@ impl EngineLoop {
     }
 }
 
-/// Pushes to a ring, waiting for its consumer while it is full. Gives up
-/// (dropping the item, and every later one) only when the loop is being
-/// stopped and the consumer has stopped draining.
+/// Pushes to a ring, waiting for its consumer while it is full (a sleeping
+/// consumer is woken first). Gives up (dropping the item, and every later
+/// one) only when the loop is being stopped and the consumer has stopped
+/// draining.
 #[inline]
-fn push(output: &mut Producer<Output>, item: Output, shared: &LoopShared) {
+fn push(
+    output: &mut Producer<Output>,
+    item: Output,
+    shared: &LoopShared,
+    doorbells: &[Arc<Doorbell>],
+) {
     if shared.abandoned.load(Ordering::Relaxed) {
         return;
     }
@@ -465,6 +578,11 @@ fn push(output: &mut Producer<Output>, item: Output, shared: &LoopShared) {
         match output.try_push(item) {
             Ok(()) => return,
             Err(back) => item = back,
+        }
+        if spins.is_multiple_of(1024) {
+            for doorbell in doorbells {
+                doorbell.ring_if_sleeping();
+            }
         }
         spins += 1;
         if spins.is_multiple_of(1024) {
@@ -490,4 +608,107 @@ fn now_ns() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |since| since.as_nanos() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::command::AdminCommand;
+
+    fn command(sequence: u64, events: u32) -> Output {
+        Output::Command {
+            header: CommandHeader {
+                sequence,
+                timestamp_ns: 0,
+            },
+            command: Command::Admin(AdminCommand::EndOfDay),
+            origin: Origin::NONE,
+            status: Status::Applied,
+            events,
+        }
+    }
+
+    fn event(count: u32) -> Output {
+        Output::Event(Event::EndOfDay { count })
+    }
+
+    fn released_sequence(released: Option<Released>) -> Option<u64> {
+        match released? {
+            Released::Command { header, .. } => Some(header.sequence),
+            Released::Failed => None,
+        }
+    }
+
+    #[test]
+    fn pending_outputs_release_whole_durable_commands_in_order() {
+        let mut pending = PendingOutputs::new();
+        let mut events = Vec::new();
+        assert_eq!(pending.pop_durable(u64::MAX, &mut events), None);
+        pending.push(command(1, 2));
+        pending.push(event(10));
+        // Incomplete: its second event has not come.
+        assert_eq!(pending.pop_durable(u64::MAX, &mut events), None);
+        pending.push(event(11));
+        pending.push(command(2, 0));
+        pending.push(command(3, 1));
+        pending.push(event(30));
+        // Complete but not durable.
+        assert_eq!(pending.pop_durable(0, &mut events), None);
+        assert_eq!(pending.len(), 6);
+        assert_eq!(
+            released_sequence(pending.pop_durable(2, &mut events)),
+            Some(1)
+        );
+        assert_eq!(
+            events,
+            [Event::EndOfDay { count: 10 }, Event::EndOfDay { count: 11 }]
+        );
+        assert_eq!(
+            released_sequence(pending.pop_durable(2, &mut events)),
+            Some(2)
+        );
+        assert!(events.is_empty());
+        // Sequence 3 waits for the disk.
+        assert_eq!(pending.pop_durable(2, &mut events), None);
+        assert_eq!(
+            released_sequence(pending.pop_durable(3, &mut events)),
+            Some(3)
+        );
+        assert_eq!(events, [Event::EndOfDay { count: 30 }]);
+        pending.push(Output::Failed);
+        assert_eq!(pending.pop_durable(0, &mut events), Some(Released::Failed));
+        assert!(pending.is_empty());
+    }
+
+    #[test]
+    fn take_from_moves_at_most_max() {
+        let (mut producer, mut consumer) = crate::ring::<Output>(8);
+        for sequence in 1..=5 {
+            assert!(producer.try_push(command(sequence, 0)).is_ok());
+        }
+        let mut pending = PendingOutputs::new();
+        assert_eq!(pending.take_from(&mut consumer, 3), 3);
+        assert_eq!(pending.take_from(&mut consumer, 3), 2);
+        assert_eq!(pending.len(), 5);
+    }
+
+    #[test]
+    fn a_doorbell_rings_only_for_a_sleeping_consumer() {
+        let rung = Arc::new(AtomicU64::new(0));
+        let counter = Arc::clone(&rung);
+        let bell = Doorbell::new(move || {
+            counter.fetch_add(1, Ordering::Relaxed);
+        });
+        bell.ring_if_sleeping();
+        assert_eq!(rung.load(Ordering::Relaxed), 0);
+        bell.sleeping();
+        bell.ring_if_sleeping();
+        // Once per sleep: the bell resets it.
+        bell.ring_if_sleeping();
+        assert_eq!(rung.load(Ordering::Relaxed), 1);
+        bell.sleeping();
+        bell.awake();
+        bell.ring_if_sleeping();
+        assert_eq!(rung.load(Ordering::Relaxed), 1);
+    }
 }

@@ -29,7 +29,6 @@
 
 pub mod translate;
 
-use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -37,7 +36,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use engine::runner::{Origin, Output, Request, Waker};
+use engine::runner::{Origin, Output, PendingOutputs, Released, Request, Waker};
 use engine::{AccountId, Command, CommandHeader, Consumer, Event, Producer, Status};
 use journal::DurablePosition;
 use mio::net::{TcpListener, TcpStream};
@@ -298,7 +297,7 @@ struct EventLoop {
     control: Arc<Control>,
     sessions: Vec<Option<Session>>,
     /// Engine outputs waiting for durability.
-    pending: VecDeque<Output>,
+    pending: PendingOutputs,
     /// A durable command whose events are being taken (see
     /// [`EventLoop::take_outputs`]); its events gather in `events`.
     assembling: Option<Assembling>,
@@ -351,7 +350,7 @@ impl EventLoop {
             parts,
             control,
             sessions: Vec::new(),
-            pending: VecDeque::new(),
+            pending: PendingOutputs::new(),
             assembling: None,
             stalled: None,
             payload: Vec::with_capacity(usize::from(PACKET_LENGTH_MAX)),
@@ -876,7 +875,7 @@ impl EventLoop {
                 (output, None) => {
                     // Not durable yet, or the engine's failure: the queue
                     // takes over from here.
-                    self.pending.push_back(output);
+                    self.pending.push(output);
                 }
                 (output, Some(assembling)) => {
                     // The engine publishes a command's events right after
@@ -904,19 +903,20 @@ impl EventLoop {
 
     /// Moves the engine's outputs to the queue; returns how many.
     fn collect_outputs(&mut self) -> usize {
-        let pending = &mut self.pending;
-        self.parts
-            .output
-            .drain(4096, |output| pending.push_back(output))
+        self.pending.take_from(&mut self.parts.output, 4096)
     }
 
     /// Translates every complete, durable command at the front of the
     /// queue into the streams.
     fn release_durable(&mut self) {
-        let mut durable = None;
-        while let Some(&front) = self.pending.front() {
-            match front {
-                Output::Failed => {
+        if self.pending.is_empty() {
+            return;
+        }
+        let durable = self.parts.durable.sequence();
+        let mut events = std::mem::take(&mut self.events);
+        while let Some(released) = self.pending.pop_durable(durable, &mut events) {
+            match released {
+                Released::Failed => {
                     if !self.failed {
                         tracing::error!(
                             "the engine stopped: the journal refused a command; no more \
@@ -925,43 +925,20 @@ impl EventLoop {
                     }
                     self.failed = true;
                     self.control.stop_input.store(true, Ordering::Release);
-                    self.pending.pop_front();
                 }
-                Output::Event(_) => {
-                    // Events are consumed with their command; a stray one is
-                    // a bug in the engine loop.
-                    debug_assert!(false, "an event without its command");
-                    self.pending.pop_front();
-                }
-                Output::Command {
+                Released::Command {
                     header,
                     command,
                     origin,
                     status,
-                    events,
                 } => {
-                    let events = events as usize;
-                    if self.pending.len() < 1 + events {
-                        return;
-                    }
-                    let durable_sequence =
-                        *durable.get_or_insert_with(|| self.parts.durable.sequence());
-                    if header.sequence > durable_sequence {
-                        // Look again next pass.
-                        return;
-                    }
-                    self.pending.pop_front();
-                    self.events.clear();
-                    for _ in 0..events {
-                        match self.pending.pop_front() {
-                            Some(Output::Event(event)) => self.events.push(event),
-                            other => debug_assert!(false, "expected an event, got {other:?}"),
-                        }
-                    }
+                    self.events = std::mem::take(&mut events);
                     self.release(header, &command, origin, status);
+                    events = std::mem::take(&mut self.events);
                 }
             }
         }
+        self.events = events;
     }
 
     fn release(
