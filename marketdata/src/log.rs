@@ -11,10 +11,11 @@
 //! at start-up the publisher regenerates the session's messages by
 //! replaying the command journal; [`MessageLog::attach`] then checks that
 //! the log on disk is a prefix of what was regenerated and appends the
-//! rest. The command journal is the authority: a log that disagrees with
-//! it (which the durability rule rules out short of an operator's
-//! `journal truncate` or a damaged log file) is moved aside, kept for
-//! inspection, and written anew — reported, never silently.
+//! rest. A session whose End of Session was sent is marked ended in its
+//! file (record type [`RECORD_TYPE_END`]) and never written again. The
+//! publisher decides what to do with a log that has ended or that
+//! disagrees with the journal (see `publisher`: the day continues under a
+//! new session name).
 
 use std::path::{Path, PathBuf};
 
@@ -22,6 +23,23 @@ use journal::{Durability, Journal, JournalError, JournalOptions};
 
 /// The journal record type of an ITCH message in the log.
 pub const RECORD_TYPE_ITCH: u16 = 0x0100;
+/// The record that closes a session's log: its End of Session was sent.
+pub const RECORD_TYPE_END: u16 = 0x0101;
+
+/// A log on disk compared with the one in memory.
+#[derive(Debug)]
+pub struct OnDisk {
+    /// ITCH messages in the file.
+    pub messages: u64,
+    /// The session was ended (End of Session sent).
+    pub ended: bool,
+    /// The first way the file disagrees with the log in memory.
+    pub disagreement: Option<LogError>,
+}
+
+fn has_segments(dir: &Path) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_some())
+}
 
 /// Why a log cannot be opened or written.
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +64,13 @@ pub enum LogError {
          regenerates"
     )]
     Differs { dir: PathBuf, sequence: u64 },
+    #[error("message log {dir}: the session has ended (End of Session was sent)")]
+    Ended { dir: PathBuf },
+    #[error(
+        "message logs under {dir}: every session name of this trading day is used (a day \
+         restarted more than 52 times); move them aside"
+    )]
+    Generations { dir: PathBuf },
 }
 
 /// The messages of one MoldUDP64 session.
@@ -106,43 +131,75 @@ impl MessageLog {
         Some(&self.bytes[start..end])
     }
 
-    /// Writes the log through to the journal in `dir` from now on, after
-    /// checking what the directory already holds is a prefix of this log
-    /// and appending the rest of it. `timestamp_ns` stamps the appended
-    /// records. A directory that disagrees is renamed
-    /// `<dir>.diverged-<n>` and a new log written; the disagreement and the
-    /// new name are returned.
-    pub fn attach(
-        &mut self,
-        dir: &Path,
-        timestamp_ns: u64,
-    ) -> Result<Option<(LogError, PathBuf)>, LogError> {
-        match self.attach_checked(dir, timestamp_ns) {
-            Ok(()) => Ok(None),
-            Err(disagreement @ (LogError::Ahead { .. } | LogError::Differs { .. })) => {
-                let aside = (1..)
-                    .map(|n| PathBuf::from(format!("{}.diverged-{n}", dir.display())))
-                    .find(|path| !path.exists())
-                    .expect("a free name");
-                std::fs::rename(dir, &aside).map_err(|source| LogError::Journal {
-                    dir: dir.to_path_buf(),
-                    source: JournalError::Io {
-                        path: dir.to_path_buf(),
-                        source,
-                    },
-                })?;
-                self.attach_checked(dir, timestamp_ns)?;
-                Ok(Some((disagreement, aside)))
-            }
-            Err(error) => Err(error),
+    /// What `dir` holds compared with this log: `None` if there is no log
+    /// there.
+    pub fn inspect(&self, dir: &Path) -> Result<Option<OnDisk>, LogError> {
+        if !dir.join("LOCK").exists() && !has_segments(dir) {
+            return Ok(None);
         }
-    }
-
-    fn attach_checked(&mut self, dir: &Path, timestamp_ns: u64) -> Result<(), LogError> {
         let error = |source| LogError::Journal {
             dir: dir.to_path_buf(),
             source,
         };
+        let (disk, _report) = Journal::open_read_only(dir).map_err(error)?;
+        let mut on_disk = OnDisk {
+            messages: 0,
+            ended: false,
+            disagreement: None,
+        };
+        let mut reader = disk.reader(1);
+        while let Some(record) = reader.next().map_err(error)? {
+            match record.record_type {
+                RECORD_TYPE_ITCH if !on_disk.ended => {
+                    on_disk.messages += 1;
+                    if on_disk.disagreement.is_none()
+                        && self.get(on_disk.messages) != Some(record.body)
+                    {
+                        on_disk.disagreement = Some(if on_disk.messages > self.len() {
+                            LogError::Ahead {
+                                dir: dir.to_path_buf(),
+                                on_disk: on_disk.messages,
+                                regenerated: self.len(),
+                            }
+                        } else {
+                            LogError::Differs {
+                                dir: dir.to_path_buf(),
+                                sequence: on_disk.messages,
+                            }
+                        });
+                    }
+                }
+                RECORD_TYPE_END if !on_disk.ended => on_disk.ended = true,
+                _ => {
+                    on_disk.disagreement.get_or_insert(LogError::Differs {
+                        dir: dir.to_path_buf(),
+                        sequence: on_disk.messages + 1,
+                    });
+                }
+            }
+        }
+        Ok(Some(on_disk))
+    }
+
+    /// Writes the log through to the journal in `dir` from now on: what
+    /// the directory holds must be a prefix of this log, not ended (see
+    /// [`inspect`](Self::inspect)); the rest is appended, stamped
+    /// `timestamp_ns`.
+    pub fn attach(&mut self, dir: &Path, timestamp_ns: u64) -> Result<(), LogError> {
+        let error = |source| LogError::Journal {
+            dir: dir.to_path_buf(),
+            source,
+        };
+        if let Some(on_disk) = self.inspect(dir)? {
+            if let Some(disagreement) = on_disk.disagreement {
+                return Err(disagreement);
+            }
+            if on_disk.ended {
+                return Err(LogError::Ended {
+                    dir: dir.to_path_buf(),
+                });
+            }
+        }
         let options = JournalOptions {
             segment_bytes: 16 << 20,
             record_bytes_max: 64 << 10,
@@ -150,28 +207,7 @@ impl MessageLog {
             prefault: false,
         };
         let (mut disk, _report) = Journal::open(dir, options).map_err(error)?;
-        let on_disk = disk.last_sequence();
-        if on_disk > self.len() {
-            return Err(LogError::Ahead {
-                dir: dir.to_path_buf(),
-                on_disk,
-                regenerated: self.len(),
-            });
-        }
-        {
-            let mut reader = disk.reader(1);
-            while let Some(record) = reader.next().map_err(error)? {
-                if record.record_type != RECORD_TYPE_ITCH
-                    || self.get(record.sequence) != Some(record.body)
-                {
-                    return Err(LogError::Differs {
-                        dir: dir.to_path_buf(),
-                        sequence: record.sequence,
-                    });
-                }
-            }
-        }
-        for sequence in on_disk + 1..=self.len() {
+        for sequence in disk.last_sequence() + 1..=self.len() {
             let message = self.get(sequence).expect("within the log");
             disk.append(RECORD_TYPE_ITCH, timestamp_ns, message)
                 .map_err(error)?;
@@ -179,6 +215,19 @@ impl MessageLog {
         self.disk = Some(disk);
         self.dir = Some(dir.to_path_buf());
         Ok(())
+    }
+
+    /// Marks the session ended in the file (its End of Session was sent:
+    /// no message will be added to it) and closes the file.
+    pub fn end(&mut self, timestamp_ns: u64) -> Result<(), LogError> {
+        if let Some(disk) = self.disk.as_mut()
+            && let Err(source) = disk.append(RECORD_TYPE_END, timestamp_ns, &[])
+        {
+            let dir = self.dir.clone().unwrap_or_default();
+            self.disk = None;
+            return Err(LogError::Journal { dir, source });
+        }
+        self.detach()
     }
 
     /// Closes the file (if any), keeping the messages in memory.
@@ -230,9 +279,10 @@ mod tests {
     }
 
     #[test]
-    fn attach_writes_through_and_checks_the_prefix_on_reopen() {
+    fn attach_writes_through_and_inspect_compares() {
         let dir = temp_dir("attach");
         let mut log = MessageLog::new();
+        assert!(log.inspect(&dir).unwrap().is_none());
         log.append(b"one", 1).unwrap();
         log.attach(&dir, 1).unwrap();
         log.append(b"two", 2).unwrap();
@@ -244,46 +294,38 @@ mod tests {
         for message in [&b"one"[..], b"two", b"three"] {
             again.append(message, 3).unwrap();
         }
+        let on_disk = again.inspect(&dir).unwrap().unwrap();
+        assert_eq!((on_disk.messages, on_disk.ended), (2, false));
+        assert!(on_disk.disagreement.is_none());
         again.attach(&dir, 3).unwrap();
-        again.detach().unwrap();
+        again.end(3).unwrap();
         let (disk, _) = Journal::open_read_only(&dir).unwrap();
-        assert_eq!(disk.last_sequence(), 3);
+        assert_eq!(disk.last_sequence(), 4);
         drop(disk);
+        let on_disk = again.inspect(&dir).unwrap().unwrap();
+        assert_eq!((on_disk.messages, on_disk.ended), (3, true));
+        assert!(matches!(again.attach(&dir, 4), Err(LogError::Ended { .. })));
 
-        // One that disagrees: the file is moved aside and written anew.
+        // One that disagrees, or is shorter than the file.
         let mut other = MessageLog::new();
         for message in [&b"one"[..], b"TWO", b"three"] {
             other.append(message, 4).unwrap();
         }
-        let (why, aside) = other.attach(&dir, 4).unwrap().expect("moved aside");
-        assert!(
-            matches!(why, LogError::Differs { sequence: 2, .. }),
-            "{why}"
-        );
-        assert_eq!(
-            aside,
-            PathBuf::from(format!("{}.diverged-1", dir.display()))
-        );
-        other.detach().unwrap();
-        let (kept, _) = Journal::open_read_only(&aside).unwrap();
-        assert_eq!(kept.last_sequence(), 3);
-        drop(kept);
-        let (rewritten, _) = Journal::open_read_only(&dir).unwrap();
-        let mut reader = rewritten.reader(2);
-        assert_eq!(reader.next().unwrap().unwrap().body, b"TWO");
-        drop(rewritten);
-        // One shorter than the file: the same, under the next free name.
+        let on_disk = other.inspect(&dir).unwrap().unwrap();
+        assert!(matches!(
+            on_disk.disagreement,
+            Some(LogError::Differs { sequence: 2, .. })
+        ));
+        assert!(matches!(
+            other.attach(&dir, 4),
+            Err(LogError::Differs { .. })
+        ));
         let mut short = MessageLog::new();
         short.append(b"one", 5).unwrap();
-        let (why, aside2) = short.attach(&dir, 5).unwrap().expect("moved aside");
-        assert!(matches!(why, LogError::Ahead { on_disk: 3, .. }), "{why}");
-        assert_eq!(
-            aside2,
-            PathBuf::from(format!("{}.diverged-2", dir.display()))
-        );
-        short.detach().unwrap();
-        for path in [&dir, &aside, &aside2] {
-            std::fs::remove_dir_all(path).unwrap();
-        }
+        assert!(matches!(
+            short.inspect(&dir).unwrap().unwrap().disagreement,
+            Some(LogError::Ahead { on_disk: 2, .. })
+        ));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -60,6 +60,8 @@ pub struct Publisher {
     log_failed: bool,
     /// Where each session's message log is written, once live.
     log_root: Option<PathBuf>,
+    /// The current day's session generation (see [`session_name`]).
+    generation: u32,
 }
 
 impl Publisher {
@@ -81,16 +83,22 @@ impl Publisher {
             stats: PublisherStats::default(),
             log_failed: false,
             log_root: None,
+            generation: 0,
         })
     }
 
     /// The current session (blank before the first command).
     pub fn session(&self) -> Session {
         match &self.prefix {
-            Some(prefix) => Session::from_bytes(gateway::server::session_name(prefix, self.day))
-                .expect("session names are ASCII"),
+            Some(prefix) => session_name(prefix, self.day, self.generation),
             None => Session::from_bytes([b' '; 10]).expect("blank"),
         }
+    }
+
+    /// How many times the current trading day's session was begun anew
+    /// (after a clean stop, or a log that disagreed with the journal).
+    pub fn generation(&self) -> u32 {
+        self.generation
     }
 
     /// The trading day (end-of-day commands applied so far).
@@ -158,19 +166,73 @@ impl Publisher {
     }
 
     /// From now on, writes each session's message log under `root` (a
-    /// directory named after the session): the current session's log —
-    /// regenerated from the journal — is checked against what the directory
-    /// holds and completed (see [`MessageLog::attach`]); later sessions
-    /// start theirs when they begin.
+    /// directory named after the session). For the current session — its
+    /// messages regenerated from the journal — the directory of the
+    /// session's name is checked: a log that is a prefix of the regenerated
+    /// one and was not ended continues (a restart after a crash: the
+    /// subscribers saw no End of Session). A log that was ended (a clean
+    /// stop sent End of Session) or disagrees (an operator's truncation, a
+    /// damaged file, another version's bytes) is left as it is, and the day
+    /// continues under the next generation's session name, from sequence 1:
+    /// subscribers see a new session and rebuild their books. Later days'
+    /// sessions start their logs when they begin.
     pub fn write_logs_under(&mut self, root: &Path, timestamp_ns: u64) -> Result<(), LogError> {
         self.log_root = Some(root.to_path_buf());
-        if self.started {
-            let dir = root.join(self.session().as_str().trim());
-            if let Some((why, aside)) = self.log.attach(&dir, timestamp_ns)? {
-                report_diverged(&why, &aside);
+        if !self.started {
+            return Ok(());
+        }
+        let before = self.session();
+        self.attach_log(root, timestamp_ns)?;
+        if self.session() != before {
+            // The packet in progress carries the old name: start it again
+            // under the new one, with the same messages.
+            let first = self.builder.as_ref().map_or(1, PacketBuilder::sequence);
+            let mut builder = PacketBuilder::new(self.session(), self.payload_max)
+                .expect("payload_max was checked at creation");
+            builder.start(first);
+            for sequence in first..=self.log.len() {
+                let message = self.log.get(sequence).expect("within the log");
+                let pushed = builder.try_push(message).expect("an ITCH message fits");
+                debug_assert!(pushed, "the packet in progress fitted before");
             }
+            self.builder = Some(builder);
         }
         Ok(())
+    }
+
+    /// Chooses the current day's generation (see
+    /// [`write_logs_under`](Self::write_logs_under)) and attaches its log.
+    fn attach_log(&mut self, root: &Path, timestamp_ns: u64) -> Result<(), LogError> {
+        let Some(prefix) = self.prefix.clone() else {
+            return Ok(());
+        };
+        for generation in 0..=GENERATION_MAX {
+            let name = session_name(&prefix, self.day, generation);
+            let dir = root.join(name.as_str().trim());
+            let reason = match self.log.inspect(&dir)? {
+                None => None,
+                Some(on_disk) => match on_disk.disagreement {
+                    Some(disagreement) => Some(disagreement.to_string()),
+                    None if on_disk.ended => Some(format!(
+                        "session {} was ended (End of Session sent)",
+                        name.as_str()
+                    )),
+                    None => None,
+                },
+            };
+            if let Some(reason) = reason {
+                tracing::info!(
+                    %reason,
+                    "market data: the day continues under a new session name"
+                );
+                continue;
+            }
+            self.generation = generation;
+            return self.log.attach(&dir, timestamp_ns);
+        }
+        Err(LogError::Generations {
+            dir: root.to_path_buf(),
+        })
     }
 
     /// Sends the packet in progress, if it holds anything.
@@ -255,15 +317,11 @@ impl Publisher {
         send: &mut dyn FnMut(&[u8]),
     ) {
         self.started = true;
-        if let Some(root) = &self.log_root {
-            let dir = root.join(self.session().as_str().trim());
-            match self.log.attach(&dir, timestamp_ns) {
-                Ok(None) => {}
-                Ok(Some((why, aside))) => report_diverged(&why, &aside),
-                Err(error) => {
-                    tracing::error!(%error, "the new session's message log is kept in memory only");
-                }
-            }
+        self.generation = 0;
+        if let Some(root) = self.log_root.clone()
+            && let Err(error) = self.attach_log(&root, timestamp_ns)
+        {
+            tracing::error!(%error, "the new session's message log is kept in memory only");
         }
         self.builder = Some(
             PacketBuilder::new(self.session(), self.payload_max)
@@ -296,7 +354,26 @@ impl Publisher {
         self.stats.bytes += packet.len() as u64;
         self.stats.sessions_ended += 1;
         send(&packet);
-        if let Err(error) = self.log.detach() {
+        if let Err(error) = self.log.end(timestamp_ns) {
+            tracing::error!(%error, "closing the message log");
+        }
+    }
+
+    /// A clean stop: the packet in progress is sent, then End of Session,
+    /// and the log is marked ended (a restart continues the day under the
+    /// next generation's name). Nothing is sent before the first command.
+    pub fn close(&mut self, timestamp_ns: u64, send: &mut dyn FnMut(&[u8])) {
+        if !self.started {
+            return;
+        }
+        self.flush(send);
+        let mut packet = Vec::with_capacity(moldudp64::HEADER_LEN);
+        self.end_of_session(&mut packet);
+        self.stats.packets += 1;
+        self.stats.bytes += packet.len() as u64;
+        self.stats.sessions_ended += 1;
+        send(&packet);
+        if let Err(error) = self.log.end(timestamp_ns) {
             tracing::error!(%error, "closing the message log");
         }
     }
@@ -332,14 +409,25 @@ impl Publisher {
     }
 }
 
-fn report_diverged(why: &LogError, aside: &Path) {
-    tracing::warn!(
-        %why,
-        aside = %aside.display(),
-        "the message log on disk disagreed with the command journal (an operator's truncation, or \
-         a damaged file): it was moved aside and written anew from the journal; subscribers that \
-         kept messages of this session from before must take a snapshot"
-    );
+/// Generations of one day's session: `A`–`Z` then `a`–`z`.
+const GENERATION_LETTERS: &[u8; 52] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+/// The last generation a day may reach.
+pub const GENERATION_MAX: u32 = GENERATION_LETTERS.len() as u32;
+
+/// The MoldUDP64 session name of trading `day`, `generation`: the
+/// order-entry session's name (`YYMMDD` + the day in 4 digits) for
+/// generation 0; then `YYMMDD`, the generation's letter (`A` for 1 … `z`
+/// for 52) and the day in 3 digits.
+pub fn session_name(prefix: &str, day: u64, generation: u32) -> Session {
+    let bytes = match generation {
+        0 => gateway::server::session_name(prefix, day),
+        _ => {
+            let letter = GENERATION_LETTERS[(generation.min(GENERATION_MAX) - 1) as usize] as char;
+            let text = format!("{prefix:.6}{letter}{:03}", day % 1_000);
+            gateway::soupbin::alpha_right_justified::<10>(&text).unwrap_or([b' '; 10])
+        }
+    };
+    Session::from_bytes(bytes).expect("session names are ASCII")
 }
 
 fn system_event(code: u8, timestamp: Timestamp) -> Message {

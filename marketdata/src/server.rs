@@ -32,9 +32,9 @@
 //! - A send to the multicast group that fails (no multicast route, say) is
 //!   counted and logged once; re-requests and snapshots keep working.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::io::{self, Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -42,7 +42,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use engine::Consumer;
-use engine::runner::{Doorbell, Output};
+use engine::runner::{Doorbell, Output, PendingOutputs, Released};
 use engine::{Command, CommandHeader, Event};
 use gateway::soupbin::{self, ClientPacket, FrameDecoder, ServerPacket};
 use journal::DurablePosition;
@@ -50,7 +50,7 @@ use mio::net::{TcpListener, TcpStream, UdpSocket as MioUdpSocket};
 use mio::{Events, Interest, Poll, Token, Waker};
 
 use crate::feed::itch_timestamp;
-use crate::moldudp64::{self, Request};
+use crate::moldudp64::{self, Request, Session};
 use crate::publisher::{Publisher, end_of_snapshot};
 
 /// Settings of the market-data thread.
@@ -79,6 +79,9 @@ pub struct MdConfig {
     pub snapshot_sessions_max: usize,
     /// A snapshot client that has not logged in after this long is closed.
     pub snapshot_login_timeout: Duration,
+    /// A snapshot client that has not read all of its snapshot after this
+    /// long (from connecting) is closed.
+    pub snapshot_write_timeout: Duration,
     /// Where the message log is written (a directory per session); `None`:
     /// memory only.
     pub log_dir: Option<PathBuf>,
@@ -100,6 +103,7 @@ impl Default for MdConfig {
             rerequest_messages_per_second: 100_000,
             snapshot_sessions_max: 16,
             snapshot_login_timeout: Duration::from_secs(5),
+            snapshot_write_timeout: Duration::from_secs(60),
             log_dir: None,
             core: None,
         }
@@ -127,6 +131,8 @@ const WAKER: Token = Token(0);
 const REREQUEST: Token = Token(1);
 const SNAPSHOT_LISTENER: Token = Token(2);
 const FIRST_CONNECTION: usize = 16;
+/// Re-requests answered per turn of the loop.
+const REREQUESTS_PER_TURN: usize = 64;
 
 /// The bound sockets, before the thread starts.
 #[derive(Debug)]
@@ -270,11 +276,17 @@ struct SnapshotConnection {
     stream: TcpStream,
     peer: SocketAddr,
     decoder: FrameDecoder,
+    /// Bytes read (before the answer).
+    read: usize,
     out: Vec<u8>,
     written: usize,
     answered: bool,
     opened: Instant,
 }
+
+/// Bytes a snapshot client may send before its Login Request is answered
+/// (a login is 49; heartbeats and debug packets may come first).
+const SNAPSHOT_LOGIN_BYTES_MAX: usize = 4096;
 
 struct MdLoop {
     config: MdConfig,
@@ -288,10 +300,17 @@ struct MdLoop {
     durable: DurablePosition,
     doorbell: Arc<Doorbell>,
     control: Arc<MdControl>,
-    pending: VecDeque<Output>,
+    pending: PendingOutputs,
     events: Vec<Event>,
     connections: Vec<Option<SnapshotConnection>>,
-    buckets: HashMap<SocketAddr, Bucket>,
+    buckets: HashMap<IpAddr, Bucket>,
+    /// The re-request socket may hold requests (edge-triggered readiness:
+    /// set by its event, cleared when a read would block).
+    rerequest_readable: bool,
+    /// The last snapshot's bytes, for the session and next sequence they
+    /// describe: clients that log in before anything new is published
+    /// share one build.
+    snapshot_cache: Option<(Session, u64, Vec<u8>)>,
     last_sent: Instant,
     /// Something was published since the last flush.
     unflushed: bool,
@@ -329,10 +348,12 @@ impl MdLoop {
             durable: parts.durable,
             doorbell,
             control,
-            pending: VecDeque::new(),
+            pending: PendingOutputs::new(),
             events: Vec::new(),
             connections: Vec::new(),
             buckets: HashMap::new(),
+            rerequest_readable: false,
+            snapshot_cache: None,
             last_sent: Instant::now(),
             unflushed: false,
             stats: MdStats::default(),
@@ -346,24 +367,26 @@ impl MdLoop {
         let mut events = Events::with_capacity(256);
         loop {
             let finishing = self.control.engine_done.load(Ordering::Acquire);
-            let taken = self
-                .output
-                .drain(4096, |output| self.pending.push_back(output));
-            let released = self.release(finishing);
+            let taken = self.pending.take_from(&mut self.output, 4096);
+            let released = self.release();
             if self.unflushed && (released == 0 || self.pending.is_empty()) {
                 self.flush();
             }
             if finishing && self.output.is_empty() {
-                // The journal is closed: everything was released above.
-                self.release(true);
-                self.flush();
-                self.end_of_session();
-                if let Err(error) = self.publisher.log_mut().detach() {
-                    tracing::error!(%error, "closing the message log");
+                // The engine has stopped and the journal is closed: what it
+                // made durable was released above; anything left was never
+                // durable and is not published.
+                self.release();
+                if !self.pending.is_empty() {
+                    tracing::warn!(
+                        outputs = self.pending.len(),
+                        "outputs of commands the journal did not make durable are not published"
+                    );
                 }
+                self.end_of_session();
                 return Ok(());
             }
-            let timeout = if taken > 0 || released > 0 {
+            let timeout = if taken > 0 || released > 0 || self.rerequest_readable {
                 Some(Duration::ZERO)
             } else if !self.pending.is_empty() {
                 // Waiting for the disk: look again soon.
@@ -377,7 +400,10 @@ impl MdLoop {
                         .min(Duration::from_millis(100)),
                 )
             };
-            let sleeping = timeout != Some(Duration::ZERO);
+            // Only an idle sleep is announced: while outputs wait for the
+            // disk, ringing would cost the engine a wake-up for nothing.
+            let sleeping =
+                taken == 0 && released == 0 && self.pending.is_empty() && !self.rerequest_readable;
             if sleeping {
                 self.doorbell.sleeping();
                 if !self.output.is_empty() {
@@ -397,12 +423,25 @@ impl MdLoop {
             for event in &events {
                 match event.token() {
                     WAKER => {}
-                    REREQUEST => self.answer_rerequests(),
+                    REREQUEST => self.rerequest_readable = true,
                     SNAPSHOT_LISTENER => self.accept_snapshots(),
                     Token(token) => self.serve_snapshot(token - FIRST_CONNECTION),
                 }
+                // Snapshots and re-requests must not keep the engine's ring
+                // from being drained (the engine waits when it is full).
+                self.pending.take_from(&mut self.output, usize::MAX);
+            }
+            if self.rerequest_readable {
+                self.answer_rerequests();
             }
             self.expire_snapshots();
+            if self.last_sent.elapsed() >= self.config.heartbeat {
+                // Never announce (in a heartbeat's next sequence) a message
+                // still in the packet in progress.
+                if self.unflushed {
+                    self.flush();
+                }
+            }
             if self.last_sent.elapsed() >= self.config.heartbeat {
                 let mut packet = std::mem::take(&mut self.scratch);
                 self.publisher.heartbeat(&mut packet);
@@ -414,13 +453,17 @@ impl MdLoop {
     }
 
     /// Publishes every complete command at the front of the queue that is
-    /// durable (all of them once the journal is closed). Returns how many.
-    fn release(&mut self, all: bool) -> usize {
+    /// durable. Returns how many.
+    fn release(&mut self) -> usize {
+        if self.pending.is_empty() {
+            return 0;
+        }
+        let durable = self.durable.sequence();
         let mut released = 0;
-        let mut durable = None;
-        while let Some(&front) = self.pending.front() {
-            match front {
-                Output::Failed => {
+        let mut events = std::mem::take(&mut self.events);
+        while let Some(output) = self.pending.pop_durable(durable, &mut events) {
+            match output {
+                Released::Failed => {
                     if !self.failed {
                         tracing::error!(
                             "the engine stopped (the journal refused a command): no more market \
@@ -428,45 +471,20 @@ impl MdLoop {
                         );
                     }
                     self.failed = true;
-                    self.pending.pop_front();
                 }
-                Output::Event(_) => {
-                    debug_assert!(false, "an event without its command");
-                    self.pending.pop_front();
-                }
-                Output::Command {
-                    header,
-                    command,
-                    events,
-                    ..
+                Released::Command {
+                    header, command, ..
                 } => {
-                    let events = events as usize;
-                    if self.pending.len() < 1 + events {
-                        return released;
-                    }
-                    if !all
-                        && header.sequence > *durable.get_or_insert_with(|| self.durable.sequence())
-                    {
-                        return released;
-                    }
-                    self.pending.pop_front();
-                    self.events.clear();
-                    for _ in 0..events {
-                        match self.pending.pop_front() {
-                            Some(Output::Event(event)) => self.events.push(event),
-                            other => debug_assert!(false, "expected an event, got {other:?}"),
-                        }
-                    }
-                    self.publish(header, &command);
+                    self.publish(header, &command, &events);
                     released += 1;
                 }
             }
         }
+        self.events = events;
         released
     }
 
-    fn publish(&mut self, header: CommandHeader, command: &Command) {
-        let events = std::mem::take(&mut self.events);
+    fn publish(&mut self, header: CommandHeader, command: &Command, events: &[Event]) {
         let before = self.publisher.stats();
         let Self {
             publisher,
@@ -477,7 +495,7 @@ impl MdLoop {
             logged,
             ..
         } = self;
-        publisher.applied(header, command, &events, &mut |packet| {
+        publisher.applied(header, command, events, &mut |packet| {
             send_feeds(feed_a, feed_b.as_ref(), config, packet, stats, logged);
         });
         let after = self.publisher.stats();
@@ -487,7 +505,6 @@ impl MdLoop {
         self.unflushed = true;
         self.stats.commands += 1;
         self.stats.messages += after.messages - before.messages;
-        self.events = events;
     }
 
     fn flush(&mut self) {
@@ -523,27 +540,43 @@ impl MdLoop {
         self.last_sent = Instant::now();
     }
 
+    /// A clean stop: the last packet, End of Session, the log marked
+    /// ended.
     fn end_of_session(&mut self) {
-        if self.publisher.stats().messages == 0 && self.publisher.next_sequence() == 1 {
-            // Nothing was ever published (no session name yet).
-            return;
-        }
-        let mut packet = std::mem::take(&mut self.scratch);
-        self.publisher.end_of_session(&mut packet);
-        self.send(&packet);
-        self.scratch = packet;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |since| since.as_nanos() as u64);
+        let Self {
+            publisher,
+            feed_a,
+            feed_b,
+            config,
+            stats,
+            logged,
+            ..
+        } = self;
+        publisher.close(now, &mut |packet| {
+            send_feeds(feed_a, feed_b.as_ref(), config, packet, stats, logged);
+        });
+        self.stats.packets = self.publisher.stats().packets;
     }
 
     // -----------------------------------------------------------------
     // Re-requests.
     // -----------------------------------------------------------------
 
+    /// Answers up to [`REREQUESTS_PER_TURN`] waiting requests; the rest
+    /// wait for the next turn of the loop (the engine's ring is drained in
+    /// between).
     fn answer_rerequests(&mut self) {
         let mut buf = [0u8; 64];
-        loop {
+        for _ in 0..REREQUESTS_PER_TURN {
             let (len, from) = match self.rerequest.recv_from(&mut buf) {
                 Ok(received) => received,
-                Err(error) if error.kind() == io::ErrorKind::WouldBlock => return,
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                    self.rerequest_readable = false;
+                    return;
+                }
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
                 Err(error) => {
                     // An ICMP error of an earlier answer, say: nothing to
@@ -617,7 +650,9 @@ impl MdLoop {
             self.buckets
                 .retain(|_, bucket| now.duration_since(bucket.last) < Duration::from_secs(10));
         }
-        let bucket = self.buckets.entry(from).or_insert(Bucket {
+        // Keyed by address, not port: a requester cannot get a fresh bucket
+        // by changing its source port.
+        let bucket = self.buckets.entry(from.ip()).or_insert(Bucket {
             tokens: rate,
             last: now,
         });
@@ -673,6 +708,7 @@ impl MdLoop {
                 stream,
                 peer,
                 decoder: FrameDecoder::new(64),
+                read: 0,
                 out: Vec::new(),
                 written: 0,
                 answered: false,
@@ -698,10 +734,18 @@ impl MdLoop {
     /// Reads, answers and writes; `false` when the connection is done.
     fn drive_snapshot(&mut self, connection: &mut SnapshotConnection) -> bool {
         let mut chunk = [0u8; 512];
-        loop {
+        // Input matters only until the Login Request is answered; after
+        // that the connection only writes (a client that half-closes still
+        // gets its snapshot) and ends when everything is written.
+        while !connection.answered {
             match connection.stream.read(&mut chunk) {
                 Ok(0) => return false,
                 Ok(len) => {
+                    connection.read += len;
+                    if connection.read > SNAPSHOT_LOGIN_BYTES_MAX {
+                        self.snapshot_error(connection.peer, "too much data before login");
+                        return false;
+                    }
                     let mut rest = &chunk[..len];
                     while !rest.is_empty() {
                         let fed = connection.decoder.feed(rest);
@@ -777,30 +821,41 @@ impl MdLoop {
     }
 
     fn write_snapshot(&mut self, connection: &mut SnapshotConnection, session: [u8; 10]) {
-        let timestamp = itch_timestamp(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |since| since.as_nanos() as u64),
-        );
-        let mut messages = Vec::new();
-        let next = self.publisher.snapshot(timestamp, &mut messages);
+        let current = (self.publisher.session(), self.publisher.next_sequence());
+        let cached = self
+            .snapshot_cache
+            .as_ref()
+            .is_some_and(|(session, next, _)| (*session, *next) == current);
+        if !cached {
+            let timestamp = itch_timestamp(
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |since| since.as_nanos() as u64),
+            );
+            let mut messages = Vec::new();
+            let next = self.publisher.snapshot(timestamp, &mut messages);
+            let mut body = Vec::with_capacity(messages.len() * 40 + 64);
+            let mut encoded = Vec::with_capacity(64);
+            for message in &messages {
+                encoded.clear();
+                message.encode(&mut encoded);
+                let _ = ServerPacket::SequencedData(&encoded).encode(&mut body);
+            }
+            let _ = ServerPacket::SequencedData(&end_of_snapshot(next)).encode(&mut body);
+            let _ = ServerPacket::EndOfSession.encode(&mut body);
+            self.snapshot_cache = Some((current.0, current.1, body));
+        }
+        let (_, next, body) = self.snapshot_cache.as_ref().expect("built above");
         let out = &mut connection.out;
         let _ = (ServerPacket::LoginAccepted {
             session,
             sequence: 1,
         })
         .encode(out);
-        let mut encoded = Vec::with_capacity(64);
-        for message in &messages {
-            encoded.clear();
-            message.encode(&mut encoded);
-            let _ = ServerPacket::SequencedData(&encoded).encode(out);
-        }
-        let _ = ServerPacket::SequencedData(&end_of_snapshot(next)).encode(out);
-        let _ = ServerPacket::EndOfSession.encode(out);
+        out.extend_from_slice(body);
         connection.answered = true;
         self.stats.snapshots_served += 1;
-        tracing::debug!(peer = %connection.peer, messages = messages.len(), next, "snapshot served");
+        tracing::debug!(peer = %connection.peer, bytes = out.len(), next, "snapshot served");
     }
 
     fn snapshot_error(&mut self, peer: SocketAddr, what: &str) {
@@ -811,15 +866,24 @@ impl MdLoop {
         }
     }
 
+    /// Closes snapshot clients that do not log in within the login timeout,
+    /// or do not take their snapshot within the write timeout (a client
+    /// that never reads would hold its slot and its buffer for ever).
     fn expire_snapshots(&mut self) {
-        let timeout = self.config.snapshot_login_timeout;
+        let login = self.config.snapshot_login_timeout;
+        let write = self.config.snapshot_write_timeout;
         for slot in 0..self.connections.len() {
-            let expired = self.connections[slot]
-                .as_ref()
-                .is_some_and(|c| !c.answered && c.opened.elapsed() > timeout);
+            let expired = self.connections[slot].as_ref().is_some_and(|c| {
+                let age = c.opened.elapsed();
+                if c.answered { age > write } else { age > login }
+            });
             if expired && let Some(mut connection) = self.connections[slot].take() {
                 let _ = self.poll.registry().deregister(&mut connection.stream);
-                tracing::debug!(peer = %connection.peer, "snapshot client never logged in: closed");
+                tracing::debug!(
+                    peer = %connection.peer,
+                    answered = connection.answered,
+                    "snapshot client too slow (login or reading): closed"
+                );
             }
         }
     }

@@ -9,8 +9,11 @@
 //!   drops 5% of each feed's packets (different ones), so it must
 //!   arbitrate.
 //!
-//! After the trading both must hold exactly the engine's books (rebuilt by
-//! replaying the journal after the stop), order by order.
+//! Halfway the exchange is stopped cleanly (End of Session) and restarted:
+//! it continues the trading day under the next session name, which both
+//! subscribers must follow. After the trading both must hold exactly the
+//! engine's books (rebuilt by replaying the journal after the stop), order
+//! by order.
 //!
 //! Needs multicast: runs when `NETNS_RUN=1` (inside
 //! `../shared/tools/netns-run`, as `.ci/run` does) or `MD_MULTICAST=1` (a
@@ -167,56 +170,50 @@ fn subscribers_rebuild_the_books_with_drops_and_a_late_start() {
     }
     let dir = std::env::temp_dir().join(format!("md-e2e-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    // A port of its own, so parallel runs do not hear each other.
+    // A port of its own, so parallel runs do not hear each other; fixed
+    // re-request and snapshot ports, so the subscribers find the exchange
+    // again after its restart.
     let port = 20_000 + (std::process::id() % 20_000) as u16;
-    let config = test_config(&dir, port);
-    let running = tools::serve::start(&config).expect("the exchange starts");
-    let md = running.marketdata.clone().expect("market data is on");
+    let mut config = test_config(&dir, port);
+    let [rerequest, snapshot] = free_ports();
+    config.marketdata.rerequest = format!("127.0.0.1:{rerequest}");
+    config.marketdata.snapshot = format!("127.0.0.1:{snapshot}");
     let subscriber_config = |start, seed, both: bool| SubscriberConfig {
         feed_a: config.marketdata.feed_a.parse::<SocketAddrV4>().unwrap(),
         feed_b: both.then(|| config.marketdata.feed_b.parse::<SocketAddrV4>().unwrap()),
-        rerequest: md.rerequest,
-        snapshot: md.snapshot,
+        rerequest: config.marketdata.rerequest.parse().unwrap(),
+        snapshot: config.marketdata.snapshot.parse().unwrap(),
         start,
         drop_share: 0.05,
         drop_seed: seed,
         ..SubscriberConfig::default()
     };
     let stop = Arc::new(AtomicBool::new(false));
+    let mut rng = SimulationRng::new(42);
+
+    // Day 0, first run: the early subscriber from sequence 1, the late one
+    // from a snapshot halfway.
+    let running = tools::serve::start(&config).expect("the exchange starts");
     let early = run_subscriber(
         subscriber_config(Start::Beginning, 7, false),
         Arc::clone(&stop),
     );
-
-    let mut rng = SimulationRng::new(42);
-    let mut traders = [
-        Trader::login(&running, "DEMO1"),
-        Trader::login(&running, "DEMO2"),
-    ];
-    let batches = 120;
-    let mut late = None;
-    for batch in 0..batches {
-        for trader in &mut traders {
-            trader.send_batch(&mut rng, 8);
-        }
-        for trader in &mut traders {
-            trader.await_answers();
-        }
-        if batch == batches / 2 {
-            late = Some(run_subscriber(
-                subscriber_config(Start::Snapshot, 11, true),
-                Arc::clone(&stop),
-            ));
-        }
-    }
+    let late = trade(&running, &mut rng, 60, || {
+        run_subscriber(
+            subscriber_config(Start::Snapshot, 11, true),
+            Arc::clone(&stop),
+        )
+    });
+    // A clean stop sends End of Session; the restarted exchange continues
+    // the day under a new session name, which both subscribers follow.
+    running.stop().expect("a clean stop");
+    let running = tools::serve::start(&config).expect("the exchange restarts");
+    trade(&running, &mut rng, 60, || ());
     // Past a heartbeat: the subscribers learn of any loss at the tail.
     std::thread::sleep(Duration::from_millis(2_500));
     stop.store(true, Ordering::Release);
     let early = early.join().expect("the early subscriber");
-    let late = late.expect("started").join().expect("the late subscriber");
-    for trader in traders {
-        let _ = trader.client.logout();
-    }
+    let late = late.join().expect("the late subscriber");
     running.stop().expect("a clean stop");
 
     // The engine's books: the journal replayed.
@@ -235,9 +232,53 @@ fn subscribers_rebuild_the_books_with_drops_and_a_late_start() {
         "{early_stats:?}"
     );
     assert!(early_stats.messages_recovered > 0, "{early_stats:?}");
-    assert!(late_stats.duplicates > 0, "A and B: {late_stats:?}");
     assert!(early_stats.messages > 1_000, "{early_stats:?}");
+    assert!(late_stats.duplicates > 0, "A and B: {late_stats:?}");
     assert!(late_stats.snapshots >= 1, "{late_stats:?}");
+    // Both moved to the restarted exchange's session (generation `A`).
+    let second = early.session().expect("a session");
+    assert_eq!(late.session(), Some(second));
+    assert_eq!(second.as_str().as_bytes()[6], b'A', "{}", second.as_str());
     assert!(early.is_caught_up() && late.is_caught_up());
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Two traders send `batches` batches of 8 orders (and cancels) each;
+/// halfway, `halfway` is called.
+fn trade<T>(
+    running: &tools::serve::Running,
+    rng: &mut SimulationRng,
+    batches: usize,
+    halfway: impl FnOnce() -> T,
+) -> T {
+    let mut traders = [
+        Trader::login(running, "DEMO1"),
+        Trader::login(running, "DEMO2"),
+    ];
+    let mut halfway = Some(halfway);
+    let mut called = None;
+    for batch in 0..batches {
+        for trader in &mut traders {
+            trader.send_batch(rng, 8);
+        }
+        for trader in &mut traders {
+            trader.await_answers();
+        }
+        if batch == batches / 2 {
+            called = halfway.take().map(|f| f());
+        }
+    }
+    for trader in traders {
+        let _ = trader.client.logout();
+    }
+    called.expect("halfway was reached")
+}
+
+fn free_ports() -> [u16; 2] {
+    let first = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let second = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    [
+        first.local_addr().unwrap().port(),
+        second.local_addr().unwrap().port(),
+    ]
 }

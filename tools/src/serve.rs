@@ -265,6 +265,15 @@ fn md_config(config: &Config) -> anyhow::Result<marketdata::server::MdConfig> {
         );
         Ok(addr)
     };
+    anyhow::ensure!(
+        section.rerequest_messages_max >= 1
+            && section.rerequest_messages_per_second >= u64::from(section.rerequest_messages_max),
+        "marketdata.rerequest_messages_per_second ({}) must be at least \
+         marketdata.rerequest_messages_max ({}, and that at least 1): a full-size re-request \
+         would never be answered",
+        section.rerequest_messages_per_second,
+        section.rerequest_messages_max
+    );
     Ok(marketdata::server::MdConfig {
         feed_a: group(&section.feed_a, "marketdata.feed_a")?,
         feed_b: if section.feed_b.is_empty() {
@@ -279,10 +288,11 @@ fn md_config(config: &Config) -> anyhow::Result<marketdata::server::MdConfig> {
         heartbeat: Duration::from_millis(section.heartbeat_ms.max(1)),
         rerequest: parse_addr(&section.rerequest, "marketdata.rerequest")?,
         snapshot: parse_addr(&section.snapshot, "marketdata.snapshot")?,
-        rerequest_messages_max: section.rerequest_messages_max.max(1),
+        rerequest_messages_max: section.rerequest_messages_max,
         rerequest_messages_per_second: section.rerequest_messages_per_second,
         snapshot_sessions_max: section.snapshot_sessions_max as usize,
         snapshot_login_timeout: Duration::from_secs(5),
+        snapshot_write_timeout: Duration::from_secs(60),
         log_dir: Some(config.marketdata_dir()),
         core: section.core,
     })
@@ -542,13 +552,21 @@ impl Running {
         std::thread::sleep(Duration::from_millis(20));
         let sequencer = self.engine.stop();
         let closed = sequencer.close();
-        let stats = self.server.finish()?;
-        tracing::info!(?stats, "gateway stopped");
-        if let Some(md) = self.md {
-            let stats = md.finish()?;
+        // Both edges release only what the journal made durable (a failed
+        // close leaves the rest unpublished), and both are finished even if
+        // the other fails.
+        let gateway = self.server.finish();
+        let marketdata = self.md.map(|md| md.finish()).transpose();
+        match &gateway {
+            Ok(stats) => tracing::info!(?stats, "gateway stopped"),
+            Err(error) => tracing::error!(%error, "the gateway stopped with an error"),
+        }
+        if let Ok(Some(stats)) = &marketdata {
             tracing::info!(?stats, "market data stopped");
         }
         closed?;
+        gateway?;
+        marketdata?;
         Ok(())
     }
 }
