@@ -702,6 +702,11 @@ impl Subscriber {
         snapshot: Snapshot,
         on_event: &mut dyn FnMut(&SubscriberEvent<'_>),
     ) {
+        if self.arbiter.is_retired(snapshot.session) {
+            // Taken before the session the feed has moved on to: useless.
+            self.stale_snapshot(snapshot.session, on_event);
+            return;
+        }
         let books = &mut self.applier.books;
         books.clear();
         for message in &snapshot.messages {
@@ -724,12 +729,29 @@ impl Subscriber {
         });
         self.applier.receive_ns = wall_ns_since_midnight();
         let applier = &mut self.applier;
-        self.arbiter.start_at(
+        let started = self.arbiter.start_at(
             snapshot.session,
             snapshot.next_sequence,
             Instant::now(),
             &mut |delivery| applier.deliver(delivery, on_event),
         );
+        // Checked above: the snapshot's session is not retired.
+        debug_assert!(started, "stale snapshot started");
+    }
+
+    /// A snapshot named the session already left: reported as a failed
+    /// snapshot and tried again later.
+    fn stale_snapshot(&mut self, session: Session, on_event: &mut dyn FnMut(&SubscriberEvent<'_>)) {
+        self.applier.stats.snapshot_failures += 1;
+        let error = io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "stale snapshot of session {}, already left",
+                session.as_str()
+            ),
+        );
+        on_event(&SubscriberEvent::SnapshotFailed(&error));
+        self.snapshot_retry_at = Some(Instant::now() + self.config.snapshot_retry_interval);
     }
 }
 

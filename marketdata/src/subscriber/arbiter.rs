@@ -37,6 +37,17 @@
 //! buffers packets until [`Arbiter::start_at`] gives it the snapshot's
 //! session and next sequence number.
 //!
+//! The snapshot is authoritative: it resets the horizon to what it and the
+//! messages still buffered after it show, so a packet or heartbeat that
+//! claimed more messages than the publisher has (a stray or forged packet,
+//! or a stream from before a journal truncation) leaves no gap that no
+//! re-request could fill. When the answer to a re-request is a heartbeat
+//! saying that the publisher has none of the messages asked for, the
+//! buffered messages are dropped at the snapshot fallback as well: they
+//! cannot be the publisher's. A snapshot naming a session already left is
+//! stale and refused (see [`Arbiter::start_at`]): the arbiter never goes
+//! back to a retired session.
+//!
 //! Invariants (checked with `debug_assert!`): while live, every buffered
 //! sequence number is greater than the next expected one, and the next
 //! expected one never exceeds the horizon.
@@ -198,6 +209,9 @@ struct Outstanding {
     deadline: Instant,
     /// Requests sent for `sequence` without it arriving.
     attempts: u32,
+    /// A heartbeat arrived saying that the publisher has no message at or
+    /// after `sequence` (its next sequence number is not past it).
+    denied: bool,
 }
 
 /// The A/B arbitration and gap-recovery state machine (see the module
@@ -289,15 +303,26 @@ impl Arbiter {
 
     /// Goes live at `next_sequence` of `session`, as a snapshot said: drops
     /// buffered messages the snapshot covers and delivers the buffered ones
-    /// that follow it.
+    /// that follow it. The snapshot is authoritative: the horizon becomes
+    /// `next_sequence`, or one past the last message still buffered if that
+    /// is further, whatever earlier packets claimed.
+    ///
+    /// Returns `false`, changing nothing, when the snapshot is stale: it
+    /// names the session already left for a newer one (see
+    /// [`is_retired`](Self::is_retired)); the caller must fetch another
+    /// snapshot.
+    #[must_use = "a stale snapshot must be fetched again"]
     pub fn start_at(
         &mut self,
         session: Session,
         next_sequence: u64,
         now: Instant,
         deliver: &mut dyn FnMut(Delivery<'_>),
-    ) {
+    ) -> bool {
         assert!(next_sequence >= 1, "sequence numbers start at 1");
+        if self.is_retired(session) {
+            return false;
+        }
         if self.session != Some(session) {
             if self.session.is_some() {
                 self.retired = self.session;
@@ -308,12 +333,30 @@ impl Arbiter {
         }
         self.pending = self.pending.split_off(&next_sequence);
         self.next_sequence = next_sequence;
-        self.horizon = self.horizon.max(next_sequence);
+        // Not `max` with the old horizon: a heartbeat or packet past the
+        // publisher's real end would leave a gap no re-request can fill.
+        self.horizon = self
+            .pending
+            .last_key_value()
+            .map_or(next_sequence, |(&last, _)| last + 1)
+            .max(next_sequence);
+        if self.end_of_session.is_some_and(|end| end < next_sequence) {
+            // Contradicted by the snapshot: from an older stream.
+            self.end_of_session = None;
+            self.end_delivered = false;
+        }
         self.phase = Phase::Live;
         self.outstanding = None;
         self.gap_since = None;
         self.drain(deliver);
         self.note_gap(now);
+        true
+    }
+
+    /// Whether `session` is the session left for a newer one: its packets
+    /// are ignored, and a snapshot naming it is stale.
+    pub fn is_retired(&self, session: Session) -> bool {
+        self.retired == Some(session)
     }
 
     /// Stops delivering and buffers packets until the next
@@ -336,7 +379,7 @@ impl Arbiter {
         let header = packet.header();
         let mut outcome = PacketOutcome::default();
         if self.session != Some(header.session) {
-            if self.retired == Some(header.session) {
+            if self.is_retired(header.session) {
                 self.stats.stale_packets += 1;
                 outcome.stale = true;
                 return outcome;
@@ -344,6 +387,14 @@ impl Arbiter {
             self.switch_session(header.session, deliver);
         }
         let gap_was_open = self.gap_since.is_some();
+        if header.is_heartbeat()
+            && let Some(o) = self.outstanding.as_mut()
+            && header.sequence <= o.sequence
+        {
+            // The publisher has none of the messages asked for (an answer
+            // to the re-request, or a live heartbeat that says as much).
+            o.denied = true;
+        }
         self.horizon = self.horizon.max(header.next_sequence());
         if header.is_end_of_session() {
             self.end_of_session = Some(header.sequence);
@@ -385,6 +436,7 @@ impl Arbiter {
             return None;
         }
         let mut attempts = 1;
+        let mut denied = false;
         if let Some(o) = self.outstanding {
             let answer_pending = run.first < o.sequence + u64::from(o.count);
             if now < o.deadline && answer_pending {
@@ -392,12 +444,18 @@ impl Arbiter {
             }
             if now >= o.deadline && o.sequence == run.first {
                 if o.attempts > self.config.rerequest_retries_max {
+                    if o.denied {
+                        // The publisher ends before them: whatever they
+                        // are, they are not its messages.
+                        self.pending.clear();
+                    }
                     let reason = SnapshotReason::RetriesExhausted {
                         sequence: run.first,
                     };
                     return Some(self.fall_back(reason));
                 }
                 attempts = o.attempts + 1;
+                denied = o.denied;
             }
         }
         let session = self.session?;
@@ -410,6 +468,7 @@ impl Arbiter {
             count,
             deadline: now + self.config.rerequest_timeout,
             attempts,
+            denied,
         });
         self.stats.rerequests += 1;
         Some(Action::Rerequest(Request {
@@ -673,7 +732,7 @@ mod tests {
 
     fn live(next: u64, now: Instant) -> Arbiter {
         let mut arbiter = Arbiter::new(config());
-        arbiter.start_at(session("S1"), next, now, &mut |_| {});
+        assert!(arbiter.start_at(session("S1"), next, now, &mut |_| {}));
         arbiter
     }
 
@@ -773,7 +832,7 @@ mod tests {
             reorder_wait: Duration::from_millis(2),
             ..config()
         });
-        arbiter.start_at(session("S1"), 1, t0, &mut |_| {});
+        assert!(arbiter.start_at(session("S1"), 1, t0, &mut |_| {}));
         let mut log = Log::default();
         feed(&mut arbiter, &mut log, &data("S1", 2, 1), t0);
         assert_eq!(arbiter.poll(t0), None);
@@ -805,7 +864,7 @@ mod tests {
         // Buffering goes on; the snapshot says where to resume.
         feed(&mut arbiter, &mut log, &data("S1", 4, 2), t0 + ms(31));
         assert!(log.0.is_empty());
-        arbiter.start_at(session("S1"), 4, t0 + ms(40), &mut log.sink());
+        assert!(arbiter.start_at(session("S1"), 4, t0 + ms(40), &mut log.sink()));
         assert_eq!(log.sequences(), [4, 5]);
         assert!(arbiter.is_caught_up());
     }
@@ -1007,13 +1066,13 @@ mod tests {
         assert!(log.0.is_empty());
         assert_eq!(arbiter.poll(t0), None);
         // The snapshot reflects 1..=5.
-        arbiter.start_at(session("S1"), 6, t0, &mut log.sink());
+        assert!(arbiter.start_at(session("S1"), 6, t0, &mut log.sink()));
         assert_eq!(log.sequences(), [6, 7, 8]);
         // A snapshot of another session discards the buffer.
         let mut arbiter = Arbiter::new(config());
         feed(&mut arbiter, &mut log, &data("S1", 1, 2), t0);
         let mut other = Log::default();
-        arbiter.start_at(session("S2"), 1, t0, &mut other.sink());
+        assert!(arbiter.start_at(session("S2"), 1, t0, &mut other.sink()));
         assert!(other.0.is_empty());
     }
 
@@ -1024,7 +1083,7 @@ mod tests {
             buffered_messages_max: 2,
             ..config()
         });
-        arbiter.start_at(session("S1"), 1, t0, &mut |_| {});
+        assert!(arbiter.start_at(session("S1"), 1, t0, &mut |_| {}));
         let mut log = Log::default();
         feed(&mut arbiter, &mut log, &data("S1", 2, 3), t0);
         assert_eq!(arbiter.stats().buffer_overflows, 1);
@@ -1033,5 +1092,121 @@ mod tests {
         assert_eq!(arbiter.poll(t0), request(4, 1));
         feed(&mut arbiter, &mut log, &data("S1", 4, 1), t0);
         assert_eq!(log.sequences(), [1, 2, 3, 4]);
+    }
+
+    /// Answers the arbiter's actions as a publisher holding messages
+    /// `1..=published` of S1 would (a request wholly past the end gets a
+    /// heartbeat; a snapshot is at `published + 1`), advancing the clock by
+    /// a timeout each turn, until it asks for nothing. Returns the clock.
+    fn serve(arbiter: &mut Arbiter, log: &mut Log, published: u64, mut now: Instant) -> Instant {
+        for _ in 0..100 {
+            match arbiter.poll(now) {
+                Some(Action::Rerequest(r)) => {
+                    assert_eq!(r.session, session("S1"));
+                    if r.sequence > published {
+                        feed(arbiter, log, &beat("S1", published + 1), now);
+                    } else {
+                        let count = u64::from(r.count).min(published + 1 - r.sequence);
+                        feed(arbiter, log, &data("S1", r.sequence, count), now);
+                    }
+                }
+                Some(Action::Snapshot(_)) => {
+                    assert!(arbiter.start_at(session("S1"), published + 1, now, &mut log.sink()));
+                }
+                None if arbiter.next_deadline().is_none() => return now,
+                None => {}
+            }
+            now += config().rerequest_timeout;
+        }
+        panic!("no convergence: {:?}", arbiter.stats());
+    }
+
+    #[test]
+    fn a_snapshot_forgets_a_stray_heartbeat_past_the_end() {
+        let t0 = Instant::now();
+        let mut arbiter = Arbiter::new(config());
+        let mut log = Log::default();
+        // A stray (or pre-truncation) heartbeat claims 49 messages.
+        feed(&mut arbiter, &mut log, &beat("S1", 50), t0);
+        feed(&mut arbiter, &mut log, &data("S1", 2, 2), t0);
+        // The snapshot says the publisher is at 3: only 3 is buffered past it.
+        assert!(arbiter.start_at(session("S1"), 3, t0, &mut log.sink()));
+        assert_eq!(log.sequences(), [3]);
+        assert!(arbiter.is_caught_up());
+        assert_eq!(arbiter.missing_run(), None);
+        assert_eq!(arbiter.poll(t0), None);
+        assert_eq!(arbiter.next_deadline(), None);
+        assert_eq!(arbiter.stats().snapshots, 0);
+        assert_eq!(arbiter.stats().rerequests, 0);
+        // Live packets carry on from there.
+        feed(&mut arbiter, &mut log, &data("S1", 4, 1), t0);
+        assert_eq!(log.sequences(), [3, 4]);
+        assert!(arbiter.is_caught_up());
+    }
+
+    #[test]
+    fn an_unfillable_tail_ends_after_one_snapshot() {
+        // The publisher has 3 messages; a stray heartbeat claims 49. The
+        // re-request past the end is answered with a heartbeat below the
+        // range asked for: retries, then one snapshot, then caught up.
+        let t0 = Instant::now();
+        let mut arbiter = live(1, t0);
+        let mut log = Log::default();
+        feed(&mut arbiter, &mut log, &data("S1", 1, 2), t0);
+        feed(&mut arbiter, &mut log, &beat("S1", 50), t0);
+        let now = serve(&mut arbiter, &mut log, 3, t0);
+        assert!(arbiter.is_caught_up());
+        assert_eq!(arbiter.next_sequence(), 4);
+        assert_eq!(log.sequences(), [1, 2, 3]);
+        let stats = arbiter.stats();
+        assert_eq!(stats.snapshots, 1);
+        // 3..=6, then 4..=7 three times (rerequest_retries_max = 2).
+        assert_eq!(stats.rerequests, 4);
+        // Nothing left to do, later either.
+        assert_eq!(arbiter.poll(now + Duration::from_secs(1)), None);
+        feed(&mut arbiter, &mut log, &data("S1", 4, 1), now);
+        assert_eq!(log.sequences(), [1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn a_stray_packet_past_the_end_is_dropped_at_the_fallback() {
+        // A message numbered 50 the publisher never sent (forged, or from
+        // before a journal truncation) stays buffered; the heartbeat
+        // answers show that the publisher ends before it, so the fallback
+        // drops it and the snapshot leaves no gap.
+        let t0 = Instant::now();
+        let mut arbiter = live(1, t0);
+        let mut log = Log::default();
+        feed(&mut arbiter, &mut log, &data("S1", 50, 1), t0);
+        serve(&mut arbiter, &mut log, 3, t0);
+        assert!(arbiter.is_caught_up());
+        assert_eq!(log.sequences(), [1, 2, 3]);
+        assert_eq!(arbiter.stats().snapshots, 1);
+    }
+
+    #[test]
+    fn a_snapshot_of_the_session_left_is_stale() {
+        let t0 = Instant::now();
+        let mut arbiter = live(1, t0);
+        let mut log = Log::default();
+        feed(&mut arbiter, &mut log, &data("S1", 1, 2), t0);
+        arbiter.await_snapshot();
+        // The next session begins while the snapshot is being fetched...
+        feed(&mut arbiter, &mut log, &data("S2", 1, 2), t0);
+        assert_eq!(arbiter.session(), Some(session("S2")));
+        assert!(arbiter.is_retired(session("S1")));
+        // ...and the snapshot, taken earlier, names the old one: refused.
+        assert!(!arbiter.start_at(session("S1"), 3, t0, &mut log.sink()));
+        assert!(arbiter.is_awaiting_snapshot());
+        assert_eq!(arbiter.session(), Some(session("S2")));
+        assert_eq!(arbiter.poll(t0), None);
+        // A late copy of the old session is still ignored.
+        assert!(feed(&mut arbiter, &mut log, &data("S1", 3, 1), t0).stale);
+        assert_eq!(log.0, ["S1:1", "S1:2"]);
+        // The next snapshot names the new session: its packets were kept.
+        assert!(arbiter.start_at(session("S2"), 1, t0, &mut log.sink()));
+        assert_eq!(log.0, ["S1:1", "S1:2", "S2:1", "S2:2"]);
+        assert!(arbiter.is_caught_up());
+        assert!(arbiter.is_retired(session("S1")));
     }
 }

@@ -351,6 +351,74 @@ fn an_unfillable_gap_falls_back_to_a_snapshot() {
 }
 
 #[test]
+fn a_stray_heartbeat_past_the_end_is_forgotten_after_one_snapshot() {
+    let fake = Fake::new(60, 40);
+    let mut config = fake.config(Start::Snapshot);
+    config.arbiter.rerequest_retries_max = 1;
+    let mut subscriber = Subscriber::join(config).unwrap();
+    fake.snapshot_upto.store(60, Ordering::SeqCst);
+    let (feed, _) = subscriber.feed_local_addrs().unwrap();
+    let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+    // A stray heartbeat claims 499 messages; the publisher has 60, so
+    // re-requests past 60 bring nothing.
+    sender.send_to(&heartbeat_packet(500), feed).unwrap();
+    for packet in packets(&fake.messages, 41, 60, 4) {
+        sender.send_to(&packet, feed).unwrap();
+    }
+    let log = run_until(&mut subscriber, feed, 61);
+    assert_same_books(subscriber.books(), &reference_books(&fake.messages));
+    // The fallback snapshot (at 61) resets the horizon: no further one.
+    assert_eq!(subscriber.stats().snapshots, 2, "{log:?}");
+    assert!(
+        log.iter()
+            .any(|l| l.contains("RetriesExhausted { sequence: 61 }")),
+        "{log:?}"
+    );
+}
+
+#[test]
+fn a_snapshot_of_the_session_left_is_refused() {
+    let fake = Fake::new(20, 10);
+    let mut config = fake.config(Start::Snapshot);
+    config.arbiter.rerequest_retries_max = 0;
+    let mut subscriber = Subscriber::join(config).unwrap();
+    let (feed, _) = subscriber.feed_local_addrs().unwrap();
+    let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+    // The next session begins with a gap; the fake still serves only the
+    // old one, so re-requests fail and every snapshot names the old one.
+    let next = Session::new("2601010002").unwrap();
+    let mut builder = PacketBuilder::new(next, 1472).unwrap();
+    builder.start(3);
+    assert_eq!(builder.try_push(&encoded(&fake.messages[0])), Ok(true));
+    sender.send_to(builder.finish(), feed).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut log = Vec::new();
+    while log.iter().filter(|l: &&String| l.contains("stale")).count() < 2 {
+        assert!(Instant::now() < deadline, "{log:?}");
+        subscriber
+            .poll(Duration::from_millis(5), &mut |event| {
+                if let SubscriberEvent::Message { session, .. } = event {
+                    assert_eq!(*session, next, "a message of the session left");
+                }
+                log.push(format!("{event:?}"));
+            })
+            .unwrap();
+    }
+    assert_eq!(subscriber.session(), Some(next));
+    assert!(!subscriber.is_caught_up());
+    assert_eq!(subscriber.stats().snapshots, 1, "{log:?}");
+    assert!(subscriber.stats().snapshot_failures >= 2);
+    assert!(
+        log.iter().any(|l| l.starts_with("SessionChanged")),
+        "{log:?}"
+    );
+    assert!(
+        !log.iter().skip(1).any(|l| l.starts_with("SnapshotApplied")),
+        "{log:?}"
+    );
+}
+
+#[test]
 fn an_unreachable_snapshot_service_fails_the_join() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
