@@ -3,8 +3,10 @@
 //! subscriber that sees only the MoldUDP64 packets (sessions, sequence
 //! numbers, End of Session) rebuilds books that must equal the engine's at
 //! the end of every trading day and at the end. Re-requests answered from
-//! the message log must give back exactly the messages sent, capped, and a
-//! snapshot plus the rest of the stream must rebuild the same books.
+//! the message log must give back exactly the messages sent, capped; late
+//! joiners (a snapshot taken along the way, plus the rest of that
+//! session's stream from the snapshot's next sequence, up to the session's
+//! end) must rebuild the same books.
 //!
 //! LONG MODE: `MD_PUBLISHER_CASES=5000 MD_PUBLISHER_SEED=random cargo test
 //! -p tests --test md_publisher`.
@@ -105,6 +107,8 @@ impl Reader {
 struct Totals {
     messages: u64,
     sessions: u64,
+    /// Late joiners that continued to the end of their session.
+    joined: u64,
 }
 
 fn run_case(seed: u64, commands_setting: u64, totals: &mut Totals) -> Result<(), String> {
@@ -118,6 +122,7 @@ fn run_case(seed: u64, commands_setting: u64, totals: &mut Totals) -> Result<(),
     let mut publisher = Publisher::new(payload_max).map_err(|error| error.to_string())?;
     let mut reader = Reader::new();
     let mut events = Vec::new();
+    let mut joiner = None;
     let length = stream_length(seed, commands_setting);
     for applied in 0..length {
         let command = generator.next_command(&model);
@@ -127,6 +132,12 @@ fn run_case(seed: u64, commands_setting: u64, totals: &mut Totals) -> Result<(),
         };
         model.apply(header, &command);
         events.clear();
+        if matches!(command, Command::Admin(AdminCommand::EndOfDay))
+            && let Some(joiner) = joiner.take()
+        {
+            // The joiner's session is about to end: it must have caught up.
+            totals.joined += u64::from(continue_joiner(joiner, &publisher, &engine)?);
+        }
         engine.apply(header, &command, &mut events);
         let mut packets: Vec<Vec<u8>> = Vec::new();
         let mut send = |packet: &[u8]| packets.push(packet.to_vec());
@@ -152,7 +163,9 @@ fn run_case(seed: u64, commands_setting: u64, totals: &mut Totals) -> Result<(),
         }
         if applied == length / 2 {
             check_rerequests(&publisher, &mut rng, &mut reader)?;
-            check_snapshot(&publisher, &engine)?;
+        }
+        if joiner.is_none() && applied % 23 == 11 {
+            joiner = Some(check_snapshot(&publisher, &engine)?);
         }
     }
     let mut packets: Vec<Vec<u8>> = Vec::new();
@@ -161,6 +174,9 @@ fn run_case(seed: u64, commands_setting: u64, totals: &mut Totals) -> Result<(),
         reader.packet(packet)?;
     }
     compare_books(&engine, &reader.books, "at the end")?;
+    if let Some(joiner) = joiner {
+        totals.joined += u64::from(continue_joiner(joiner, &publisher, &engine)?);
+    }
     if reader.next != publisher.next_sequence() {
         return Err(format!(
             "the reader is at {}, the publisher at {}",
@@ -250,19 +266,51 @@ fn check_rerequests(
 /// A snapshot applied to empty books equals the engine (the log holds
 /// every message up to the state, so the snapshot's next sequence is the
 /// log's next).
-fn check_snapshot(publisher: &Publisher, engine: &Engine) -> Result<(), String> {
+/// A late joiner: the snapshot's books, its session and the sequence
+/// number the live stream continues from.
+struct Joiner {
+    books: Books,
+    session: Session,
+    next: u64,
+}
+
+/// A snapshot applied to empty books equals the engine now.
+fn check_snapshot(publisher: &Publisher, engine: &Engine) -> Result<Joiner, String> {
     let mut messages = Vec::new();
     let next = publisher.snapshot(Timestamp::ZERO, &mut messages);
-    if next != publisher.log().next_sequence() {
-        return Err("the snapshot's next sequence is not the log's".to_owned());
-    }
     let mut books = Books::new();
     for message in &messages {
         books
             .apply(message)
             .map_err(|error| format!("snapshot message {message:?}: {error}"))?;
     }
-    compare_books(engine, &books, "snapshot").map(|_| ())
+    compare_books(engine, &books, "snapshot")?;
+    Ok(Joiner {
+        books,
+        session: publisher.session(),
+        next,
+    })
+}
+
+/// The joiner continues with the log's messages from its next sequence
+/// (when the session has not changed since) and must equal the engine.
+fn continue_joiner(
+    mut joiner: Joiner,
+    publisher: &Publisher,
+    engine: &Engine,
+) -> Result<bool, String> {
+    if joiner.session != publisher.session() {
+        return Ok(false);
+    }
+    for sequence in joiner.next..=publisher.log().len() {
+        let bytes = publisher.log().get(sequence).ok_or("a hole in the log")?;
+        let message = Message::decode(bytes).map_err(|error| error.to_string())?;
+        joiner
+            .books
+            .apply(&message)
+            .map_err(|error| format!("late joiner, message {sequence}: {error}"))?;
+    }
+    compare_books(engine, &joiner.books, "late joiner at the end").map(|_| true)
 }
 
 #[test]
@@ -283,7 +331,15 @@ fn published_packets_rebuild_the_engine_books_across_days() {
     }
     let messages: u64 = totals.iter().map(|t| t.messages).sum();
     let sessions: u64 = totals.iter().map(|t| t.sessions).sum();
-    println!("{cases} streams: {messages} messages in {sessions} sessions");
+    let joined: u64 = totals.iter().map(|t| t.joined).sum();
+    println!(
+        "{cases} streams: {messages} messages in {sessions} sessions; {joined} late joiners \
+         continued to the end"
+    );
+    assert!(
+        joined > cases / 10,
+        "only {joined} late joiners were checked"
+    );
     // The streams must have exercised the feed and the end of day.
     assert!(messages > cases * 10, "only {messages} messages");
     assert!(
