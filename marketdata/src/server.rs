@@ -19,7 +19,8 @@
 //!   `heartbeat` of silence.
 //! - **Re-requests** (see `docs/marketdata.md`): capped at
 //!   `rerequest_messages_max` messages each; a token bucket per requester
-//!   (address and port) allows `rerequest_messages_per_second`; malformed
+//!   (IP address, whatever the port) allows
+//!   `rerequest_messages_per_second`; malformed
 //!   requests (wrong length, another session, sequence or count 0) and
 //!   requests over the limit are dropped and counted, logged once each kind.
 //! - **Snapshots**: Login Request (any credentials; the current session or
@@ -798,7 +799,9 @@ impl MdLoop {
                     let blank = requested_session.iter().all(|&byte| byte == b' ');
                     let trimmed = soupbin::alpha_trimmed(&requested_session);
                     let current = soupbin::alpha_trimmed(&session);
-                    if !blank && trimmed != current {
+                    // No session before the first command: nothing to
+                    // describe yet.
+                    if current.is_empty() || (!blank && trimmed != current) {
                         let _ = (ServerPacket::LoginRejected {
                             reason: soupbin::RejectReason::SessionNotAvailable,
                         })
