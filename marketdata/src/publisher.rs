@@ -347,16 +347,7 @@ impl Publisher {
         send: &mut dyn FnMut(&[u8]),
     ) {
         self.publish(&system_event(b'C', timestamp), timestamp_ns, send);
-        self.flush(send);
-        let mut packet = Vec::with_capacity(moldudp64::HEADER_LEN);
-        self.end_of_session(&mut packet);
-        self.stats.packets += 1;
-        self.stats.bytes += packet.len() as u64;
-        self.stats.sessions_ended += 1;
-        send(&packet);
-        if let Err(error) = self.log.end(timestamp_ns) {
-            tracing::error!(%error, "closing the message log");
-        }
+        self.close(timestamp_ns, send);
     }
 
     /// A clean stop: the packet in progress is sent, then End of Session,

@@ -485,8 +485,10 @@ impl MdLoop {
         released
     }
 
-    fn publish(&mut self, header: CommandHeader, command: &Command, events: &[Event]) {
-        let before = self.publisher.stats();
+    /// Runs `f` on the publisher with a sender to the feeds; keeps the
+    /// packet count and the time of the last packet.
+    fn publishing(&mut self, f: impl FnOnce(&mut Publisher, &mut dyn FnMut(&[u8]))) {
+        let before = self.publisher.stats().packets;
         let Self {
             publisher,
             feed_a,
@@ -496,37 +498,27 @@ impl MdLoop {
             logged,
             ..
         } = self;
-        publisher.applied(header, command, events, &mut |packet| {
+        f(publisher, &mut |packet| {
             send_feeds(feed_a, feed_b.as_ref(), config, packet, stats, logged);
         });
-        let after = self.publisher.stats();
-        if after.packets != before.packets {
+        let packets = self.publisher.stats().packets;
+        if packets != before {
             self.last_sent = Instant::now();
         }
+        self.stats.packets = packets;
+    }
+
+    fn publish(&mut self, header: CommandHeader, command: &Command, events: &[Event]) {
+        let before = self.publisher.stats().messages;
+        self.publishing(|publisher, send| publisher.applied(header, command, events, send));
         self.unflushed = true;
         self.stats.commands += 1;
-        self.stats.messages += after.messages - before.messages;
+        self.stats.messages += self.publisher.stats().messages - before;
     }
 
     fn flush(&mut self) {
-        let Self {
-            publisher,
-            feed_a,
-            feed_b,
-            config,
-            stats,
-            logged,
-            ..
-        } = self;
-        let before = publisher.stats().packets;
-        publisher.flush(&mut |packet| {
-            send_feeds(feed_a, feed_b.as_ref(), config, packet, stats, logged);
-        });
-        if publisher.stats().packets != before {
-            self.last_sent = Instant::now();
-        }
+        self.publishing(|publisher, send| publisher.flush(send));
         self.unflushed = false;
-        self.stats.packets = self.publisher.stats().packets;
     }
 
     fn send(&mut self, packet: &[u8]) {
@@ -547,19 +539,7 @@ impl MdLoop {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |since| since.as_nanos() as u64);
-        let Self {
-            publisher,
-            feed_a,
-            feed_b,
-            config,
-            stats,
-            logged,
-            ..
-        } = self;
-        publisher.close(now, &mut |packet| {
-            send_feeds(feed_a, feed_b.as_ref(), config, packet, stats, logged);
-        });
-        self.stats.packets = self.publisher.stats().packets;
+        self.publishing(|publisher, send| publisher.close(now, send));
     }
 
     // -----------------------------------------------------------------
