@@ -5,6 +5,10 @@
 //!   the gateway's SoupBinTCP session name (`YYMMDD` of the journal's first
 //!   command and the 4-digit day, see `gateway::server::session_name`), so
 //!   one name identifies a day on both sides. Sequence numbers start at 1.
+//!   A day published anew — after a clean stop's End of Session, or when
+//!   the log on disk disagrees with the journal — continues under the next
+//!   generation's name ([`session_name`], chosen by
+//!   [`write_logs_under`](Publisher::write_logs_under)).
 //! - The first message of a session is System Event `O` (start of
 //!   messages). Day 0 then carries the directory as the engine creates
 //!   instruments; a later day starts with `O` and the state carried over
@@ -132,9 +136,10 @@ impl Publisher {
     }
 
     /// Publishes one applied command's events; each packet that fills up is
-    /// handed to `send`. A session that ends (end of day) is handed over
-    /// whole, End of Session included; `session_ended` is then told the old
-    /// session's log, before the new session starts.
+    /// handed to `send`. An end-of-day command ends the session (System
+    /// Event `C`, the packet in progress, End of Session, the log marked
+    /// ended) and starts the next day's, whose first packet is in progress
+    /// when this returns.
     pub fn applied(
         &mut self,
         header: CommandHeader,
