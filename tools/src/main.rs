@@ -24,9 +24,11 @@ enum Command {
     /// Run the exchange: start from its journal under the configuration's
     /// data_dir (recovery, or genesis for an empty journal), then serve
     /// OUCH 5.0 order entry and the funding messages over SoupBinTCP 4.0
-    /// (127.0.0.1:9001 and :9002 by default) until SIGINT or SIGTERM, which
-    /// stop it cleanly (journal flushed and closed). Uses the embedded
-    /// default configuration or --config FILE.
+    /// (127.0.0.1:9001 and :9002 by default) and publish ITCH 5.0 market
+    /// data over MoldUDP64 multicast (239.255.42.1:26400, re-requests on
+    /// 127.0.0.1:9003, snapshots on :9004) until SIGINT or SIGTERM, which
+    /// stop it cleanly (journal flushed and closed, End of Session sent).
+    /// Uses the embedded default configuration or --config FILE.
     Serve {
         /// A configuration file to use instead of the embedded default.
         #[arg(long, value_name = "FILE")]
@@ -40,7 +42,8 @@ enum Command {
     #[command(subcommand)]
     Journal(tools::journal_tool::JournalCommand),
     /// Benchmarks: the state machine alone or with its journal (`bench
-    /// engine [--journal DIR]`), and the journal itself (`bench journal`).
+    /// engine`), the journal (`bench journal`), the rings (`bench ring`),
+    /// order entry end to end (`bench e2e`) and market data (`bench md`).
     #[command(subcommand)]
     Bench(bench::cli::BenchCommand),
     /// A trading and funding client for a running exchange: enter, replace
