@@ -8,10 +8,15 @@
 //! `{"workload", "commands", "seconds", "throughput_per_sec", "latency_ns":
 //! {"p50", "p99", "p999", "p9999", "max"}, …, "machine", "command"}`; for
 //! `--workload all` it is `{"workloads": {NAME: {…}, …}, "machine",
-//! "command"}` with the same object per workload.
+//! "command"}` with the same object per workload. `bench engine` also
+//! measures the peer order books on the same stream unless `--no-peers`:
+//! each workload's object then holds `"peers": {"matchcore": {…},
+//! "lobster": {…}}` (see [`crate::peers`]), and the table a block of rows
+//! per peer with the throughput ratio ours / peer.
 
 use crate::harness::{JournalTarget, WorkloadReport, measure_journaled, measure_with_config};
 use crate::machine::Machine;
+use crate::peers::{PeerReport, engine_fills, measure_peers};
 use crate::workload::{WorkloadKind, generate};
 use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
@@ -87,6 +92,15 @@ pub enum BenchCommand {
     /// receipt minus ITCH timestamp, HdrHistogram percentiles. Every book
     /// built must equal the publisher's feed.
     Md(MdArgs),
+    /// Measure open-loop latency against offered load: a pinned producer
+    /// issues the workload's commands into the engine's input ring at a
+    /// fixed rate (command i intended for start + i/rate; a late one is
+    /// sent at once but keeps its intended time), a pinned engine thread
+    /// applies them; latency = completion minus intended time
+    /// (HdrHistogram), free of coordinated omission. The rate is stepped
+    /// up until the median exceeds `--median-bound-us` or the producer
+    /// falls behind; the report gives the curve and the p99 at 1 M/s.
+    Latency(crate::open_loop::LatencyArgs),
 }
 
 /// Arguments of `exchange bench md`.
@@ -284,6 +298,16 @@ pub struct EngineArgs {
     /// Print exactly one JSON object on stdout instead of a table.
     #[arg(long)]
     pub json: bool,
+
+    /// Also measure the peer order books (matchcore, lobster) on the same
+    /// stream in the same run, and compare their fills with ours (the
+    /// default).
+    #[arg(long, overrides_with = "no_peers")]
+    pub peers: bool,
+
+    /// Skip the peers.
+    #[arg(long, overrides_with = "peers")]
+    pub no_peers: bool,
 }
 
 /// The `--durability` values.
@@ -327,6 +351,12 @@ pub enum WorkloadChoice {
     /// levels; 35% GTC, 15% IOC, 25% cancel, 5% partial cancel, 15% move,
     /// 5% replace keeping priority.
     DeepBook,
+    /// Large orders that clear 10-50 price levels (1% of commands) on a
+    /// ~4 000-order book over ~1 800 levels, refilled by passive orders.
+    Sweep,
+    /// The exchange-core mix with 20% funding: deposits, withdrawals and
+    /// transfers with exactly-once ids, one in ten a repeat.
+    Funding,
     /// Every workload, one after the other (JSON: {"workloads": {...}}).
     All,
 }
@@ -336,6 +366,8 @@ impl WorkloadChoice {
         match self {
             WorkloadChoice::ExchangeCore => vec![WorkloadKind::ExchangeCore],
             WorkloadChoice::DeepBook => vec![WorkloadKind::DeepBook],
+            WorkloadChoice::Sweep => vec![WorkloadKind::Sweep],
+            WorkloadChoice::Funding => vec![WorkloadKind::Funding],
             WorkloadChoice::All => WorkloadKind::ALL.to_vec(),
         }
     }
@@ -349,6 +381,12 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Ring(arguments) => run_ring(&arguments),
         BenchCommand::E2e(arguments) => run_e2e(&arguments),
         BenchCommand::Md(arguments) => run_md(&arguments),
+        BenchCommand::Latency(arguments) => {
+            let output =
+                crate::open_loop::run_command(&arguments).context("measuring open-loop latency")?;
+            println!("{output}");
+            Ok(())
+        }
     }
 }
 
@@ -359,6 +397,8 @@ fn run_md(arguments: &MdArgs) -> anyhow::Result<()> {
     config.workload = match arguments.workload {
         WorkloadChoice::ExchangeCore => WorkloadKind::ExchangeCore,
         WorkloadChoice::DeepBook => WorkloadKind::DeepBook,
+        WorkloadChoice::Sweep => WorkloadKind::Sweep,
+        WorkloadChoice::Funding => WorkloadKind::Funding,
         WorkloadChoice::All => anyhow::bail!("bench md measures one workload at a time"),
     };
     if let Some(commands) = arguments.commands {
@@ -481,11 +521,23 @@ fn run_journal(arguments: &JournalArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The peers' reports on one workload, by peer name.
+type PeerReports = BTreeMap<&'static str, PeerReport>;
+
+/// One workload's report, with `"peers": {NAME: {…}}` when they ran.
+#[derive(Debug, Serialize)]
+struct WorkloadJson<'a> {
+    #[serde(flatten)]
+    report: &'a WorkloadReport,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    peers: Option<&'a PeerReports>,
+}
+
 /// The JSON of one workload: its report with the machine and the command.
 #[derive(Debug, Serialize)]
 struct SingleJson<'a> {
     #[serde(flatten)]
-    report: &'a WorkloadReport,
+    report: WorkloadJson<'a>,
     machine: &'a Machine,
     command: &'a str,
 }
@@ -493,7 +545,7 @@ struct SingleJson<'a> {
 /// The JSON of `--workload all`.
 #[derive(Debug, Serialize)]
 struct AllJson<'a> {
-    workloads: BTreeMap<&'static str, &'a WorkloadReport>,
+    workloads: BTreeMap<&'static str, WorkloadJson<'a>>,
     machine: &'a Machine,
     command: &'a str,
 }
@@ -507,6 +559,8 @@ fn run_engine(arguments: &EngineArgs) -> anyhow::Result<()> {
     }
     config.validate().context("--orders-max")?;
     let mut reports = Vec::new();
+    // Empty with `--no-peers`; else one entry per report.
+    let mut peers: Vec<PeerReports> = Vec::new();
     for kind in arguments.workload.kinds() {
         let commands = match arguments.commands {
             Some(commands) => {
@@ -546,36 +600,61 @@ fn run_engine(arguments: &EngineArgs) -> anyhow::Result<()> {
         }
         .with_context(|| format!("measuring {kind}"))?;
         report.generation_seconds = generation_seconds;
+        if !arguments.no_peers {
+            eprintln!(
+                "{kind}: the peers on the same stream: check pass, then {} runs each",
+                arguments.runs
+            );
+            let ours = engine_fills(&workload.setup, &workload.commands, config);
+            peers.push(measure_peers(
+                &workload,
+                arguments.runs,
+                &ours,
+                report.throughput_per_sec,
+            ));
+        }
         reports.push(report);
     }
 
     let output = if arguments.json {
-        json(arguments.workload, &reports, &machine, &command)?
+        json(arguments.workload, &reports, &peers, &machine, &command)?
     } else {
-        table(&reports, &machine, &command)
+        table(&reports, &peers, &machine, &command)
     };
     println!("{output}");
     Ok(())
 }
 
+/// `peers` is empty (no peers ran) or holds one entry per report.
 fn json(
     choice: WorkloadChoice,
     reports: &[WorkloadReport],
+    peers: &[PeerReports],
     machine: &Machine,
     command: &str,
 ) -> anyhow::Result<String> {
+    assert!(peers.is_empty() || peers.len() == reports.len());
+    let with_peers = |index: usize, report| WorkloadJson {
+        report,
+        peers: peers.get(index),
+    };
     let text = match (choice, reports) {
-        (WorkloadChoice::ExchangeCore | WorkloadChoice::DeepBook, [report]) => {
-            serde_json::to_string(&SingleJson {
-                report,
-                machine,
-                command,
-            })?
-        }
+        (
+            WorkloadChoice::ExchangeCore
+            | WorkloadChoice::DeepBook
+            | WorkloadChoice::Sweep
+            | WorkloadChoice::Funding,
+            [report],
+        ) => serde_json::to_string(&SingleJson {
+            report: with_peers(0, report),
+            machine,
+            command,
+        })?,
         _ => serde_json::to_string(&AllJson {
             workloads: reports
                 .iter()
-                .map(|report| (report.workload, report))
+                .enumerate()
+                .map(|(index, report)| (report.workload, with_peers(index, report)))
                 .collect(),
             machine,
             command,
@@ -584,8 +663,14 @@ fn json(
     Ok(text)
 }
 
-/// A human-readable table, one column per workload.
-fn table(reports: &[WorkloadReport], machine: &Machine, command: &str) -> String {
+/// A human-readable table, one column per workload; `peers` as for
+/// [`json`].
+fn table(
+    reports: &[WorkloadReport],
+    peers: &[PeerReports],
+    machine: &Machine,
+    command: &str,
+) -> String {
     let mut rows: Vec<(String, Vec<String>)> = Vec::new();
     let mut row = |label: &str, value: &dyn Fn(&WorkloadReport) -> String| {
         rows.push((label.to_owned(), reports.iter().map(value).collect()));
@@ -652,6 +737,7 @@ fn table(reports: &[WorkloadReport], machine: &Machine, command: &str) -> String
         format!("{:.2}", r.generation_seconds)
     });
     row("final state hash", &|r| r.state_hash.clone());
+    rows.extend(peer_rows(reports.len(), peers));
 
     let label_width = rows.iter().map(|(label, _)| label.len()).max().unwrap_or(0);
     let value_width = rows
@@ -675,6 +761,101 @@ fn table(reports: &[WorkloadReport], machine: &Machine, command: &str) -> String
         "\nthroughput: untimed pass (clock read at each end of the stream); latency: a separate \
          pass timing every command.",
     );
+    text.push_str(&peer_notes(reports, peers));
+    text
+}
+
+/// The peers' rows of the table: one block per peer, a column per
+/// workload ("-" where the peer did not run).
+fn peer_rows(columns: usize, peers: &[PeerReports]) -> Vec<(String, Vec<String>)> {
+    let names: std::collections::BTreeSet<&'static str> = peers
+        .iter()
+        .flat_map(|by_name| by_name.keys().copied())
+        .collect();
+    let mut rows = Vec::new();
+    for name in names {
+        let cells = |value: &dyn Fn(&PeerReport) -> String| -> Vec<String> {
+            (0..columns)
+                .map(|index| {
+                    peers
+                        .get(index)
+                        .and_then(|by_name| by_name.get(name))
+                        .map_or("-".to_owned(), value)
+                })
+                .collect()
+        };
+        let version = peers
+            .iter()
+            .find_map(|by_name| by_name.get(name))
+            .map_or("", |report| report.version);
+        rows.push((
+            format!("peer {name} {version}: commands/s"),
+            cells(&|p| grouped_float(p.throughput_per_sec)),
+        ));
+        rows.push((
+            "  ours / peer throughput".to_owned(),
+            cells(&|p| format!("{:.2}", p.throughput_ratio_ours_to_peer)),
+        ));
+        rows.push((
+            "  latency ns: p50".to_owned(),
+            cells(&|p| grouped(p.latency_ns.p50)),
+        ));
+        rows.push(("  p99".to_owned(), cells(&|p| grouped(p.latency_ns.p99))));
+        rows.push(("  p99.9".to_owned(), cells(&|p| grouped(p.latency_ns.p999))));
+        rows.push((
+            "  fills (peer / ours)".to_owned(),
+            cells(&|p| format!("{} / {}", grouped(p.fills), grouped(p.fills_ours))),
+        ));
+        rows.push((
+            "  fills match ours".to_owned(),
+            cells(&|p| match (p.fills_match, p.first_fill_divergence) {
+                (true, _) => "yes".to_owned(),
+                (false, Some(index)) => format!("no (from fill {})", grouped(index)),
+                (false, None) => "no".to_owned(),
+            }),
+        ));
+        rows.push((
+            "  fills beyond the limit".to_owned(),
+            cells(&|p| grouped(p.fills_through_limit)),
+        ));
+        rows.push((
+            "  skipped / refused commands".to_owned(),
+            cells(&|p| {
+                format!(
+                    "{} / {}",
+                    grouped(p.ignored_commands + p.unsupported_commands),
+                    grouped(p.rejected_commands)
+                )
+            }),
+        ));
+    }
+    rows
+}
+
+/// The peers' notes under the table: each peer's standing notes once,
+/// then what each workload's run found.
+fn peer_notes(reports: &[WorkloadReport], peers: &[PeerReports]) -> String {
+    let mut text = String::new();
+    let mut noted = std::collections::BTreeSet::new();
+    for (report, by_name) in reports.iter().zip(peers) {
+        for (name, peer) in by_name {
+            for note in &peer.notes {
+                let found = note.starts_with("found:");
+                if found {
+                    text.push_str(&format!("\n{name} on {}: {note}", report.workload));
+                } else if noted.insert((*name, note.as_str())) {
+                    text.push_str(&format!("\n{name}: {note}"));
+                }
+            }
+        }
+    }
+    if !text.is_empty() {
+        text.insert_str(
+            0,
+            "\n\npeers: the same stream in the same run, setup untimed; fills compared in order \
+             (price, quantity, taker side). Notes:",
+        );
+    }
     text
 }
 
@@ -812,11 +993,13 @@ mod tests {
         let single = json(
             WorkloadChoice::ExchangeCore,
             std::slice::from_ref(&report),
+            &[],
             &machine,
             "x",
         )
         .unwrap();
         let value: serde_json::Value = serde_json::from_str(&single).unwrap();
+        assert!(value.get("peers").is_none(), "no peers ran: {single}");
         for key in [
             "commands",
             "seconds",
@@ -836,12 +1019,60 @@ mod tests {
             );
         }
         assert_eq!(value["commands"], 500);
-        let all = json(WorkloadChoice::All, &[report], &machine, "x").unwrap();
+        let ours = crate::peers::engine_fills(
+            &workload.setup,
+            &workload.commands,
+            EngineConfig::default(),
+        );
+        let peers = [measure_peers(
+            &workload,
+            1,
+            &ours,
+            report.throughput_per_sec,
+        )];
+        let all = json(
+            WorkloadChoice::All,
+            std::slice::from_ref(&report),
+            &peers,
+            &machine,
+            "x",
+        )
+        .unwrap();
         let value: serde_json::Value = serde_json::from_str(&all).unwrap();
         assert!(
             value["workloads"]["exchange-core"]["latency_ns"]["p99"].is_u64(),
             "{all}"
         );
+        for name in ["matchcore", "lobster"] {
+            let peer = &value["workloads"]["exchange-core"]["peers"][name];
+            assert!(peer["throughput_per_sec"].is_f64(), "{all}");
+            assert!(peer["latency_ns"]["p99"].is_u64(), "{all}");
+            assert!(peer["fills_match"].is_boolean(), "{all}");
+            assert!(peer["notes"].is_array(), "{all}");
+        }
+        let text = table(&[report], &peers, &machine, "x");
+        assert!(text.contains("peer matchcore 0.4: commands/s"), "{text}");
+        assert!(text.contains("ours / peer throughput"), "{text}");
+        assert!(text.contains("lobster: no IOC"), "{text}");
+    }
+
+    #[test]
+    fn peers_are_on_unless_no_peers() {
+        let cli = TestCli::try_parse_from(["bench", "engine"]).unwrap();
+        let BenchCommand::Engine(arguments) = cli.command else {
+            panic!("not engine");
+        };
+        assert!(!arguments.no_peers);
+        let cli = TestCli::try_parse_from(["bench", "engine", "--no-peers"]).unwrap();
+        let BenchCommand::Engine(arguments) = cli.command else {
+            panic!("not engine");
+        };
+        assert!(arguments.no_peers);
+        let cli = TestCli::try_parse_from(["bench", "engine", "--no-peers", "--peers"]).unwrap();
+        let BenchCommand::Engine(arguments) = cli.command else {
+            panic!("not engine");
+        };
+        assert!(!arguments.no_peers, "the last of the two wins");
     }
 
     #[test]

@@ -17,6 +17,8 @@ mod journal_bench;
 mod machine;
 mod market;
 mod md_bench;
+pub mod open_loop;
+pub mod peers;
 mod random;
 mod ring_bench;
 mod workload;

@@ -41,9 +41,11 @@ enum Command {
     /// truncate.
     #[command(subcommand)]
     Journal(tools::journal_tool::JournalCommand),
-    /// Benchmarks: the state machine alone or with its journal (`bench
-    /// engine`), the journal (`bench journal`), the rings (`bench ring`),
-    /// order entry end to end (`bench e2e`) and market data (`bench md`).
+    /// Benchmarks: the state machine alone or with its journal, against
+    /// peer order books in the same run (`bench engine`), its open-loop
+    /// latency curve (`bench latency`), the journal (`bench journal`), the
+    /// rings (`bench ring`), order entry end to end (`bench e2e`) and market
+    /// data (`bench md`).
     #[command(subcommand)]
     Bench(bench::cli::BenchCommand),
     /// A trading and funding client for a running exchange: enter, replace

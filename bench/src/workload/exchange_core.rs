@@ -15,7 +15,7 @@ use crate::market::equity;
 use engine::{Price, Side, TimeInForce};
 
 /// Trading accounts.
-const ACCOUNTS: u32 = 2_000;
+pub(super) const ACCOUNTS: u32 = 2_000;
 /// The book is filled to this many resting orders before measuring, and
 /// kept near it.
 const RESTING_TARGET: usize = 1_000;
@@ -31,6 +31,15 @@ const THROUGH_TICKS_MAX: u64 = 2;
 const AGGRESSION_BASE_PER_MILLION: u64 = 10_000;
 
 pub(super) fn generate(seed: u64, commands: usize) -> Workload {
+    let mut generator = start(seed, commands);
+    for _ in 0..commands {
+        trade(&mut generator);
+    }
+    generator.finish(WorkloadKind::ExchangeCore, seed)
+}
+
+/// A generator on ACME with the book filled to its target, measuring.
+pub(super) fn start(seed: u64, commands: usize) -> Generator {
     let spec = equity("ACME", Price(1_000_000));
     let mut generator = Generator::new(seed, &spec, ACCOUNTS, DRIFT_TICKS_MAX, commands);
     // Passive orders never trade, so each adds one resting order.
@@ -38,30 +47,31 @@ pub(super) fn generate(seed: u64, commands: usize) -> Workload {
         place_limit(&mut generator, TimeInForce::GoodTillCancel, 0);
     }
     generator.start_measuring();
-    for _ in 0..commands {
-        generator.walk_mid();
-        let aggression =
-            generator.aggression_per_million(AGGRESSION_BASE_PER_MILLION, RESTING_TARGET);
-        let roll = generator.random.below(100);
-        if roll < 9 {
-            place_limit(&mut generator, TimeInForce::GoodTillCancel, aggression);
-        } else if roll < 12 {
-            place_limit(&mut generator, TimeInForce::ImmediateOrCancel, ALWAYS);
-        } else {
-            // Cancels and moves need an open order; an empty book (which
-            // the feedback makes all but impossible) gets a GTC order.
-            match generator.random_live_order() {
-                None => place_limit(&mut generator, TimeInForce::GoodTillCancel, aggression),
-                Some(order) if roll < 18 => generator.cancel(order, 0),
-                Some(order) => {
-                    let price = draw_price(&mut generator, order.side, aggression);
-                    let price = generator.moved_price(&order, price);
-                    generator.replace(order, price, order.remaining.0);
-                }
+    generator
+}
+
+/// One command of the mix (and a step of the mid).
+pub(super) fn trade(generator: &mut Generator) {
+    generator.walk_mid();
+    let aggression = generator.aggression_per_million(AGGRESSION_BASE_PER_MILLION, RESTING_TARGET);
+    let roll = generator.random.below(100);
+    if roll < 9 {
+        place_limit(generator, TimeInForce::GoodTillCancel, aggression);
+    } else if roll < 12 {
+        place_limit(generator, TimeInForce::ImmediateOrCancel, ALWAYS);
+    } else {
+        // Cancels and moves need an open order; an empty book (which the
+        // feedback makes all but impossible) gets a GTC order.
+        match generator.random_live_order() {
+            None => place_limit(generator, TimeInForce::GoodTillCancel, aggression),
+            Some(order) if roll < 18 => generator.cancel(order, 0),
+            Some(order) => {
+                let price = draw_price(generator, order.side, aggression);
+                let price = generator.moved_price(&order, price);
+                generator.replace(order, price, order.remaining.0);
             }
         }
     }
-    generator.finish(WorkloadKind::ExchangeCore, seed)
 }
 
 /// A chance of one in one.

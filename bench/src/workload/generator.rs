@@ -10,12 +10,12 @@
 //! exactly the same states and must end with the same state hash.
 
 use super::live::{LiveOrder, LiveOrders};
-use super::{BookShape, CommandKind, CommandMix, Workload, WorkloadKind};
+use super::{BookShape, CommandKind, CommandMix, FundingStats, SweepStats, Workload, WorkloadKind};
 use crate::market::{EngineDriver, INSTRUMENT, limit_order, setup_commands};
 use crate::random::Random;
 use engine::{
-    AccountId, CancelOrder, Command, EngineConfig, InstrumentSpec, OrderRef, Price, PriceBand,
-    Quantity, ReplaceOrder, Side, Status, TimeInForce, UserRefNum,
+    AccountId, CancelOrder, Command, Engine, EngineConfig, Event, InstrumentSpec, OrderRef, Price,
+    PriceBand, Quantity, ReplaceOrder, Side, Status, TimeInForce, UserRefNum,
 };
 
 /// The book is sampled (resting orders, occupied levels) this often.
@@ -46,6 +46,10 @@ pub(crate) struct Generator {
     events: u64,
     book_start: BookShape,
     samples: Vec<BookShape>,
+    sweeps: SweepStats,
+    funding: FundingStats,
+    /// The largest order the instrument accepts, in lots.
+    quantity_max: u64,
 }
 
 impl Generator {
@@ -81,6 +85,9 @@ impl Generator {
             events: 0,
             book_start: BookShape::default(),
             samples: Vec::new(),
+            sweeps: SweepStats::default(),
+            funding: FundingStats::default(),
+            quantity_max: spec.max_quantity.0,
         };
         assert!(
             generator.mid - generator.drift_max > band.low.0
@@ -101,7 +108,12 @@ impl Generator {
 
     /// Apply a command to the scratch engine, learn from its events, and
     /// record it.
-    fn emit(&mut self, command: Command, kind: Option<CommandKind>, user_ref_num: UserRefNum) {
+    fn emit(
+        &mut self,
+        command: Command,
+        kind: Option<CommandKind>,
+        user_ref_num: UserRefNum,
+    ) -> Status {
         let status = self.driver.apply(&command);
         let observed = self.live.observe(self.driver.events(), user_ref_num);
         if self.measuring {
@@ -125,6 +137,12 @@ impl Generator {
             );
             self.setup.push(command);
         }
+        status
+    }
+
+    /// The scratch engine, in the state the stream has reached.
+    pub(crate) fn engine(&self) -> &Engine {
+        self.driver.engine()
     }
 
     pub(crate) fn random_account(&mut self) -> AccountId {
@@ -254,6 +272,87 @@ impl Generator {
         self.emit(command, Some(kind), user_ref_num);
     }
 
+    /// A marketable order on `side` sized to empty the first `levels` levels
+    /// of the opposite side (all of them when it has fewer), limited at the
+    /// last of them; a good-till-cancel sweep asks `rest` more, which rests
+    /// there. The levels it really emptied go into the sweep statistics.
+    pub(crate) fn sweep(
+        &mut self,
+        account: AccountId,
+        side: Side,
+        levels: usize,
+        time_in_force: TimeInForce,
+        rest: u64,
+    ) {
+        assert!(levels > 0, "a sweep clears at least one level");
+        let opposite = side.opposite();
+        // Generation is not measured: a small vector per sweep is fine.
+        let targeted: Vec<(Price, u64)> = self
+            .engine()
+            .depth(INSTRUMENT, opposite)
+            .take(levels)
+            .map(|(price, open, _)| (price, open.0))
+            .collect();
+        // An empty opposite side: the order goes one tick through the mid
+        // and is cancelled (IOC) or rests (GTC).
+        let limit = targeted
+            .last()
+            .map_or_else(|| self.aggressive_price(side, 0), |&(price, _)| price);
+        let quantity = targeted.iter().map(|&(_, open)| open).sum::<u64>() + rest;
+        let quantity = quantity.clamp(1, self.quantity_max);
+        self.place(account, side, limit, quantity, time_in_force);
+        // Nothing lands on the opposite side while the order trades, so the
+        // targeted levels better than its best now are the ones emptied.
+        let best_after = match opposite {
+            Side::Buy => self.engine().best_bid(INSTRUMENT),
+            Side::Sell => self.engine().best_ask(INSTRUMENT),
+        };
+        let cleared = targeted
+            .iter()
+            .filter(|&&(price, _)| match (best_after, opposite) {
+                (None, _) => true,
+                (Some((best, _)), Side::Buy) => price > best,
+                (Some((best, _)), Side::Sell) => price < best,
+            })
+            .count() as u64;
+        let fills = self
+            .driver
+            .events()
+            .iter()
+            .filter(|event| matches!(event, Event::Fill { .. }))
+            .count() as u64;
+        if self.measuring {
+            self.sweeps.record(cleared, fills);
+        }
+    }
+
+    /// Apply a funding command (`kind` is what was drawn) and count what the
+    /// engine made of it.
+    pub(crate) fn fund(&mut self, command: Command, kind: CommandKind) -> Status {
+        debug_assert!(matches!(
+            command,
+            Command::Deposit(_) | Command::Withdrawal(_) | Command::Transfer(_)
+        ));
+        let status = self.emit(command, Some(kind), UserRefNum(0));
+        if !self.measuring {
+            return status;
+        }
+        let stats = &mut self.funding;
+        match status {
+            Status::Rejected(_) => stats.rejected += 1,
+            Status::Duplicate => stats.duplicates += 1,
+            Status::Applied => {
+                let counter = match command {
+                    Command::Deposit(_) => &mut stats.deposits_applied,
+                    Command::Withdrawal(_) => &mut stats.withdrawals_applied,
+                    _ => &mut stats.transfers_applied,
+                };
+                *counter += 1;
+            }
+        }
+        status
+    }
+
     /// Cancel an open order down to `quantity` (0: whole).
     pub(crate) fn cancel(&mut self, order: LiveOrder, quantity: u64) {
         debug_assert!(quantity < order.remaining.0);
@@ -348,6 +447,8 @@ impl Generator {
             book_end,
             state_hash: self.driver.engine().state_hash(),
             accounts: self.accounts,
+            sweeps: self.sweeps,
+            funding: self.funding,
         }
     }
 }
