@@ -101,6 +101,12 @@ pub enum BenchCommand {
     /// up until the median exceeds `--median-bound-us` or the producer
     /// falls behind; the report gives the curve and the p99 at 1 M/s.
     Latency(crate::open_loop::LatencyArgs),
+    /// Run every bench at modest sizes (a few minutes) with the physical
+    /// floors measured in the same run, and write OUT/BENCHMARKS.md (the
+    /// machine, the commit, the command, a table per section with ratios to
+    /// the floors and the peers, the targets met or missed) and its
+    /// plots in OUT/benchmarks/*.svg. Use a release build.
+    Report(crate::report::ReportArgs),
 }
 
 /// Arguments of `exchange bench md`.
@@ -387,7 +393,21 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
             println!("{output}");
             Ok(())
         }
+        BenchCommand::Report(arguments) => run_report(&arguments),
     }
+}
+
+fn run_report(arguments: &crate::report::ReportArgs) -> anyhow::Result<()> {
+    let mut config = crate::report::ReportConfig::new(arguments.out.clone(), arguments.quick);
+    if !arguments.no_e2e {
+        config.e2e_executable =
+            Some(std::env::current_exe().context("finding the exchange executable")?);
+    }
+    let path = crate::report::write_report(&config, |step| eprintln!("report: {step}"))
+        .map_err(anyhow::Error::msg)
+        .context("writing the benchmark report")?;
+    println!("{}", path.display());
+    Ok(())
 }
 
 fn run_md(arguments: &MdArgs) -> anyhow::Result<()> {

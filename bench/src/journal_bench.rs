@@ -713,7 +713,10 @@ fn group_commit_saturated(dir: &Path, records: u64) -> Result<f64, JournalBenchE
 
 /// Latency of a small overwrite and `fdatasync` of a preallocated file in
 /// `dir`.
-fn fdatasync_floor(dir: &Path, samples: u32) -> Result<FdatasyncReport, JournalBenchError> {
+pub(crate) fn fdatasync_floor(
+    dir: &Path,
+    samples: u32,
+) -> Result<FdatasyncReport, JournalBenchError> {
     let path = dir.join("fdatasync-probe");
     let mut file = File::create(&path).map_err(io_at(&path))?;
     file.write_all(&[0u8; 4_096]).map_err(io_at(&path))?;

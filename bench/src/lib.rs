@@ -12,6 +12,7 @@
 
 pub mod cli;
 mod e2e_bench;
+mod floors;
 mod harness;
 mod journal_bench;
 mod machine;
@@ -20,9 +21,13 @@ mod md_bench;
 pub mod open_loop;
 pub mod peers;
 mod random;
+mod report;
 mod ring_bench;
 mod workload;
 
+pub use floors::{
+    EchoFloor, FdatasyncFloor, FloorsConfig, FloorsReport, MemcpyFloor, RingFloor, measure_floors,
+};
 pub use harness::{
     HarnessError, JournalTarget, LatencyPercentiles, RunReport, WorkloadReport, measure,
     measure_journaled, measure_with_config,
@@ -42,6 +47,7 @@ pub use md_bench::{
     RateFigures, TargetReport, Transport, measure_md,
 };
 pub use random::{Random, SplitMix64};
+pub use report::{PLOTS, ReportArgs, ReportConfig, SECTIONS, write_report};
 pub use ring_bench::{
     BATCH_MAX, HopPercentiles, QueueReport, RING_CAPACITY, RingBenchConfig, RingBenchReport,
     RingMessage, measure_ring,
