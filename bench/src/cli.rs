@@ -620,7 +620,10 @@ fn run_engine(arguments: &EngineArgs) -> anyhow::Result<()> {
         }
         .with_context(|| format!("measuring {kind}"))?;
         report.generation_seconds = generation_seconds;
-        if !arguments.no_peers {
+        if arguments.journal.is_some() && !arguments.no_peers {
+            // Ours journaled against peers in memory would not compare.
+            eprintln!("{kind}: with --journal the peers are not run (they keep no journal)");
+        } else if !arguments.no_peers {
             eprintln!(
                 "{kind}: the peers on the same stream: check pass, then {} runs each",
                 arguments.runs

@@ -837,6 +837,12 @@ fn targets_section(text: &mut String, measured: &Measured) {
             None if result.peers.is_empty() => ("no peer ran".to_owned(), None),
             None => ("no peer's fills equal ours".to_owned(), None),
         };
+        if let Some(peer) = fastest(true).filter(|peer| peer.ignored_commands > 0) {
+            figure.push_str(&format!(
+                " (it skipped {} funding and admin commands ours applied)",
+                peer.ignored_commands
+            ));
+        }
         if let Some(peer) = fastest(false).filter(|peer| !peer.fills_match) {
             figure.push_str(&format!(
                 "; {:.2}× {} ({}), not comparable: its fills differ from ours",
@@ -864,13 +870,19 @@ fn targets_section(text: &mut String, measured: &Measured) {
         target
             .measured_p99_ns
             .map_or("rate not reached".to_owned(), |p99| ns(p99 as f64)),
-        // The curve stopped below the target's rate: the engine could not
-        // hold it, so the target is missed, not unmeasured.
-        verdict(
-            target.met.or(
-                (measured.open_loop.stop_reason != StopReason::RatesExhausted).then_some(false),
-            ),
-        )
+        // Missed only when the engine itself could not hold a rate below
+        // the target's (its median passed the bound); a producer that fell
+        // behind, or rates that never reached it, measured nothing.
+        verdict(target.met.or({
+            let last = measured
+                .open_loop
+                .steps
+                .last()
+                .map_or(0, |step| step.offered_per_sec);
+            (measured.open_loop.stop_reason == StopReason::MedianAboveBound
+                && last <= target.offered_per_sec)
+                .then_some(false)
+        }))
         .to_owned(),
     ]);
     let (figure, met) = match &measured.e2e {

@@ -413,7 +413,7 @@ pub fn measure_peer(
         deterministic &= latency_fills == fills_expected && throughput_fills == fills_expected;
         results.push(PeerRun {
             seconds: elapsed.as_secs_f64(),
-            throughput_per_sec: workload.commands.len() as f64 / elapsed.as_secs_f64(),
+            throughput_per_sec: workload.commands.len() as f64 / elapsed.as_secs_f64().max(1e-9),
             latency_ns: LatencyPercentiles::of(&histogram),
             latency_mean_ns: histogram.mean(),
         });
