@@ -11,6 +11,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod alpha;
 pub mod auth;
 pub mod client;
 pub mod funding;

@@ -306,9 +306,8 @@ impl std::error::Error for OuchError {}
 // Field types
 // ---------------------------------------------------------------------------
 
-/// An alpha field of `N` bytes: printable ASCII, space-padded on the right.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Alpha<const N: usize>([u8; N]);
+pub use crate::alpha::Alpha;
+use crate::alpha::is_printable;
 
 /// Symbol: 8 bytes (not 9, whatever some third-party crates do).
 pub type Symbol = Alpha<8>;
@@ -318,69 +317,6 @@ pub type ClOrdId = Alpha<14>;
 pub type Mpid = Alpha<4>;
 /// AIQ Group ID: 2 bytes.
 pub type AiqGroupId = Alpha<2>;
-
-impl<const N: usize> Alpha<N> {
-    /// All spaces (e.g. "all symbols" in a Mass Cancel Request).
-    pub const BLANK: Self = Self([b' '; N]);
-
-    /// Pads `text` with spaces; `None` if it is longer than `N` bytes or not
-    /// printable ASCII.
-    ///
-    /// ```
-    /// use gateway::ouch::Symbol;
-    /// let symbol = Symbol::new("ACME").unwrap();
-    /// assert_eq!(symbol.as_bytes(), b"ACME    ");
-    /// assert_eq!(symbol.trimmed(), "ACME");
-    /// assert!(Symbol::new("TOOLONGSYM").is_none());
-    /// ```
-    pub fn new(text: &str) -> Option<Self> {
-        let bytes = text.as_bytes();
-        if bytes.len() > N || !bytes.iter().all(|&b| is_printable(b)) {
-            return None;
-        }
-        let mut padded = [b' '; N];
-        padded[..bytes.len()].copy_from_slice(bytes);
-        Some(Self(padded))
-    }
-
-    /// Checks that `bytes` are printable ASCII.
-    pub fn from_bytes(bytes: [u8; N], field: &'static str) -> Result<Self, OuchError> {
-        if bytes.iter().all(|&b| is_printable(b)) {
-            Ok(Self(bytes))
-        } else {
-            Err(OuchError::InvalidAlpha { field })
-        }
-    }
-
-    /// The raw bytes, padding included.
-    pub fn as_bytes(&self) -> &[u8; N] {
-        &self.0
-    }
-
-    /// The text without its right padding.
-    pub fn trimmed(&self) -> &str {
-        // Invariant: construction admits printable ASCII only, which is UTF-8.
-        core::str::from_utf8(&self.0)
-            .unwrap_or("")
-            .trim_end_matches(' ')
-    }
-}
-
-impl<const N: usize> Default for Alpha<N> {
-    fn default() -> Self {
-        Self::BLANK
-    }
-}
-
-impl<const N: usize> fmt::Debug for Alpha<N> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:?}", self.trimmed())
-    }
-}
-
-fn is_printable(byte: u8) -> bool {
-    (0x20..=0x7e).contains(&byte)
-}
 
 /// A price with 4 implied decimals (`Price(1_503_400)` is $150.34).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -862,7 +798,7 @@ impl<'a> Reader<'a> {
     }
 
     fn alpha<const N: usize>(&mut self, field: &'static str) -> Result<Alpha<N>, OuchError> {
-        Alpha::from_bytes(self.array()?, field)
+        Alpha::from_bytes(self.array()?).ok_or(OuchError::InvalidAlpha { field })
     }
 
     fn code(&mut self, field: &'static str) -> Result<Code, OuchError> {

@@ -107,7 +107,7 @@ impl Feed {
                 } else {
                     (1, 10i64.pow(u32::from(4 - scale)))
                 };
-                let stock = Stock::from_bytes(spec.symbol.bytes(), "Stock").unwrap_or(Stock::BLANK);
+                let stock = Stock::from_bytes(spec.symbol.bytes()).unwrap_or(Stock::BLANK);
                 let listing = Listing {
                     locate,
                     stock,

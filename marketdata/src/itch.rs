@@ -187,13 +187,9 @@ impl std::error::Error for ItchError {}
 // Field types
 // ---------------------------------------------------------------------------
 
-fn is_printable(byte: u8) -> bool {
-    (0x20..=0x7e).contains(&byte)
-}
+use gateway::alpha::is_printable;
 
-/// An alpha field of `N` bytes: printable ASCII, space-padded on the right.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Alpha<const N: usize>([u8; N]);
+pub use gateway::alpha::Alpha;
 
 /// Stock symbol: 8 bytes.
 pub type Stock = Alpha<8>;
@@ -203,65 +199,6 @@ pub type Mpid = Alpha<4>;
 pub type IssueSubType = Alpha<2>;
 /// Stock Trading Action reason: 4 bytes (blank when none).
 pub type TradingReason = Alpha<4>;
-
-impl<const N: usize> Alpha<N> {
-    /// All spaces.
-    pub const BLANK: Self = Self([b' '; N]);
-
-    /// Pads `text` with spaces; `None` if it is longer than `N` bytes or not
-    /// printable ASCII.
-    ///
-    /// ```
-    /// use marketdata::itch::Stock;
-    /// let stock = Stock::new("ACME").unwrap();
-    /// assert_eq!(stock.as_bytes(), b"ACME    ");
-    /// assert_eq!(stock.trimmed(), "ACME");
-    /// assert!(Stock::new("TOOLONGSYM").is_none());
-    /// ```
-    pub fn new(text: &str) -> Option<Self> {
-        let bytes = text.as_bytes();
-        if bytes.len() > N || !bytes.iter().all(|&b| is_printable(b)) {
-            return None;
-        }
-        let mut padded = [b' '; N];
-        padded[..bytes.len()].copy_from_slice(bytes);
-        Some(Self(padded))
-    }
-
-    /// Checks that `bytes` are printable ASCII.
-    pub fn from_bytes(bytes: [u8; N], field: &'static str) -> Result<Self, ItchError> {
-        if bytes.iter().all(|&b| is_printable(b)) {
-            Ok(Self(bytes))
-        } else {
-            Err(ItchError::InvalidAlpha { field })
-        }
-    }
-
-    /// The raw bytes, padding included.
-    pub fn as_bytes(&self) -> &[u8; N] {
-        &self.0
-    }
-
-    /// The text without its right padding.
-    pub fn trimmed(&self) -> &str {
-        // Invariant: construction admits printable ASCII only, which is UTF-8.
-        core::str::from_utf8(&self.0)
-            .unwrap_or("")
-            .trim_end_matches(' ')
-    }
-}
-
-impl<const N: usize> Default for Alpha<N> {
-    fn default() -> Self {
-        Self::BLANK
-    }
-}
-
-impl<const N: usize> fmt::Debug for Alpha<N> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:?}", self.trimmed())
-    }
-}
 
 /// A single printable-ASCII code whose value set this codec does not
 /// enumerate (Event Code, Market Category, Trading State, Printable, ...):
@@ -753,7 +690,7 @@ impl<'a> Reader<'a> {
     }
 
     fn alpha<const N: usize>(&mut self, field: &'static str) -> Result<Alpha<N>, ItchError> {
-        Alpha::from_bytes(self.array()?, field)
+        Alpha::from_bytes(self.array()?).ok_or(ItchError::InvalidAlpha { field })
     }
 
     fn header(&mut self) -> Result<Header, ItchError> {
@@ -1522,7 +1459,8 @@ mod tests {
     // -- property tests ----------------------------------------------------
 
     fn arb_alpha<const N: usize>() -> impl Strategy<Value = Alpha<N>> {
-        proptest::array::uniform::<_, N>(0x20u8..=0x7e).prop_map(Alpha)
+        proptest::array::uniform::<_, N>(0x20u8..=0x7e)
+            .prop_map(|bytes| Alpha::from_bytes(bytes).expect("printable"))
     }
 
     fn arb_code() -> impl Strategy<Value = Code> {

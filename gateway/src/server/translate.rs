@@ -739,7 +739,7 @@ impl Translator {
             };
             let listing = Listing {
                 id,
-                symbol: ouch::Symbol::from_bytes(spec.symbol.bytes(), "Symbol")
+                symbol: ouch::Symbol::from_bytes(spec.symbol.bytes())
                     .unwrap_or(ouch::Symbol::BLANK),
                 price_multiplier,
                 price_divisor,
@@ -785,8 +785,7 @@ impl Translator {
         touched: &mut Vec<StreamKey>,
     ) {
         let o = origin.unwrap_or(OriginRecord::new(Channel::OrderEntry, [b' '; 6], 0));
-        let client_order_id =
-            ouch::ClOrdId::from_bytes(o.client_order_id, "ClOrdID").unwrap_or_default();
+        let client_order_id = ouch::ClOrdId::from_bytes(o.client_order_id).unwrap_or_default();
         let capacity = ouch::Capacity::from_byte(o.capacity).unwrap_or(ouch::Capacity::Agency);
         let intermarket_sweep = ouch::IntermarketSweep::from_byte(o.intermarket_sweep)
             .unwrap_or(ouch::IntermarketSweep::NotEligible);
@@ -985,9 +984,8 @@ impl Translator {
                         Outbound::MassCancelResponse(ouch::MassCancelResponse {
                             timestamp_ns,
                             user_ref_num: o.user_ref_num,
-                            firm: ouch::Mpid::from_bytes(firm, "Firm").unwrap_or_default(),
-                            symbol: ouch::Symbol::from_bytes(symbol, "Symbol")
-                                .unwrap_or(ouch::Symbol::BLANK),
+                            firm: ouch::Mpid::from_bytes(firm).unwrap_or_default(),
+                            symbol: ouch::Symbol::from_bytes(symbol).unwrap_or(ouch::Symbol::BLANK),
                             options: Options::NONE,
                         }),
                     ))
