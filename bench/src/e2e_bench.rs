@@ -62,7 +62,6 @@ use gateway::ouch::{
     self, Capacity, ClOrdId, CrossType, Display, EnterOrder, IntermarketSweep, OrderAccepted,
     OrderState, Outbound, Price, Side, Symbol, TimeInForce,
 };
-use gateway::soupbin::{self, ClientPacket, ServerPacket};
 use hdrhistogram::Histogram;
 use serde::Serialize;
 use std::cell::RefCell;
@@ -75,6 +74,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+use wire::soupbin::{self, ClientPacket, ServerPacket};
 
 /// Bytes of an Enter Order (no appendage) in a SoupBinTCP Unsequenced Data
 /// frame: 2 (length) + 1 (type) + 47.

@@ -38,12 +38,12 @@
 
 use crate::funding;
 use crate::ouch;
-use crate::soupbin::{self, ClientPacket, EncodeError, FrameDecoder, FrameError, ServerPacket};
 use std::collections::VecDeque;
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
+use wire::soupbin::{self, ClientPacket, EncodeError, FrameDecoder, FrameError, ServerPacket};
 
 /// The client sends a Client Heartbeat after this long without writing.
 pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(1);
@@ -861,7 +861,7 @@ mod tests {
     }
 
     /// One accepted connection of the fake server, speaking SoupBinTCP
-    /// through `gateway::soupbin`.
+    /// through `wire::soupbin`.
     struct FakeSession {
         stream: TcpStream,
         decoder: FrameDecoder,

@@ -11,10 +11,8 @@
 
 #![forbid(unsafe_code)]
 
-pub mod alpha;
 pub mod auth;
 pub mod client;
 pub mod funding;
 pub mod ouch;
 pub mod server;
-pub mod soupbin;

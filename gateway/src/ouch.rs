@@ -306,8 +306,8 @@ impl std::error::Error for OuchError {}
 // Field types
 // ---------------------------------------------------------------------------
 
-pub use crate::alpha::Alpha;
-use crate::alpha::is_printable;
+pub use wire::alpha::Alpha;
+use wire::alpha::is_printable;
 
 /// Symbol: 8 bytes (not 9, whatever some third-party crates do).
 pub type Symbol = Alpha<8>;

@@ -22,17 +22,17 @@
 //! Timestamps are nanoseconds since midnight (UTC) of the command's
 //! timestamp; the tracking number is 0.
 
-use engine::{AssetId, CommandHeader, Event, InstrumentId, OrderId, Side, TradingStatus};
+use engine::{CommandHeader, Event, InstrumentId, OrderId, Side, TradingStatus};
 use rustc_hash::FxHashMap;
+use wire::catalogue::{Catalogue, PriceScale, wire_quantity};
+use wire::trading_day::time_of_day_ns;
 
 use crate::itch::{self, Code, Header, Message, Price, Stock, Timestamp};
-
-const DAY_NS: u64 = 86_400 * 1_000_000_000;
 
 /// The ITCH timestamp of a Unix time in nanoseconds: nanoseconds since
 /// midnight, UTC.
 pub fn itch_timestamp(unix_ns: u64) -> Timestamp {
-    Timestamp::new(unix_ns % DAY_NS).unwrap_or(Timestamp::ZERO)
+    Timestamp::new(time_of_day_ns(unix_ns)).unwrap_or(Timestamp::ZERO)
 }
 
 /// An order on the book as the feed published it.
@@ -50,9 +50,8 @@ pub struct PublishedOrder {
 struct Listing {
     locate: u16,
     stock: Stock,
-    /// Engine price = ITCH price × multiplier / divisor (quote scale vs 4).
-    multiplier: i64,
-    divisor: i64,
+    /// Engine prices ↔ ITCH's 4 implied decimals (the gateway's scaling).
+    price_scale: PriceScale,
     round_lot: u32,
     halted: bool,
 }
@@ -61,7 +60,7 @@ struct Listing {
 #[derive(Debug, Default)]
 pub struct Feed {
     listings: FxHashMap<InstrumentId, Listing>,
-    scales: FxHashMap<AssetId, u8>,
+    catalogue: Catalogue,
     orders: FxHashMap<OrderId, PublishedOrder>,
     added: u64,
 }
@@ -89,8 +88,8 @@ impl Feed {
 
     fn event(&mut self, timestamp: Timestamp, event: &Event, out: &mut Vec<Message>) {
         match *event {
-            Event::AssetCreated { asset, scale, .. } => {
-                self.scales.insert(asset, scale);
+            Event::AssetCreated { .. } => {
+                self.catalogue.observe(event);
             }
             Event::InstrumentCreated { instrument, spec } => {
                 let Some(locate) = instrument
@@ -101,19 +100,15 @@ impl Feed {
                     tracing::warn!(%instrument, "no ITCH locate code above 65535: not published");
                     return;
                 };
-                let scale = self.scales.get(&spec.quote).copied().unwrap_or(4);
-                let (multiplier, divisor) = if scale >= 4 {
-                    (10i64.pow(u32::from(scale - 4)), 1)
-                } else {
-                    (1, 10i64.pow(u32::from(4 - scale)))
+                let Some(listed) = self.catalogue.observe(event) else {
+                    return;
                 };
                 let stock = Stock::from_bytes(spec.symbol.bytes()).unwrap_or(Stock::BLANK);
                 let listing = Listing {
                     locate,
                     stock,
-                    multiplier,
-                    divisor,
-                    round_lot: u32::try_from(spec.lot_size.0).unwrap_or(u32::MAX),
+                    price_scale: listed.price_scale,
+                    round_lot: wire_quantity(spec.lot_size),
                     halted: false,
                 };
                 self.listings.insert(instrument, listing);
@@ -141,7 +136,7 @@ impl Feed {
                     locate: listing.locate,
                     side: itch_side(side),
                     price: itch_price(listing, price),
-                    shares: u32::try_from(quantity.0).unwrap_or(u32::MAX),
+                    shares: wire_quantity(quantity),
                     sequence: self.added,
                 };
                 self.orders.insert(order_id, order);
@@ -163,9 +158,7 @@ impl Feed {
                 let Some(order) = self.orders.get_mut(&maker_order_id) else {
                     return;
                 };
-                let executed = u32::try_from(quantity.0)
-                    .unwrap_or(u32::MAX)
-                    .min(order.shares);
+                let executed = wire_quantity(quantity).min(order.shares);
                 order.shares -= executed;
                 let locate = order.locate;
                 if order.shares == 0 {
@@ -184,7 +177,7 @@ impl Feed {
                 remaining,
                 ..
             } => {
-                let canceled = u32::try_from(canceled.0).unwrap_or(u32::MAX);
+                let canceled = wire_quantity(canceled);
                 self.reduce(order_id, canceled, remaining.0 == 0, timestamp, out);
             }
             Event::OrderReplaced {
@@ -197,7 +190,7 @@ impl Feed {
                     return;
                 };
                 if priority_kept {
-                    let left = u32::try_from(quantity.0).unwrap_or(u32::MAX);
+                    let left = wire_quantity(quantity);
                     let reduction = order.shares.saturating_sub(left);
                     if reduction > 0 {
                         self.reduce(old_order_id, reduction, false, timestamp, out);
@@ -325,6 +318,6 @@ fn itch_side(side: Side) -> itch::Side {
 }
 
 fn itch_price(listing: &Listing, price: engine::Price) -> Price {
-    let itch = (price.0 / listing.multiplier).saturating_mul(listing.divisor);
+    let itch = listing.price_scale.wire_price(price);
     Price(u32::try_from(itch.max(0)).unwrap_or(u32::MAX))
 }

@@ -187,9 +187,9 @@ impl std::error::Error for ItchError {}
 // Field types
 // ---------------------------------------------------------------------------
 
-use gateway::alpha::is_printable;
+use wire::alpha::is_printable;
 
-pub use gateway::alpha::Alpha;
+pub use wire::alpha::Alpha;
 
 /// Stock symbol: 8 bytes.
 pub type Stock = Alpha<8>;

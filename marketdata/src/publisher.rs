@@ -3,7 +3,7 @@
 //!
 //! - **Sessions.** The MoldUDP64 session is the trading day's: its name is
 //!   the gateway's SoupBinTCP session name (`YYMMDD` of the journal's first
-//!   command and the 4-digit day, see `gateway::server::session_name`), so
+//!   command and the 4-digit day, see `wire::trading_day::session_name`), so
 //!   one name identifies a day on both sides. Sequence numbers start at 1.
 //!   A day published anew — after a clean stop's End of Session, or when
 //!   the log on disk disagrees with the journal — continues under the next
@@ -148,7 +148,7 @@ impl Publisher {
         send: &mut dyn FnMut(&[u8]),
     ) {
         if self.prefix.is_none() {
-            self.prefix = Some(gateway::server::yymmdd(header.timestamp_ns));
+            self.prefix = Some(wire::trading_day::yymmdd(header.timestamp_ns));
         }
         let timestamp = itch_timestamp(header.timestamp_ns);
         if !self.started {
@@ -416,11 +416,11 @@ pub const GENERATION_MAX: u32 = GENERATION_LETTERS.len() as u32;
 /// for 52) and the day in 3 digits.
 pub fn session_name(prefix: &str, day: u64, generation: u32) -> Session {
     let bytes = match generation {
-        0 => gateway::server::session_name(prefix, day),
+        0 => wire::trading_day::session_name(prefix, day),
         _ => {
             let letter = GENERATION_LETTERS[(generation.min(GENERATION_MAX) - 1) as usize] as char;
             let text = format!("{prefix:.6}{letter}{:03}", day % 1_000);
-            gateway::soupbin::alpha_right_justified::<10>(&text).unwrap_or([b' '; 10])
+            wire::soupbin::alpha_right_justified::<10>(&text).unwrap_or([b' '; 10])
         }
     };
     Session::from_bytes(bytes).expect("session names are ASCII")

@@ -45,10 +45,10 @@ use std::time::{Duration, Instant};
 use engine::Consumer;
 use engine::runner::{Doorbell, Output, PendingOutputs, Released};
 use engine::{Command, CommandHeader, Event};
-use gateway::soupbin::{self, ClientPacket, FrameDecoder, ServerPacket};
 use journal::DurablePosition;
 use mio::net::{TcpListener, TcpStream, UdpSocket as MioUdpSocket};
 use mio::{Events, Interest, Poll, Token, Waker};
+use wire::soupbin::{self, ClientPacket, FrameDecoder, ServerPacket};
 
 use crate::feed::itch_timestamp;
 use crate::moldudp64::{self, Request, Session};

@@ -20,7 +20,6 @@ use engine::{
     Producer, Quantity, SelfTradePrevention, Side, Status, Symbol, TimeInForce, TransferId,
     UserRefNum,
 };
-use gateway::soupbin::{self, ClientPacket, RejectReason, ServerPacket};
 use journal::{Durability, DurablePosition, Journal, JournalOptions};
 use marketdata::itch::{Message, Timestamp};
 use marketdata::moldudp64::{
@@ -29,6 +28,7 @@ use marketdata::moldudp64::{
 use marketdata::publisher::{Publisher, end_of_snapshot};
 use marketdata::server::{MdConfig, MdHandle, MdParts, MdServer};
 use marketdata::subscriber::{Snapshot, fetch_snapshot};
+use wire::soupbin::{self, ClientPacket, RejectReason, ServerPacket};
 
 /// 2026-01-01T00:00:00Z: the session names start `260101`.
 const T0: u64 = 1_767_225_600_000_000_000;

@@ -22,7 +22,6 @@ use std::time::{Duration, Instant};
 use byteserde::prelude::{from_slice, to_bytes_stack};
 use gateway::client::{LoginParams, OuchClient};
 use gateway::ouch::{self, Inbound, Outbound};
-use gateway::soupbin::{self, ClientPacket};
 use links_nonblocking::prelude::{
     ConnectionStatus, DevNullCallback, RecvNonBlocking, RecvStatus, SendNonBlocking, SendStatus,
 };
@@ -36,6 +35,7 @@ use soupbintcp_model::prelude::{
 };
 use tools::config::{Config, DurabilityName};
 use tools::serve::Running;
+use wire::soupbin::{self, ClientPacket};
 
 const WAIT: Duration = Duration::from_secs(5);
 /// 100.0000 with 4 implied decimals.

@@ -1569,9 +1569,9 @@ mod tests {
     /// with UserRefNum 5, accepts the order and fills it, then expects a
     /// Logout Request. Returns the order it received.
     fn fake_order_entry_server() -> (String, thread::JoinHandle<ouch::EnterOrder>) {
-        use gateway::soupbin::{ClientPacket, FrameDecoder, ServerPacket, alpha_right_justified};
         use std::io::Read;
         use std::net::TcpListener;
+        use wire::soupbin::{ClientPacket, FrameDecoder, ServerPacket, alpha_right_justified};
 
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap().to_string();

@@ -325,7 +325,7 @@ pub fn start(config: &Config) -> anyhow::Result<Running> {
         section.ring_capacity
     );
     // A funding Balance Report lists every asset in one SoupBinTCP packet.
-    let assets_max = (gateway::soupbin::PAYLOAD_BYTES_MAX
+    let assets_max = (wire::soupbin::PAYLOAD_BYTES_MAX
         - gateway::funding::BALANCE_REPORT_HEADER_LEN)
         / gateway::funding::ASSET_BALANCE_LEN;
     anyhow::ensure!(
@@ -390,7 +390,7 @@ pub fn start(config: &Config) -> anyhow::Result<Running> {
     let (sequencer, recovered) = boot_with(config, Some(&mut observe))?;
     let mut description = describe_recovery(&recovered);
     description.push_str(&describe(config, sequencer.engine()));
-    let session_prefix = gateway::server::yymmdd(first_timestamp.unwrap_or(0));
+    let session_prefix = wire::trading_day::yymmdd(first_timestamp.unwrap_or(0));
 
     // Read the core list once, before anything is pinned: a pinned thread
     // sees only its own core.

@@ -15,9 +15,9 @@ use common::*;
 use gateway::client::{ClientError, LoginParams, OuchClient};
 use gateway::ouch::{self, Inbound, Outbound};
 use gateway::server::translate::reasons;
-use gateway::soupbin::{self, ClientPacket, Frame, FrameDecoder, RejectReason, ServerPacket};
 use tools::config::Config;
 use tools::serve::Running;
+use wire::soupbin::{self, ClientPacket, Frame, FrameDecoder, RejectReason, ServerPacket};
 
 // ---------------------------------------------------------------------------
 // Helpers

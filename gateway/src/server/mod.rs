@@ -45,8 +45,9 @@ use mio::{Events, Interest, Poll, Token};
 use crate::auth::{Entitlement, Logins};
 use crate::funding;
 use crate::ouch::Inbound;
-use crate::soupbin::{self, ClientPacket, FrameDecoder, FrameError, ServerPacket};
 pub use translate::{Channel, StreamKey, Translator, TranslatorLogin};
+use wire::soupbin::{self, ClientPacket, FrameDecoder, FrameError, ServerPacket};
+use wire::trading_day::session_name;
 
 /// The largest packet a client may send (OUCH with every option fits).
 const PACKET_LENGTH_MAX: u16 = 1024;
@@ -151,39 +152,8 @@ pub struct ServerParts {
     pub waker: Waker,
     pub durable: DurablePosition,
     /// The SoupBinTCP session name of the current trading day's first
-    /// part (see [`session_name`]).
+    /// part (see [`wire::trading_day::session_name`]).
     pub session_prefix: String,
-}
-
-/// The session name of trading day `day`: a 6-character prefix (the date
-/// of the journal's first command, `YYMMDD`) and the day, 4 digits.
-pub fn session_name(prefix: &str, day: u64) -> [u8; soupbin::SESSION_BYTES] {
-    let text = format!("{prefix:.6}{:04}", day % 10_000);
-    soupbin::alpha_right_justified::<{ soupbin::SESSION_BYTES }>(&text)
-        .unwrap_or([b' '; soupbin::SESSION_BYTES])
-}
-
-/// `YYMMDD` (UTC) of a Unix time in nanoseconds: the first part of the
-/// SoupBinTCP session name.
-pub fn yymmdd(timestamp_ns: u64) -> String {
-    let days = (timestamp_ns / 86_400_000_000_000) as i64;
-    // Civil date from days since 1970-01-01 (the proleptic Gregorian
-    // calendar, in 400-year eras of 146 097 days).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z.rem_euclid(146_097);
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_index = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
-    let month = if month_index < 10 {
-        month_index + 3
-    } else {
-        month_index - 9
-    };
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    format!("{:02}{month:02}{day:02}", year.rem_euclid(100))
 }
 
 #[derive(Debug)]
@@ -1318,20 +1288,5 @@ impl Authenticator {
                 }
             })?;
         Ok(Authenticator { requests, results })
-    }
-}
-
-#[cfg(test)]
-mod yymmdd_tests {
-    use super::yymmdd;
-
-    #[test]
-    fn session_dates() {
-        assert_eq!(yymmdd(0), "700101");
-        // 2026-11-22T17:45:45Z.
-        assert_eq!(yymmdd(1_795_369_545_000_000_000), "261122");
-        // 2000-02-29 and 2024-12-31.
-        assert_eq!(yymmdd(951_782_400_000_000_000), "000229");
-        assert_eq!(yymmdd(1_735_603_200_000_000_000), "241231");
     }
 }

@@ -34,11 +34,12 @@ use engine::{
     TimeInForce, Transfer, UserRefNum, Withdrawal,
 };
 
+use wire::Catalogue;
+use wire::catalogue::wire_quantity;
+use wire::trading_day::time_of_day_ns;
+
 use crate::funding;
 use crate::ouch::{self, Inbound, Options, Outbound};
-
-/// Nanoseconds in a day: OUCH timestamps count from midnight (UTC here).
-const DAY_NS: u64 = 86_400 * 1_000_000_000;
 
 /// The port a message came in on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -205,34 +206,6 @@ fn refuse(reason: u16, what: &'static str) -> Refusal {
     Refusal { reason, what }
 }
 
-/// An instrument as the gateway sees it.
-#[derive(Clone, Copy, Debug)]
-struct Listing {
-    id: InstrumentId,
-    symbol: ouch::Symbol,
-    /// Engine price = OUCH price × `price_multiplier` (quote scale ≥ 4) or
-    /// ÷ `price_divisor` (quote scale < 4, exact only).
-    price_multiplier: i64,
-    price_divisor: i64,
-}
-
-impl Listing {
-    fn engine_price(&self, price: ouch::Price) -> Option<engine::Price> {
-        if price.0 % self.price_divisor != 0 {
-            return None;
-        }
-        (price.0 / self.price_divisor)
-            .checked_mul(self.price_multiplier)
-            .map(engine::Price)
-    }
-
-    fn ouch_price(&self, price: engine::Price) -> ouch::Price {
-        // Exact for every price the engine accepted from OUCH; a price set
-        // by another path is truncated to OUCH's 4 decimals.
-        ouch::Price((price.0 / self.price_multiplier).saturating_mul(self.price_divisor))
-    }
-}
-
 /// One session's numbered messages.
 #[derive(Debug, Default)]
 pub struct Stream {
@@ -297,10 +270,7 @@ pub struct Translator {
     traders: HashMap<AccountId, usize>,
     /// Per login: its self-trade prevention.
     self_trade: Vec<SelfTradePrevention>,
-    listings: HashMap<[u8; 8], Listing>,
-    by_id: HashMap<InstrumentId, Listing>,
-    asset_scales: HashMap<AssetId, u8>,
-    pending_instruments: Vec<(InstrumentId, engine::InstrumentSpec)>,
+    catalogue: Catalogue,
     /// End-of-day commands applied: the trading day, part of every engine
     /// user reference (`day << 32 | UserRefNum`).
     day: u64,
@@ -340,10 +310,7 @@ impl Translator {
             logins: names,
             traders,
             self_trade: logins.iter().map(|login| login.self_trade).collect(),
-            listings: HashMap::default(),
-            by_id: HashMap::default(),
-            asset_scales: HashMap::default(),
-            pending_instruments: Vec::new(),
+            catalogue: Catalogue::new(),
             day: 0,
             streams: HashMap::default(),
             day_ended: false,
@@ -486,7 +453,7 @@ impl Translator {
                 let instrument = if *mass.symbol.as_bytes() == [b' '; 8] {
                     None
                 } else {
-                    match self.listings.get(mass.symbol.as_bytes()) {
+                    match self.catalogue.by_symbol(mass.symbol.as_bytes()) {
                         Some(listing) => Some(listing.id),
                         None => {
                             return refused(
@@ -523,9 +490,9 @@ impl Translator {
         })
     }
 
-    fn listing(&self, symbol: &ouch::Symbol) -> Result<&Listing, Refusal> {
-        self.listings
-            .get(symbol.as_bytes())
+    fn listing(&self, symbol: &ouch::Symbol) -> Result<&wire::Listing, Refusal> {
+        self.catalogue
+            .by_symbol(symbol.as_bytes())
             .ok_or(refuse(reasons::INVALID_SYMBOL, "unknown symbol"))
     }
 
@@ -572,7 +539,8 @@ impl Translator {
         };
         let listing = self.listing(&order.symbol)?;
         let price = listing
-            .engine_price(order.price)
+            .price_scale
+            .engine_price(order.price.0)
             .ok_or(refuse(reasons::INVALID_PRICE, "price not representable"))?;
         Ok(Command::NewOrder(NewOrder {
             account,
@@ -620,22 +588,14 @@ impl Translator {
         // does not name and the gateway does not track: it is refused
         // unless every listing converts prices alike (true of the default
         // configuration, where every instrument is quoted in USD).
-        let mut conversions = self
-            .by_id
-            .values()
-            .map(|listing| (listing.price_multiplier, listing.price_divisor));
-        let first = conversions.next();
-        if first.is_none() || conversions.any(|other| Some(other) != first) {
+        let Some(price_scale) = self.catalogue.common_price_scale() else {
             return Err(refuse(
                 reasons::UNSUPPORTED,
                 "a replace where instruments are quoted at different scales",
             ));
-        }
-        let price = self
-            .by_id
-            .values()
-            .next()
-            .and_then(|listing| listing.engine_price(replace.price))
+        };
+        let price = price_scale
+            .engine_price(replace.price.0)
             .ok_or(refuse(reasons::INVALID_PRICE, "price not representable"))?;
         Ok(Command::ReplaceOrder(ReplaceOrder {
             account,
@@ -695,11 +655,11 @@ impl Translator {
         events: &[Event],
         touched: &mut Vec<StreamKey>,
     ) {
-        let timestamp = header.timestamp_ns % DAY_NS;
+        let timestamp = time_of_day_ns(header.timestamp_ns);
         let origin = OriginRecord::decode(origin);
         let origin_login = origin.and_then(|o| self.logins.get(&o.login).copied());
         for event in events {
-            self.catalogue(event);
+            self.catalogue.observe(event);
         }
         match origin {
             Some(o) if o.channel == Channel::Funding => {
@@ -712,40 +672,6 @@ impl Translator {
         if matches!(command, Command::Admin(engine::AdminCommand::EndOfDay)) {
             self.day += 1;
             self.day_ended = true;
-        }
-        self.complete_instruments();
-    }
-
-    /// Keeps the symbol table current (genesis and admin commands).
-    fn catalogue(&mut self, event: &Event) {
-        match *event {
-            Event::AssetCreated { asset, scale, .. } => {
-                self.asset_scales.insert(asset, scale);
-            }
-            Event::InstrumentCreated { instrument, spec } => {
-                self.pending_instruments.push((instrument, spec));
-            }
-            _ => {}
-        }
-    }
-
-    fn complete_instruments(&mut self) {
-        for (id, spec) in std::mem::take(&mut self.pending_instruments) {
-            let scale = self.asset_scales.get(&spec.quote).copied().unwrap_or(4);
-            let (price_multiplier, price_divisor) = if scale >= 4 {
-                (10i64.pow(u32::from(scale - 4)), 1)
-            } else {
-                (1, 10i64.pow(u32::from(4 - scale)))
-            };
-            let listing = Listing {
-                id,
-                symbol: ouch::Symbol::from_bytes(spec.symbol.bytes())
-                    .unwrap_or(ouch::Symbol::BLANK),
-                price_multiplier,
-                price_divisor,
-            };
-            self.listings.insert(spec.symbol.bytes(), listing);
-            self.by_id.insert(id, listing);
         }
     }
 
@@ -763,16 +689,14 @@ impl Translator {
     }
 
     fn symbol(&self, instrument: InstrumentId) -> ouch::Symbol {
-        self.by_id
-            .get(&instrument)
-            .map_or(ouch::Symbol::BLANK, |listing| listing.symbol)
+        self.catalogue
+            .by_id(instrument)
+            .and_then(|listing| ouch::Symbol::from_bytes(listing.symbol))
+            .unwrap_or(ouch::Symbol::BLANK)
     }
 
     fn price(&self, instrument: InstrumentId, price: engine::Price) -> ouch::Price {
-        match self.by_id.get(&instrument) {
-            Some(listing) => listing.ouch_price(price),
-            None => ouch::Price(price.0),
-        }
+        ouch::Price(self.catalogue.wire_price(instrument, price))
     }
 
     #[allow(clippy::too_many_lines)]
@@ -854,7 +778,7 @@ impl Translator {
                         timestamp_ns,
                         user_ref_num: user_ref_num.0 as u32,
                         side: ouch_side(side),
-                        quantity: quantity_u32(quantity),
+                        quantity: wire_quantity(quantity),
                         symbol: self.symbol(instrument),
                         price: self.price(instrument, price),
                         // What the client asked for (0 and 5 both rest as
@@ -893,7 +817,7 @@ impl Translator {
                         original_user_ref_num: old_user_ref_num.0 as u32,
                         user_ref_num: new_user_ref_num.0 as u32,
                         side: ouch_side(side),
-                        quantity: quantity_u32(quantity),
+                        quantity: wire_quantity(quantity),
                         symbol: self.symbol(instrument),
                         price: self.price(instrument, price),
                         time_in_force: ouch::TimeInForce::from_byte(o.time_in_force)
@@ -931,7 +855,7 @@ impl Translator {
                         let message = Outbound::OrderExecuted(ouch::OrderExecuted {
                             timestamp_ns,
                             user_ref_num: user_ref_num.0 as u32,
-                            quantity: quantity_u32(quantity),
+                            quantity: wire_quantity(quantity),
                             price,
                             liquidity_flag: ouch::Code::new(flag).expect("printable"),
                             match_number: match_number.0,
@@ -960,14 +884,14 @@ impl Translator {
                             timestamp_ns,
                             user_ref_num: user_ref_num.0 as u32,
                             side: ouch_side(side),
-                            quantity: quantity_u32(remaining),
+                            quantity: wire_quantity(remaining),
                             options: Options::NONE,
                         })
                     } else {
                         Outbound::OrderCanceled(ouch::OrderCanceled {
                             timestamp_ns,
                             user_ref_num: user_ref_num.0 as u32,
-                            quantity: quantity_u32(canceled),
+                            quantity: wire_quantity(canceled),
                             reason: ouch_cancel_reason(reason),
                             options: Options::NONE,
                         })
@@ -1214,10 +1138,4 @@ fn ouch_cancel_reason(reason: CancelReason) -> ouch::CancelReason {
         CancelReason::SelfTrade => ouch::CancelReason::SelfMatchPrevention,
         CancelReason::EndOfDay => ouch::CancelReason::Closed,
     }
-}
-
-fn quantity_u32(quantity: engine::Quantity) -> u32 {
-    // Every OUCH order's quantity is a u32; larger ones come only from
-    // other paths and are capped.
-    u32::try_from(quantity.0).unwrap_or(u32::MAX)
 }

@@ -11,7 +11,7 @@ use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use gateway::soupbin::{self, ClientPacket, FrameDecoder, ServerPacket};
+use wire::soupbin::{self, ClientPacket, FrameDecoder, ServerPacket};
 
 use crate::itch::Message;
 use crate::moldudp64::Session;

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
 
-use gateway::soupbin::{self, ServerPacket};
+use wire::soupbin::{self, ServerPacket};
 
 use crate::book::Books;
 use crate::itch::{

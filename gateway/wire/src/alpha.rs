@@ -21,7 +21,7 @@ impl<const N: usize> Alpha<N> {
     /// printable ASCII.
     ///
     /// ```
-    /// use gateway::alpha::Alpha;
+    /// use wire::alpha::Alpha;
     /// let symbol = Alpha::<8>::new("ACME").unwrap();
     /// assert_eq!(symbol.as_bytes(), b"ACME    ");
     /// assert_eq!(symbol.trimmed(), "ACME");

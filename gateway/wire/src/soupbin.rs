@@ -138,7 +138,7 @@
 //! # Example
 //!
 //! ```
-//! use gateway::soupbin::{alpha, ClientPacket, FrameDecoder};
+//! use wire::soupbin::{alpha, ClientPacket, FrameDecoder};
 //!
 //! let login = ClientPacket::LoginRequest {
 //!     username: alpha("DEMO1").unwrap(),
@@ -419,7 +419,7 @@ impl std::error::Error for EncodeError {}
 /// non-space ASCII (a space inside would be lost when the field is trimmed).
 ///
 /// ```
-/// use gateway::soupbin::alpha;
+/// use wire::soupbin::alpha;
 /// assert_eq!(alpha::<6>("DEMO1"), Some(*b"DEMO1 "));
 /// assert_eq!(alpha::<6>(""), Some(*b"      "));
 /// assert_eq!(alpha::<6>("TOOLONG"), None);
@@ -436,7 +436,7 @@ pub fn alpha<const N: usize>(text: &str) -> Option<[u8; N]> {
 /// module therefore writes the Requested Session too).
 ///
 /// ```
-/// use gateway::soupbin::alpha_right_justified;
+/// use wire::soupbin::alpha_right_justified;
 /// assert_eq!(alpha_right_justified::<10>("42"), Some(*b"        42"));
 /// ```
 pub fn alpha_right_justified<const N: usize>(text: &str) -> Option<[u8; N]> {
@@ -456,7 +456,7 @@ fn checked_alpha_text<const N: usize>(text: &str) -> Option<&[u8]> {
 /// so it reads left- and right-justified fields alike.
 ///
 /// ```
-/// use gateway::soupbin::alpha_trimmed;
+/// use wire::soupbin::alpha_trimmed;
 /// assert_eq!(alpha_trimmed(b"DEMO1 "), b"DEMO1");
 /// assert_eq!(alpha_trimmed(b"        42"), b"42");
 /// assert_eq!(alpha_trimmed(b"          "), b"");
@@ -751,7 +751,7 @@ fn split_array<const N: usize>(bytes: &[u8]) -> ([u8; N], &[u8]) {
 ///   in, without waiting for the body.
 ///
 /// ```
-/// use gateway::soupbin::{next_frame, Frame};
+/// use wire::soupbin::{next_frame, Frame};
 /// let bytes = [0x00, 0x01, b'R', 0x00];
 /// let (frame, consumed) = next_frame(&bytes, 1024).unwrap().unwrap();
 /// assert_eq!(frame, Frame { packet_type: b'R', payload: &[] });
