@@ -11,7 +11,8 @@ use crate::config::{Config, IdleName, format_scaled};
 use engine::runner::{EngineHandle, IdleStrategy, LoopConfig};
 use engine::{Applied, Command, Engine, Recovered, Sequencer, Status};
 use gateway::server::{
-    Server, ServerConfig, ServerHandle, ServerParts, Translator, TranslatorLogin,
+    AppliedCommand, Directory, DirectoryLogin, OutboundProxy, Server, ServerConfig, ServerHandle,
+    ServerParts, SessionStreams,
 };
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -334,10 +335,10 @@ pub fn start(config: &Config) -> anyhow::Result<Running> {
          not fit one SoupBinTCP packet",
         config.engine.assets_max
     );
-    let translator_logins: Vec<TranslatorLogin> = config
+    let directory_logins: Vec<DirectoryLogin> = config
         .logins
         .iter()
-        .map(|login| TranslatorLogin {
+        .map(|login| DirectoryLogin {
             name: login.name.clone(),
             account: login.account.map(engine::AccountId),
             trades: login
@@ -346,7 +347,9 @@ pub fn start(config: &Config) -> anyhow::Result<Running> {
             self_trade: login.self_trade.into(),
         })
         .collect();
-    let mut translator = Translator::new(&translator_logins).map_err(anyhow::Error::msg)?;
+    let mut directory = Directory::new(&directory_logins).map_err(anyhow::Error::msg)?;
+    let mut streams = SessionStreams::new();
+    let mut proxy = OutboundProxy::new();
     let md_section = &config.marketdata;
     let mut publisher = if md_section.enabled {
         Some(
@@ -361,7 +364,6 @@ pub fn start(config: &Config) -> anyhow::Result<Running> {
         None
     };
     let mut first_timestamp = None;
-    let mut touched = Vec::new();
     let mut observe = |applied: &Applied<'_>| {
         if let Some(publisher) = publisher.as_mut() {
             // Regenerates the feed's stream (and state) up to here; nothing
@@ -374,17 +376,19 @@ pub fn start(config: &Config) -> anyhow::Result<Running> {
             );
         }
         first_timestamp.get_or_insert(applied.header.timestamp_ns);
-        touched.clear();
-        translator.applied(
-            applied.header,
-            applied.command,
-            applied.origin,
-            applied.status,
-            applied.events,
-            &mut touched,
+        let routed = proxy.applied(
+            &mut directory,
+            &mut streams,
+            &AppliedCommand {
+                header: applied.header,
+                command: applied.command,
+                origin: applied.origin,
+                status: applied.status,
+                events: applied.events,
+            },
         );
-        if translator.take_day_ended() {
-            translator.clear_streams();
+        if routed.day_ended {
+            streams.clear();
         }
     };
     let (sequencer, recovered) = boot_with(config, Some(&mut observe))?;
@@ -482,7 +486,8 @@ pub fn start(config: &Config) -> anyhow::Result<Running> {
     )?;
     let parts = ServerParts {
         logins,
-        translator,
+        directory,
+        streams,
         input,
         output,
         waker: engine.waker(),

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use gateway::client::{ClientError, LoginParams, OuchClient};
 use gateway::ouch::{self, Inbound, Outbound};
-use gateway::server::translate::reasons;
+use gateway::server::reasons;
 use tools::config::Config;
 use tools::serve::Running;
 use wire::soupbin::{self, ClientPacket, Frame, FrameDecoder, RejectReason, ServerPacket};

@@ -1,0 +1,170 @@
+//! The durability gate: engine outputs leave it only once the command that
+//! caused them is durable in the journal, so no reply leaves before its
+//! cause would survive a crash.
+//!
+//! While everything taken is durable and nothing waits, a command is
+//! released as soon as its last event is taken (no copy through the
+//! queue); from the first output that is not durable yet, the rest go to
+//! the queue ([`PendingOutputs`]), in order, and are released as the
+//! durable position passes them.
+
+use engine::runner::Origin;
+use engine::runner::{Output, PendingOutputs, Released};
+use engine::{Command, CommandHeader, Consumer, Event, Status};
+use journal::DurablePosition;
+
+/// Outputs taken from the ring per call, for a bounded pass.
+const OUTPUTS_PER_PASS: usize = 4096;
+
+/// One durable command, with its events.
+#[derive(Debug)]
+pub(super) enum Release<'a> {
+    Command {
+        header: CommandHeader,
+        command: &'a Command,
+        origin: &'a Origin,
+        status: Status,
+        events: &'a [Event],
+    },
+    /// The engine stopped: the journal refused a command.
+    Failed,
+}
+
+/// A command taken from the output ring, waiting for the rest of its
+/// events.
+#[derive(Debug)]
+struct Assembling {
+    header: CommandHeader,
+    command: Command,
+    origin: Origin,
+    status: Status,
+    events_left: u32,
+}
+
+#[derive(Debug)]
+pub(super) struct DurabilityGate {
+    output: Consumer<Output>,
+    durable: DurablePosition,
+    /// Engine outputs waiting for durability.
+    pending: PendingOutputs,
+    /// A durable command whose events are being taken; they gather in
+    /// `events`.
+    assembling: Option<Assembling>,
+    events: Vec<Event>,
+}
+
+impl DurabilityGate {
+    pub(super) fn new(output: Consumer<Output>, durable: DurablePosition) -> DurabilityGate {
+        DurabilityGate {
+            output,
+            durable,
+            pending: PendingOutputs::new(),
+            assembling: None,
+            events: Vec::new(),
+        }
+    }
+
+    /// Whether outputs wait for durability.
+    pub(super) fn is_waiting(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
+    /// Whether anything is left: queued, half-assembled or in the ring.
+    pub(super) fn is_drained(&mut self) -> bool {
+        self.pending.is_empty() && self.assembling.is_none() && self.output.is_empty()
+    }
+
+    /// Takes the engine's outputs (a bounded number), releasing each
+    /// durable command to `release`. Returns how many outputs were taken.
+    pub(super) fn take(&mut self, release: &mut impl FnMut(Release<'_>)) -> usize {
+        let mut taken = 0;
+        let mut durable = None;
+        while self.pending.is_empty() && taken < OUTPUTS_PER_PASS {
+            let Some(output) = self.output.try_pop() else {
+                return taken;
+            };
+            taken += 1;
+            self.assemble(output, &mut durable);
+            if let Some(done) = self.assembling.take_if(|a| a.events_left == 0) {
+                release(Release::Command {
+                    header: done.header,
+                    command: &done.command,
+                    origin: &done.origin,
+                    status: done.status,
+                    events: &self.events,
+                });
+            }
+        }
+        if self.assembling.is_some() {
+            // A command's events are still coming: they must follow it, so
+            // nothing goes to the queue before they are in.
+            return taken;
+        }
+        taken + self.pending.take_from(&mut self.output, OUTPUTS_PER_PASS)
+    }
+
+    fn assemble(&mut self, output: Output, durable: &mut Option<u64>) {
+        match (output, self.assembling.take()) {
+            (Output::Event(event), Some(mut assembling)) => {
+                self.events.push(event);
+                assembling.events_left -= 1;
+                self.assembling = Some(assembling);
+            }
+            (
+                Output::Command {
+                    header,
+                    command,
+                    origin,
+                    status,
+                    events,
+                },
+                None,
+            ) if header.sequence <= *durable.get_or_insert_with(|| self.durable.sequence()) => {
+                self.events.clear();
+                self.assembling = Some(Assembling {
+                    header,
+                    command,
+                    origin,
+                    status,
+                    events_left: events,
+                });
+            }
+            (output, None) => {
+                // Not durable yet, or the engine's failure: the queue
+                // takes over from here.
+                self.pending.push(output);
+            }
+            (output, Some(assembling)) => {
+                // The engine publishes a command's events right after it;
+                // anything else is a bug there.
+                debug_assert!(false, "expected an event, got {output:?}");
+                self.assembling = Some(assembling);
+            }
+        }
+    }
+
+    /// Releases every complete, durable command at the front of the queue.
+    pub(super) fn release_durable(&mut self, release: &mut impl FnMut(Release<'_>)) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let durable = self.durable.sequence();
+        while let Some(released) = self.pending.pop_durable(durable, &mut self.events) {
+            match released {
+                Released::Failed => release(Release::Failed),
+                Released::Command {
+                    header,
+                    command,
+                    origin,
+                    status,
+                } => release(Release::Command {
+                    header,
+                    command: &command,
+                    origin: &origin,
+                    status,
+                    events: &self.events,
+                }),
+            }
+        }
+    }
+}
