@@ -376,3 +376,476 @@ pub fn funding(login_name: [u8; 6], request: &funding::Request) -> (Command, Ori
     };
     (command, origin)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ouch::{
+        AccountQueryRequest, Capacity, ClOrdId, CrossType, Display, EnterOrder, IntermarketSweep,
+        ModifyOrder, Mpid, PostOnly, Price, Symbol,
+    };
+    use crate::server::origin::login_field;
+    use crate::server::test_support::{ACME, ALICE, ALICE_ACCOUNT, directory};
+
+    const NAME: [u8; 6] = *b"ALICE ";
+
+    fn enter() -> EnterOrder {
+        EnterOrder {
+            user_ref_num: 7,
+            side: ouch::Side::Buy,
+            quantity: 100,
+            symbol: Symbol::new("ACME").unwrap(),
+            price: Price(12_3400),
+            time_in_force: ouch::TimeInForce::Day,
+            display: Display::Visible,
+            capacity: Capacity::Principal,
+            intermarket_sweep: IntermarketSweep::NotEligible,
+            cross_type: CrossType::ContinuousMarket,
+            client_order_id: ClOrdId::new("ORDER-7").unwrap(),
+            options: Options::NONE,
+        }
+    }
+
+    fn replace() -> ouch::ReplaceOrder {
+        ouch::ReplaceOrder {
+            original_user_ref_num: 7,
+            user_ref_num: 8,
+            quantity: 50,
+            price: Price(12_3500),
+            time_in_force: ouch::TimeInForce::Day,
+            display: Display::Visible,
+            intermarket_sweep: IntermarketSweep::NotEligible,
+            client_order_id: ClOrdId::new("ORDER-8").unwrap(),
+            options: Options::NONE,
+        }
+    }
+
+    fn admit(directory: &Directory, message: &Inbound) -> Admitted {
+        order_entry(directory, ALICE, NAME, ALICE_ACCOUNT, message)
+    }
+
+    /// The refusal's code, after checking the command is a GatewayReject
+    /// consuming `user_ref_num` and the code travels in the origin.
+    fn refusal_code(admitted: &Admitted, user_ref_num: u64) -> u16 {
+        let refusal = admitted.refusal.expect("refused");
+        assert_eq!(
+            admitted.command,
+            Command::GatewayReject(GatewayReject {
+                account: ALICE_ACCOUNT,
+                user_ref_num: UserRefNum(user_ref_num),
+            })
+        );
+        assert_eq!(admitted.origin.gateway_reason, refusal.reason);
+        refusal.reason
+    }
+
+    #[test]
+    fn enter_order_becomes_a_new_order_with_engine_ticks() {
+        // Quoted in cents: 12.3400 is 1234 ticks.
+        let directory = directory(2);
+        let admitted = admit(&directory, &Inbound::EnterOrder(enter()));
+        assert_eq!(admitted.refusal, None);
+        assert_eq!(
+            admitted.command,
+            Command::NewOrder(NewOrder {
+                account: ALICE_ACCOUNT,
+                user_ref_num: UserRefNum(7),
+                instrument: ACME,
+                side: Side::Buy,
+                price: OrderPrice::Limit(engine::Price(1234)),
+                quantity: engine::Quantity(100),
+                time_in_force: TimeInForce::Day,
+                post_only: false,
+                self_trade: SelfTradePrevention::CancelOldest,
+            })
+        );
+        let origin = admitted.origin;
+        assert_eq!(origin.channel, Channel::OrderEntry);
+        assert_eq!((origin.login, origin.message_type), (NAME, b'O'));
+        assert_eq!(origin.user_ref_num, 7);
+        assert_eq!(&origin.client_order_id, b"ORDER-7       ");
+        assert_eq!((origin.capacity, origin.time_in_force), (b'P', b'0'));
+        assert_eq!((origin.intermarket_sweep, origin.gateway_reason), (b'N', 0));
+    }
+
+    #[test]
+    fn finer_quote_scales_multiply() {
+        let directory = directory(6);
+        let Command::NewOrder(order) = admit(&directory, &Inbound::EnterOrder(enter())).command
+        else {
+            panic!("a new order");
+        };
+        assert_eq!(order.price, OrderPrice::Limit(engine::Price(12_340_000)));
+    }
+
+    #[test]
+    fn time_in_force_and_post_only() {
+        let directory = directory(4);
+        let cases = [
+            (
+                ouch::TimeInForce::ImmediateOrCancel,
+                None,
+                TimeInForce::ImmediateOrCancel,
+            ),
+            (
+                ouch::TimeInForce::ImmediateOrCancel,
+                Some(100),
+                TimeInForce::FillOrKill,
+            ),
+            (
+                ouch::TimeInForce::GoodTillExtendedHours,
+                None,
+                TimeInForce::Day,
+            ),
+        ];
+        for (asked, min_quantity, expected) in cases {
+            let mut order = enter();
+            order.time_in_force = asked;
+            order.options.min_quantity = min_quantity;
+            order.options.post_only = Some(PostOnly::PostOnly);
+            let Command::NewOrder(new) = admit(&directory, &Inbound::EnterOrder(order)).command
+            else {
+                panic!("a new order for {asked:?}");
+            };
+            assert_eq!(new.time_in_force, expected);
+            assert!(new.post_only);
+        }
+    }
+
+    #[test]
+    fn enter_order_refusals_carry_their_codes() {
+        let directory = directory(2);
+        let cases: [(&str, fn(&mut EnterOrder), u16); 9] = [
+            (
+                "unknown symbol",
+                |o| o.symbol = Symbol::new("NOPE").unwrap(),
+                reasons::INVALID_SYMBOL,
+            ),
+            (
+                "price finer than a cent",
+                |o| o.price = Price(12_3456),
+                reasons::INVALID_PRICE,
+            ),
+            (
+                "short sale",
+                |o| o.side = ouch::Side::SellShort,
+                reasons::INVALID_SIDE,
+            ),
+            (
+                "hidden",
+                |o| o.display = Display::Hidden,
+                reasons::INVALID_DISPLAY,
+            ),
+            (
+                "opening cross",
+                |o| o.cross_type = CrossType::OpeningCross,
+                reasons::INVALID_CROSS,
+            ),
+            (
+                "good till time",
+                |o| o.time_in_force = ouch::TimeInForce::GoodTillTime,
+                reasons::UNSUPPORTED,
+            ),
+            (
+                "min qty below quantity",
+                |o| o.options.min_quantity = Some(10),
+                reasons::INVALID_MIN_QUANTITY,
+            ),
+            (
+                "max floor",
+                |o| o.options.max_floor = Some(10),
+                reasons::UNSUPPORTED,
+            ),
+            (
+                "route",
+                |o| o.options.route = Mpid::new("ROUT"),
+                reasons::UNSUPPORTED,
+            ),
+        ];
+        for (what, change, code) in cases {
+            let mut order = enter();
+            change(&mut order);
+            let admitted = admit(&directory, &Inbound::EnterOrder(order));
+            assert_eq!(refusal_code(&admitted, 7), code, "{what}");
+            // The origin still carries what the reply needs.
+            assert_eq!(
+                &admitted.origin.client_order_id, b"ORDER-7       ",
+                "{what}"
+            );
+        }
+    }
+
+    #[test]
+    fn prices_out_of_range_are_refused() {
+        let directory = directory(18);
+        let mut order = enter();
+        order.price = Price(i64::MAX);
+        let admitted = admit(&directory, &Inbound::EnterOrder(order));
+        assert_eq!(refusal_code(&admitted, 7), reasons::INVALID_PRICE);
+    }
+
+    #[test]
+    fn user_ref_nums_carry_the_trading_day() {
+        let mut directory = directory(4);
+        directory.end_day();
+        directory.end_day();
+        let Command::NewOrder(order) = admit(&directory, &Inbound::EnterOrder(enter())).command
+        else {
+            panic!("a new order");
+        };
+        assert_eq!(order.user_ref_num, UserRefNum((2 << 32) | 7));
+        let mut bad = enter();
+        bad.symbol = Symbol::new("NOPE").unwrap();
+        let admitted = admit(&directory, &Inbound::EnterOrder(bad));
+        assert_eq!(
+            refusal_code(&admitted, (2 << 32) | 7),
+            reasons::INVALID_SYMBOL
+        );
+    }
+
+    #[test]
+    fn replace_order_becomes_a_replace() {
+        let directory = directory(2);
+        let admitted = admit(&directory, &Inbound::ReplaceOrder(replace()));
+        assert_eq!(
+            admitted.command,
+            Command::ReplaceOrder(ReplaceOrder {
+                account: ALICE_ACCOUNT,
+                order: OrderRef::UserRef(UserRefNum(7)),
+                new_user_ref_num: UserRefNum(8),
+                price: engine::Price(1235),
+                quantity: engine::Quantity(50),
+            })
+        );
+        let origin = admitted.origin;
+        assert_eq!((origin.user_ref_num, origin.original_user_ref_num), (8, 7));
+        assert_eq!(&origin.client_order_id, b"ORDER-8       ");
+    }
+
+    #[test]
+    fn replace_refusals_carry_their_codes() {
+        let directory = directory(2);
+        let cases: [(&str, fn(&mut ouch::ReplaceOrder), u16); 5] = [
+            (
+                "IOC",
+                |r| r.time_in_force = ouch::TimeInForce::ImmediateOrCancel,
+                reasons::UNSUPPORTED,
+            ),
+            (
+                "min qty",
+                |r| r.options.min_quantity = Some(50),
+                reasons::INVALID_MIN_QUANTITY,
+            ),
+            (
+                "hidden",
+                |r| r.display = Display::Hidden,
+                reasons::INVALID_DISPLAY,
+            ),
+            (
+                "off the cent",
+                |r| r.price = Price(12_3401),
+                reasons::INVALID_PRICE,
+            ),
+            (
+                "max floor",
+                |r| r.options.max_floor = Some(1),
+                reasons::UNSUPPORTED,
+            ),
+        ];
+        for (what, change, code) in cases {
+            let mut message = replace();
+            change(&mut message);
+            let admitted = admit(&directory, &Inbound::ReplaceOrder(message));
+            assert_eq!(refusal_code(&admitted, 8), code, "{what}");
+        }
+    }
+
+    #[test]
+    fn replace_needs_one_price_scale() {
+        let mut directory = directory(2);
+        directory.observe(&engine::Event::AssetCreated {
+            asset: engine::AssetId(2),
+            symbol: engine::Symbol::new("EUR").unwrap(),
+            scale: 6,
+        });
+        directory.observe(&engine::Event::InstrumentCreated {
+            instrument: engine::InstrumentId(5),
+            spec: crate::server::test_support::spec("EURO", engine::AssetId(2)),
+        });
+        let admitted = admit(&directory, &Inbound::ReplaceOrder(replace()));
+        assert_eq!(refusal_code(&admitted, 8), reasons::UNSUPPORTED);
+    }
+
+    #[test]
+    fn cancel_and_modify_reduce_the_order() {
+        let directory = directory(4);
+        let cancel = ouch::CancelOrder {
+            user_ref_num: 7,
+            quantity: 0,
+            options: Options::NONE,
+        };
+        let admitted = admit(&directory, &Inbound::CancelOrder(cancel));
+        let expected = |quantity| {
+            Command::CancelOrder(CancelOrder {
+                account: ALICE_ACCOUNT,
+                order: OrderRef::UserRef(UserRefNum(7)),
+                quantity: engine::Quantity(quantity),
+            })
+        };
+        assert_eq!(admitted.command, expected(0));
+        assert_eq!(admitted.origin.original_user_ref_num, 7);
+        assert_eq!(admitted.origin.message_type, b'X');
+        let modify = ModifyOrder {
+            user_ref_num: 7,
+            side: ouch::Side::Sell,
+            quantity: 40,
+            options: Options::NONE,
+        };
+        let admitted = admit(&directory, &Inbound::ModifyOrder(modify));
+        assert_eq!(admitted.command, expected(40));
+        assert_eq!(admitted.origin.message_type, b'M');
+    }
+
+    #[test]
+    fn cancel_and_modify_refusals_consume_no_user_ref_num() {
+        let directory = directory(4);
+        let cancel = ouch::CancelOrder {
+            user_ref_num: 7,
+            quantity: 0,
+            options: Options {
+                firm: Mpid::new("FIRM"),
+                ..Options::NONE
+            },
+        };
+        let admitted = admit(&directory, &Inbound::CancelOrder(cancel));
+        assert_eq!(refusal_code(&admitted, 0), reasons::UNSUPPORTED);
+        let modify = ModifyOrder {
+            user_ref_num: 7,
+            side: ouch::Side::SellShort,
+            quantity: 40,
+            options: Options::NONE,
+        };
+        let admitted = admit(&directory, &Inbound::ModifyOrder(modify));
+        assert_eq!(refusal_code(&admitted, 0), reasons::INVALID_SIDE);
+        assert_eq!(admitted.origin.original_user_ref_num, 7);
+    }
+
+    #[test]
+    fn mass_cancel_by_symbol_or_all() {
+        let directory = directory(4);
+        let mut mass = ouch::MassCancelRequest {
+            user_ref_num: 9,
+            firm: Mpid::new("FIRM").unwrap(),
+            symbol: Symbol::BLANK,
+            options: Options::NONE,
+        };
+        let all = admit(&directory, &Inbound::MassCancelRequest(mass));
+        assert_eq!(
+            all.command,
+            Command::MassCancel(MassCancel {
+                account: ALICE_ACCOUNT,
+                instrument: None,
+            })
+        );
+        // The firm and symbol ride in the ClOrdID field for the response.
+        assert_eq!(&all.origin.client_order_id, b"FIRM          ");
+        mass.symbol = Symbol::new("ACME").unwrap();
+        let one = admit(&directory, &Inbound::MassCancelRequest(mass));
+        assert_eq!(
+            one.command,
+            Command::MassCancel(MassCancel {
+                account: ALICE_ACCOUNT,
+                instrument: Some(ACME),
+            })
+        );
+        assert_eq!(&one.origin.client_order_id, b"FIRMACME      ");
+        mass.symbol = Symbol::new("NOPE").unwrap();
+        let unknown = admit(&directory, &Inbound::MassCancelRequest(mass));
+        assert_eq!(refusal_code(&unknown, 9), reasons::INVALID_SYMBOL);
+        mass.symbol = Symbol::BLANK;
+        mass.options.side = Some(ouch::Side::Buy);
+        let by_side = admit(&directory, &Inbound::MassCancelRequest(mass));
+        assert_eq!(refusal_code(&by_side, 9), reasons::UNSUPPORTED);
+    }
+
+    #[test]
+    fn account_query() {
+        let directory = directory(4);
+        let query = Inbound::AccountQueryRequest(AccountQueryRequest {
+            options: Options::NONE,
+        });
+        let admitted = admit(&directory, &query);
+        assert_eq!(
+            admitted.command,
+            Command::AccountQuery(AccountQuery {
+                account: ALICE_ACCOUNT
+            })
+        );
+        assert_eq!(admitted.origin.message_type, b'Q');
+    }
+
+    #[test]
+    fn funding_requests_become_funding_commands() {
+        let name = login_field("fund");
+        let deposit = funding::Funding {
+            transfer_id: 5,
+            account: 1,
+            asset: 1,
+            amount: 1_000,
+        };
+        let cases = [
+            (
+                funding::Request::Deposit(deposit),
+                Command::Deposit(Deposit {
+                    account: AccountId(1),
+                    asset: AssetId(1),
+                    amount: 1_000,
+                    transfer_id: TransferId(5),
+                }),
+                b'D',
+            ),
+            (
+                funding::Request::Withdrawal(deposit),
+                Command::Withdrawal(Withdrawal {
+                    account: AccountId(1),
+                    asset: AssetId(1),
+                    amount: 1_000,
+                    transfer_id: TransferId(5),
+                }),
+                b'W',
+            ),
+            (
+                funding::Request::Transfer(funding::TransferRequest {
+                    transfer_id: 6,
+                    from: 1,
+                    to: 2,
+                    asset: 1,
+                    amount: 10,
+                }),
+                Command::Transfer(Transfer {
+                    from: AccountId(1),
+                    to: AccountId(2),
+                    asset: AssetId(1),
+                    amount: 10,
+                    transfer_id: TransferId(6),
+                }),
+                b'T',
+            ),
+            (
+                funding::Request::BalanceQuery { account: 2 },
+                Command::AccountQuery(AccountQuery {
+                    account: AccountId(2),
+                }),
+                b'B',
+            ),
+        ];
+        for (request, expected, message_type) in cases {
+            let (command, origin) = funding(name, &request);
+            assert_eq!(command, expected);
+            assert_eq!(
+                origin,
+                OriginRecord::new(Channel::Funding, name, message_type)
+            );
+        }
+    }
+}

@@ -46,6 +46,8 @@ pub mod reasons;
 mod session;
 mod streams;
 mod submit;
+#[cfg(test)]
+mod test_support;
 
 use std::io;
 use std::net::SocketAddr;

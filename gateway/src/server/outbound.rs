@@ -621,3 +621,675 @@ fn balance_reply(applied: &AppliedCommand<'_>) -> Option<funding::Reply> {
     }
     Some(funding::Reply::BalanceReport(report))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use engine::{
+        AccountQuery, CancelOrder, Deposit, GatewayReject, InstrumentId, MassCancel, MatchNumber,
+        NewOrder, OrderPrice, OrderRef, Price, Quantity, SelfTradePrevention, TransferId,
+        UserRefNum,
+    };
+    use wire::trading_day::DAY_NS;
+
+    use crate::server::origin::login_field;
+    use crate::server::test_support::{
+        ACME, ALICE, ALICE_ACCOUNT, BOB, BOB_ACCOUNT, FUND, directory,
+    };
+
+    /// 09:30 on day 20,000 after the epoch.
+    const TIMESTAMP_NS: u64 = 20_000 * DAY_NS + 34_200_000_000_000;
+    const TIME_OF_DAY_NS: u64 = 34_200_000_000_000;
+
+    /// Routes one command; returns the OUCH messages of Alice's and Bob's
+    /// streams that it added.
+    struct Harness {
+        directory: Directory,
+        streams: SessionStreams,
+        proxy: OutboundProxy,
+        sequence: u64,
+    }
+
+    impl Harness {
+        fn new(scale: u8) -> Harness {
+            Harness {
+                directory: directory(scale),
+                streams: SessionStreams::new(),
+                proxy: OutboundProxy::new(),
+                sequence: 0,
+            }
+        }
+
+        fn route(
+            &mut self,
+            command: Command,
+            origin: &[u8],
+            status: Status,
+            events: &[Event],
+        ) -> Routed {
+            self.sequence += 1;
+            let applied = AppliedCommand {
+                header: CommandHeader {
+                    sequence: self.sequence,
+                    timestamp_ns: TIMESTAMP_NS,
+                },
+                command: &command,
+                origin,
+                status,
+                events,
+            };
+            self.proxy
+                .applied(&mut self.directory, &mut self.streams, &applied)
+        }
+
+        fn ouch(&self, login: usize) -> Vec<Outbound> {
+            let key = (Channel::OrderEntry, login);
+            (1..=self.streams.len(key))
+                .map(|sequence| {
+                    Outbound::decode(self.streams.message(key, sequence).unwrap()).unwrap()
+                })
+                .collect()
+        }
+
+        fn funding(&self) -> Vec<funding::Reply> {
+            let key = (Channel::Funding, FUND);
+            (1..=self.streams.len(key))
+                .map(|sequence| {
+                    funding::Reply::decode(self.streams.message(key, sequence).unwrap()).unwrap()
+                })
+                .collect()
+        }
+    }
+
+    /// The `N` messages, or a failure naming what came instead.
+    fn exactly<const N: usize>(messages: Vec<Outbound>) -> [Outbound; N] {
+        messages
+            .try_into()
+            .unwrap_or_else(|messages| panic!("expected {N} messages, got {messages:?}"))
+    }
+
+    fn origin(message_type: u8, user_ref_num: u32, original: u32) -> OriginRecord {
+        OriginRecord {
+            user_ref_num,
+            original_user_ref_num: original,
+            client_order_id: *b"ORDER-7       ",
+            capacity: b'P',
+            intermarket_sweep: b'N',
+            time_in_force: b'5',
+            ..OriginRecord::new(Channel::OrderEntry, login_field("alice"), message_type)
+        }
+    }
+
+    fn new_order() -> Command {
+        Command::NewOrder(NewOrder {
+            account: ALICE_ACCOUNT,
+            user_ref_num: UserRefNum(7),
+            instrument: ACME,
+            side: Side::Buy,
+            price: OrderPrice::Limit(Price(1234)),
+            quantity: Quantity(100),
+            time_in_force: TimeInForce::Day,
+            post_only: false,
+            self_trade: SelfTradePrevention::CancelOldest,
+        })
+    }
+
+    fn accepted_event() -> Event {
+        Event::OrderAccepted {
+            order_id: OrderId(42),
+            account: ALICE_ACCOUNT,
+            user_ref_num: UserRefNum(7),
+            instrument: ACME,
+            side: Side::Buy,
+            price: Price(1234),
+            quantity: Quantity(100),
+            time_in_force: TimeInForce::Day,
+            market: false,
+            post_only: false,
+            self_trade: SelfTradePrevention::CancelOldest,
+        }
+    }
+
+    fn booked_event() -> Event {
+        Event::OrderBooked {
+            order_id: OrderId(42),
+            account: ALICE_ACCOUNT,
+            instrument: ACME,
+            side: Side::Buy,
+            price: Price(1234),
+            quantity: Quantity(100),
+        }
+    }
+
+    fn canceled_event(reason: CancelReason) -> Event {
+        Event::OrderCanceled {
+            order_id: OrderId(42),
+            account: ALICE_ACCOUNT,
+            user_ref_num: UserRefNum(7),
+            instrument: ACME,
+            side: Side::Buy,
+            canceled: Quantity(60),
+            remaining: Quantity(40),
+            reason,
+        }
+    }
+
+    fn cancel() -> Command {
+        Command::CancelOrder(CancelOrder {
+            account: ALICE_ACCOUNT,
+            order: OrderRef::UserRef(UserRefNum(7)),
+            quantity: Quantity(0),
+        })
+    }
+
+    #[test]
+    fn accepted_and_booked_scales_the_price_and_keeps_the_client_fields() {
+        // Quoted in cents: 1234 ticks are 12.3400.
+        let mut harness = Harness::new(2);
+        let origin = origin(b'O', 7, 0).encode();
+        harness.route(
+            new_order(),
+            &origin,
+            Status::Applied,
+            &[accepted_event(), booked_event()],
+        );
+        let [Outbound::OrderAccepted(accepted)] = exactly(harness.ouch(ALICE)) else {
+            panic!("one Order Accepted");
+        };
+        assert_eq!(accepted.timestamp_ns, TIME_OF_DAY_NS);
+        assert_eq!(accepted.user_ref_num, 7);
+        assert_eq!(accepted.price, ouch::Price(12_3400));
+        assert_eq!(accepted.quantity, 100);
+        assert_eq!(accepted.symbol, ouch::Symbol::new("ACME").unwrap());
+        assert_eq!(accepted.side, ouch::Side::Buy);
+        assert_eq!(accepted.order_reference_number, 42);
+        assert_eq!(accepted.order_state, ouch::OrderState::Live);
+        // What the client asked for (5), not the engine's Day.
+        assert_eq!(
+            accepted.time_in_force,
+            ouch::TimeInForce::GoodTillExtendedHours
+        );
+        assert_eq!(accepted.capacity, ouch::Capacity::Principal);
+        assert_eq!(
+            accepted.client_order_id,
+            ouch::ClOrdId::new("ORDER-7").unwrap()
+        );
+        assert!(harness.ouch(BOB).is_empty());
+    }
+
+    #[test]
+    fn accepted_but_not_booked_is_dead() {
+        let mut harness = Harness::new(4);
+        let origin = origin(b'O', 7, 0).encode();
+        let events = [
+            accepted_event(),
+            canceled_event(CancelReason::ImmediateOrCancel),
+        ];
+        harness.route(new_order(), &origin, Status::Applied, &events);
+        let messages = harness.ouch(ALICE);
+        let Outbound::OrderAccepted(accepted) = &messages[0] else {
+            panic!("Order Accepted first");
+        };
+        assert_eq!(accepted.order_state, ouch::OrderState::Dead);
+        assert_eq!(accepted.price, ouch::Price(1234));
+        let Outbound::OrderCanceled(canceled) = &messages[1] else {
+            panic!("then Order Canceled");
+        };
+        assert_eq!(canceled.reason, ouch::CancelReason::ImmediateOrCancel);
+        assert_eq!(canceled.quantity, 60);
+    }
+
+    #[test]
+    fn fills_reach_maker_and_taker_with_scaled_prices() {
+        let mut harness = Harness::new(6);
+        let fill = Event::Fill {
+            match_number: MatchNumber(77),
+            instrument: ACME,
+            price: Price(12_340_000),
+            quantity: Quantity(30),
+            taker_side: Side::Buy,
+            maker_order_id: OrderId(41),
+            maker_account: BOB_ACCOUNT,
+            maker_user_ref_num: UserRefNum(3),
+            taker_order_id: OrderId(42),
+            taker_account: ALICE_ACCOUNT,
+            taker_user_ref_num: UserRefNum(7),
+        };
+        let origin = origin(b'O', 7, 0).encode();
+        harness.route(new_order(), &origin, Status::Applied, &[fill]);
+        let check = |messages: Vec<Outbound>, user_ref_num: u32, flag: u8| {
+            let [Outbound::OrderExecuted(executed)] = exactly(messages) else {
+                panic!("one Order Executed");
+            };
+            assert_eq!(executed.user_ref_num, user_ref_num);
+            assert_eq!(executed.price, ouch::Price(12_3400));
+            assert_eq!(executed.quantity, 30);
+            assert_eq!(executed.match_number, 77);
+            assert_eq!(executed.liquidity_flag, ouch::Code::new(flag).unwrap());
+        };
+        check(harness.ouch(ALICE), 7, b'R');
+        check(harness.ouch(BOB), 3, b'A');
+    }
+
+    #[test]
+    fn cancel_reasons_map_to_ouch() {
+        let cases = [
+            (CancelReason::Requested, ouch::CancelReason::UserRequested),
+            (CancelReason::MassCancel, ouch::CancelReason::UserRequested),
+            (
+                CancelReason::ImmediateOrCancel,
+                ouch::CancelReason::ImmediateOrCancel,
+            ),
+            (
+                CancelReason::FillOrKill,
+                ouch::CancelReason::ImmediateOrCancel,
+            ),
+            (
+                CancelReason::SelfTrade,
+                ouch::CancelReason::SelfMatchPrevention,
+            ),
+            (CancelReason::EndOfDay, ouch::CancelReason::Closed),
+        ];
+        for (reason, expected) in cases {
+            let mut harness = Harness::new(4);
+            let origin = origin(b'X', 0, 7).encode();
+            harness.route(
+                cancel(),
+                &origin,
+                Status::Applied,
+                &[canceled_event(reason)],
+            );
+            let [Outbound::OrderCanceled(canceled)] = exactly(harness.ouch(ALICE)) else {
+                panic!("one Order Canceled for {reason:?}");
+            };
+            assert_eq!(canceled.reason, expected, "{reason:?}");
+            assert_eq!((canceled.user_ref_num, canceled.quantity), (7, 60));
+        }
+    }
+
+    #[test]
+    fn a_modify_answers_order_modified_with_what_is_left() {
+        let mut harness = Harness::new(4);
+        let origin = origin(b'M', 0, 7).encode();
+        harness.route(
+            cancel(),
+            &origin,
+            Status::Applied,
+            &[canceled_event(CancelReason::Requested)],
+        );
+        let [Outbound::OrderModified(modified)] = exactly(harness.ouch(ALICE)) else {
+            panic!("one Order Modified");
+        };
+        assert_eq!((modified.user_ref_num, modified.quantity), (7, 40));
+        assert_eq!(modified.side, ouch::Side::Buy);
+    }
+
+    #[test]
+    fn replaced_reports_both_user_ref_nums() {
+        let mut harness = Harness::new(2);
+        let replaced = Event::OrderReplaced {
+            old_order_id: OrderId(42),
+            new_order_id: OrderId(43),
+            account: ALICE_ACCOUNT,
+            old_user_ref_num: UserRefNum(7),
+            new_user_ref_num: UserRefNum(8),
+            instrument: ACME,
+            side: Side::Buy,
+            price: Price(1235),
+            quantity: Quantity(50),
+            priority_kept: true,
+        };
+        let command = Command::ReplaceOrder(engine::ReplaceOrder {
+            account: ALICE_ACCOUNT,
+            order: OrderRef::UserRef(UserRefNum(7)),
+            new_user_ref_num: UserRefNum(8),
+            price: Price(1235),
+            quantity: Quantity(50),
+        });
+        harness.route(
+            command,
+            &origin(b'U', 8, 7).encode(),
+            Status::Applied,
+            &[replaced],
+        );
+        let [Outbound::OrderReplaced(message)] = exactly(harness.ouch(ALICE)) else {
+            panic!("one Order Replaced");
+        };
+        assert_eq!(
+            (message.original_user_ref_num, message.user_ref_num),
+            (7, 8)
+        );
+        assert_eq!(message.price, ouch::Price(12_3500));
+        assert_eq!(message.order_reference_number, 43);
+        assert_eq!(message.order_state, ouch::OrderState::Live);
+    }
+
+    fn rejected_event(reason: RejectReason) -> Event {
+        Event::Rejected {
+            account: Some(ALICE_ACCOUNT),
+            reference: 7,
+            reason,
+        }
+    }
+
+    #[test]
+    fn engine_rejections_map_to_ouch_reasons() {
+        let cases = [
+            (RejectReason::PriceOffTick, reasons::INVALID_PRICE),
+            (RejectReason::UnknownInstrument, reasons::INVALID_SYMBOL),
+            (RejectReason::QuantityOutOfRange, reasons::INVALID_QUANTITY),
+            (RejectReason::InstrumentHalted, reasons::HALTED),
+            (
+                RejectReason::InsufficientFunds,
+                reasons::ENGINE_BASE + RejectReason::InsufficientFunds.code(),
+            ),
+        ];
+        for (reason, code) in cases {
+            let mut harness = Harness::new(4);
+            let origin = origin(b'O', 7, 0).encode();
+            harness.route(
+                new_order(),
+                &origin,
+                Status::Rejected(reason),
+                &[rejected_event(reason)],
+            );
+            let [Outbound::OrderRejected(rejected)] = exactly(harness.ouch(ALICE)) else {
+                panic!("one Order Rejected for {reason:?}");
+            };
+            assert_eq!(rejected.reason.code(), code, "{reason:?}");
+            assert_eq!(rejected.user_ref_num, 7);
+            assert_eq!(
+                rejected.client_order_id,
+                ouch::ClOrdId::new("ORDER-7").unwrap()
+            );
+        }
+    }
+
+    #[test]
+    fn gateway_refusals_answer_with_the_journaled_reason() {
+        let mut harness = Harness::new(4);
+        let mut record = origin(b'O', 7, 0);
+        record.gateway_reason = reasons::INVALID_DISPLAY;
+        let command = Command::GatewayReject(GatewayReject {
+            account: ALICE_ACCOUNT,
+            user_ref_num: UserRefNum(7),
+        });
+        let reason = RejectReason::GatewayRejected;
+        harness.route(
+            command,
+            &record.encode(),
+            Status::Rejected(reason),
+            &[rejected_event(reason)],
+        );
+        let [Outbound::OrderRejected(rejected)] = exactly(harness.ouch(ALICE)) else {
+            panic!("one Order Rejected");
+        };
+        assert_eq!(rejected.reason.code(), reasons::INVALID_DISPLAY);
+    }
+
+    #[test]
+    fn rejected_cancels_answer_cancel_reject() {
+        let reason = RejectReason::UnknownOrder;
+        let mut harness = Harness::new(4);
+        harness.route(
+            cancel(),
+            &origin(b'X', 0, 7).encode(),
+            Status::Rejected(reason),
+            &[rejected_event(reason)],
+        );
+        // A cancel refused at the gateway, too.
+        let refused = Command::GatewayReject(GatewayReject {
+            account: ALICE_ACCOUNT,
+            user_ref_num: UserRefNum(0),
+        });
+        let gateway = RejectReason::GatewayRejected;
+        harness.route(
+            refused,
+            &origin(b'M', 0, 9).encode(),
+            Status::Rejected(gateway),
+            &[rejected_event(gateway)],
+        );
+        let messages = harness.ouch(ALICE);
+        let [
+            Outbound::CancelReject(first),
+            Outbound::CancelReject(second),
+        ] = exactly(messages)
+        else {
+            panic!("two Cancel Rejects");
+        };
+        assert_eq!((first.user_ref_num, second.user_ref_num), (7, 9));
+    }
+
+    #[test]
+    fn mass_cancel_and_account_query_responses() {
+        let mut harness = Harness::new(4);
+        let mut record = origin(b'C', 9, 0);
+        record.client_order_id = *b"FIRMACME      ";
+        let mass = Command::MassCancel(MassCancel {
+            account: ALICE_ACCOUNT,
+            instrument: Some(ACME),
+        });
+        let done = Event::MassCanceled {
+            account: ALICE_ACCOUNT,
+            instrument: Some(ACME),
+            count: 2,
+        };
+        harness.route(mass, &record.encode(), Status::Applied, &[done]);
+        let state = |last| Event::AccountState {
+            account: ALICE_ACCOUNT,
+            status: AccountStatus::Active,
+            last_user_ref_num: UserRefNum(last),
+            last_transfer_id: TransferId(0),
+        };
+        let query = Command::AccountQuery(AccountQuery {
+            account: ALICE_ACCOUNT,
+        });
+        let q = origin(b'Q', 0, 0).encode();
+        harness.route(query, &q, Status::Applied, &[state(11)]);
+        // A UserRefNum of an earlier day: today starts from 1.
+        harness.route(query, &q, Status::Applied, &[state(1 << 32 | 11)]);
+        let [
+            Outbound::MassCancelResponse(response),
+            Outbound::AccountQueryResponse(today),
+            Outbound::AccountQueryResponse(other_day),
+        ] = exactly(harness.ouch(ALICE))
+        else {
+            panic!("a Mass Cancel Response and two Account Query Responses");
+        };
+        assert_eq!(response.user_ref_num, 9);
+        assert_eq!(response.firm, ouch::Mpid::new("FIRM").unwrap());
+        assert_eq!(response.symbol, ouch::Symbol::new("ACME").unwrap());
+        assert_eq!(today.next_user_ref_num, 12);
+        assert_eq!(other_day.next_user_ref_num, 1);
+    }
+
+    #[test]
+    fn a_command_without_origin_still_reaches_the_account() {
+        let mut harness = Harness::new(4);
+        harness.route(new_order(), &[], Status::Applied, &[accepted_event()]);
+        let [Outbound::OrderAccepted(accepted)] = exactly(harness.ouch(ALICE)) else {
+            panic!("one Order Accepted");
+        };
+        assert_eq!(accepted.capacity, ouch::Capacity::Agency);
+        assert_eq!(harness.proxy.origin_errors(), 0);
+    }
+
+    #[test]
+    fn an_unreadable_origin_is_counted() {
+        let mut harness = Harness::new(4);
+        let mut bytes = origin(b'O', 7, 0).encode();
+        bytes[0] = 9;
+        harness.route(new_order(), &bytes, Status::Applied, &[accepted_event()]);
+        assert_eq!(harness.proxy.origin_errors(), 1);
+    }
+
+    #[test]
+    fn end_of_day_is_reported_and_advances_the_day() {
+        let mut harness = Harness::new(4);
+        let routed = harness.route(new_order(), &[], Status::Applied, &[]);
+        assert!(!routed.day_ended);
+        let routed = harness.route(
+            Command::Admin(AdminCommand::EndOfDay),
+            &[],
+            Status::Applied,
+            &[],
+        );
+        assert!(routed.day_ended);
+        assert_eq!(harness.directory.day(), 1);
+    }
+
+    #[test]
+    fn instruments_listed_later_are_priced_by_their_quote() {
+        let mut harness = Harness::new(4);
+        let listed = [
+            Event::AssetCreated {
+                asset: engine::AssetId(2),
+                symbol: engine::Symbol::new("JPY").unwrap(),
+                scale: 0,
+            },
+            Event::InstrumentCreated {
+                instrument: InstrumentId(7),
+                spec: crate::server::test_support::spec("SONY", engine::AssetId(2)),
+            },
+        ];
+        harness.route(
+            Command::Admin(AdminCommand::EndOfDay),
+            &[],
+            Status::Applied,
+            &listed,
+        );
+        assert_eq!(
+            harness
+                .directory
+                .catalogue()
+                .wire_price(InstrumentId(7), Price(5)),
+            5_0000
+        );
+    }
+
+    // -----------------------------------------------------------------
+    // Funding.
+    // -----------------------------------------------------------------
+
+    fn fund_origin(message_type: u8) -> [u8; OriginRecord::BYTES] {
+        OriginRecord::new(Channel::Funding, login_field("fund"), message_type).encode()
+    }
+
+    fn deposit() -> Command {
+        Command::Deposit(Deposit {
+            account: ALICE_ACCOUNT,
+            asset: engine::AssetId(1),
+            amount: 500,
+            transfer_id: TransferId(5),
+        })
+    }
+
+    #[test]
+    fn funding_replies() {
+        let mut harness = Harness::new(4);
+        let d = fund_origin(b'D');
+        harness.route(deposit(), &d, Status::Applied, &[]);
+        let invalid = RejectReason::InvalidAmount;
+        harness.route(deposit(), &d, Status::Rejected(invalid), &[]);
+        let duplicate = |original| Event::FundingDuplicate {
+            kind: engine::FundingKind::Deposit,
+            transfer_id: TransferId(5),
+            account: ALICE_ACCOUNT,
+            original,
+        };
+        harness.route(deposit(), &d, Status::Duplicate, &[duplicate(None)]);
+        harness.route(
+            deposit(),
+            &d,
+            Status::Duplicate,
+            &[duplicate(Some(invalid))],
+        );
+        let replies = harness.funding();
+        let applied = |repeat| {
+            funding::Reply::Applied(funding::Applied {
+                timestamp_ns: TIMESTAMP_NS,
+                transfer_id: 5,
+                kind: FundingKind::Deposit,
+                repeat,
+                account: 1,
+                to: 0,
+                asset: 1,
+                amount: 500,
+            })
+        };
+        let rejected = |repeat| {
+            funding::Reply::Rejected(funding::Rejected {
+                timestamp_ns: TIMESTAMP_NS,
+                transfer_id: 5,
+                kind: FundingKind::Deposit,
+                repeat,
+                account: 1,
+                reason: invalid.code() as u8,
+            })
+        };
+        assert_eq!(
+            replies,
+            [
+                applied(false),
+                rejected(false),
+                applied(true),
+                rejected(true)
+            ]
+        );
+        // Nothing reached the trading logins.
+        assert!(harness.ouch(ALICE).is_empty());
+    }
+
+    #[test]
+    fn balance_queries_report_or_reject() {
+        let mut harness = Harness::new(4);
+        let b = fund_origin(b'B');
+        let query = Command::AccountQuery(AccountQuery {
+            account: BOB_ACCOUNT,
+        });
+        let events = [
+            Event::AccountState {
+                account: BOB_ACCOUNT,
+                status: AccountStatus::Suspended,
+                last_user_ref_num: UserRefNum(0),
+                last_transfer_id: TransferId(0),
+            },
+            Event::BalanceReport {
+                account: BOB_ACCOUNT,
+                asset: engine::AssetId(1),
+                available: 70,
+                held: 30,
+            },
+        ];
+        harness.route(query, &b, Status::Applied, &events);
+        let unknown = RejectReason::UnknownAccount;
+        harness.route(query, &b, Status::Rejected(unknown), &[]);
+        let replies = harness.funding();
+        assert_eq!(
+            replies[0],
+            funding::Reply::BalanceReport(funding::BalanceReport {
+                timestamp_ns: TIMESTAMP_NS,
+                account: 2,
+                suspended: true,
+                balances: vec![funding::AssetBalance {
+                    asset: 1,
+                    available: 70,
+                    held: 30,
+                }],
+            })
+        );
+        assert_eq!(
+            replies[1],
+            funding::Reply::Rejected(funding::Rejected {
+                timestamp_ns: TIMESTAMP_NS,
+                transfer_id: 0,
+                kind: FundingKind::Deposit,
+                repeat: false,
+                account: 2,
+                reason: unknown.code() as u8,
+            })
+        );
+        // The query came from the funding port: Bob's OUCH stream is untouched.
+        assert!(harness.ouch(BOB).is_empty());
+    }
+}
