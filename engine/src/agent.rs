@@ -276,6 +276,60 @@ pub trait Sleeper: Send {
     fn wake_handle(&self) -> Arc<dyn Fn() + Send + Sync>;
 }
 
+/// A [`Sleeper`] that sleeps in an `epoll` over the agents' own
+/// descriptors ([`Agent::wake_fd`], each a `mio::Poll`'s epoll) and a
+/// waker of its own: the thread wakes as soon as any agent's socket is
+/// ready, without taking that agent's events (they stay queued in its own
+/// poll until its next `do_work`).
+pub struct EpollSleeper {
+    poll: mio::Poll,
+    events: mio::Events,
+    waker: Arc<mio::Waker>,
+}
+
+impl fmt::Debug for EpollSleeper {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EpollSleeper").finish_non_exhaustive()
+    }
+}
+
+impl EpollSleeper {
+    const WAKER: mio::Token = mio::Token(usize::MAX);
+
+    /// Watches `fds` (which must stay open while the sleeper lives: the
+    /// agents that own them run on the sleeper's runner).
+    pub fn new(fds: &[RawFd]) -> io::Result<EpollSleeper> {
+        let poll = mio::Poll::new()?;
+        for (index, fd) in fds.iter().enumerate() {
+            poll.registry().register(
+                &mut mio::unix::SourceFd(fd),
+                mio::Token(index),
+                mio::Interest::READABLE,
+            )?;
+        }
+        let waker = Arc::new(mio::Waker::new(poll.registry(), EpollSleeper::WAKER)?);
+        Ok(EpollSleeper {
+            poll,
+            events: mio::Events::with_capacity(64),
+            waker,
+        })
+    }
+}
+
+impl Sleeper for EpollSleeper {
+    fn sleep(&mut self, timeout: Duration) {
+        // An error (EINTR) ends the sleep early: the runner looks again.
+        let _ = self.poll.poll(&mut self.events, Some(timeout));
+    }
+
+    fn wake_handle(&self) -> Arc<dyn Fn() + Send + Sync> {
+        let waker = Arc::clone(&self.waker);
+        Arc::new(move || {
+            let _ = waker.wake();
+        })
+    }
+}
+
 #[derive(Default)]
 struct WakeShared {
     parked: AtomicBool,
@@ -720,5 +774,43 @@ mod tests {
         handle.close();
         let (_agent, result) = handle.join();
         assert!(result.is_ok());
+    }
+
+    #[test]
+    fn an_epoll_sleeper_wakes_on_an_agents_readiness_without_taking_its_events() {
+        use std::net::UdpSocket;
+        use std::os::fd::AsRawFd;
+        let inner = mio::Poll::new().unwrap();
+        let receiver = UdpSocket::bind("127.0.0.1:0").unwrap();
+        receiver.set_nonblocking(true).unwrap();
+        let mut receiver = mio::net::UdpSocket::from_std(receiver);
+        inner
+            .registry()
+            .register(&mut receiver, mio::Token(7), mio::Interest::READABLE)
+            .unwrap();
+        let mut sleeper = EpollSleeper::new(&[inner.as_raw_fd()]).unwrap();
+        let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+        sender
+            .send_to(b"x", receiver.local_addr().unwrap())
+            .unwrap();
+        let start = Instant::now();
+        sleeper.sleep(Duration::from_secs(600));
+        assert!(start.elapsed() < Duration::from_secs(300), "slept through");
+        // The inner poll still has its event for its agent.
+        let mut events = mio::Events::with_capacity(4);
+        let mut inner = inner;
+        inner.poll(&mut events, Some(Duration::ZERO)).unwrap();
+        assert_eq!(
+            events.iter().map(|e| e.token()).collect::<Vec<_>>(),
+            [mio::Token(7)]
+        );
+        // And the sleeper's own waker ends a sleep too.
+        (sleeper.wake_handle())();
+        let start = Instant::now();
+        sleeper.sleep(Duration::from_secs(600));
+        assert!(
+            start.elapsed() < Duration::from_secs(300),
+            "the waker did not wake"
+        );
     }
 }
