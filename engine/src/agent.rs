@@ -258,6 +258,9 @@ pub enum IdleStrategy {
     /// Spin, yield, then sleep until woken (see [`AgentWaker`], [`Sleeper`])
     /// or for at most `park` — for machines where a spinning core is wrong.
     SpinPark { park: Duration },
+    /// Sleep at once, for at most `park`: for agents that sleep in `epoll`
+    /// between bursts of I/O (an [`EpollSleeper`] wakes on their sockets).
+    Park { park: Duration },
 }
 
 impl IdleStrategy {
@@ -519,6 +522,7 @@ impl<A: Agent + Send + 'static> AgentRunner<A> {
                     self.sleep(park);
                 }
             }
+            IdleStrategy::Park { park } => self.sleep(park),
         }
     }
 
