@@ -457,11 +457,11 @@ impl MdAgent {
         let mut events = std::mem::replace(&mut self.poll_events, Events::with_capacity(0));
         let polled = self.poll.poll(&mut events, Some(Duration::ZERO));
         let mut count = 0;
-        if let Err(error) = polled {
-            if error.kind() != io::ErrorKind::Interrupted {
-                self.poll_events = events;
-                return Err(error);
-            }
+        if let Err(error) = polled
+            && error.kind() != io::ErrorKind::Interrupted
+        {
+            self.poll_events = events;
+            return Err(error);
         }
         for event in &events {
             count += 1;
