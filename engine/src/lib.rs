@@ -16,6 +16,7 @@
 #![deny(unsafe_code)]
 #![deny(clippy::float_arithmetic)]
 
+pub mod agent;
 mod book;
 pub mod codec;
 mod command;

@@ -31,9 +31,10 @@
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::thread::{self, JoinHandle, Thread};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::thread;
+use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::agent::{Agent, AgentError, AgentHandle, AgentRunner, RunnerConfig};
 use crate::codec::ORIGIN_BYTES_MAX;
 use crate::command::{Command, CommandHeader};
 use crate::event::{Event, Status};
@@ -207,24 +208,8 @@ impl PendingOutputs {
     }
 }
 
-/// What the engine thread does when its input ring is empty.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum IdleStrategy {
-    /// Spin on the ring: lowest latency, one core always busy.
-    BusySpin,
-    /// Spin a while, then yield the core to other threads between looks.
-    SpinYield,
-    /// Spin, yield, then sleep until woken by the producer (see [`Waker`])
-    /// or for at most `park` — for machines where a spinning core is wrong.
-    SpinPark { park: Duration },
-}
-
-impl IdleStrategy {
-    /// Spins before the first yield.
-    const SPINS: u32 = 10_000;
-    /// Yields before the first park.
-    const YIELDS: u32 = 100;
-}
+pub use crate::agent::AgentWaker as Waker;
+pub use crate::agent::IdleStrategy;
 
 /// Settings of the engine thread.
 #[derive(Clone, Copy, Debug)]
@@ -248,34 +233,11 @@ impl Default for LoopConfig {
     }
 }
 
-/// Wakes a parked engine thread; cheap when it is not parked (one load).
-#[derive(Clone, Debug)]
-pub struct Waker {
-    shared: Arc<LoopShared>,
-}
-
-impl Waker {
-    /// Call after pushing to the input ring.
-    #[inline]
-    pub fn wake(&self) {
-        // Pairs with the engine's store of `parked` before its last look at
-        // the ring: either it sees the push or this sees `parked`.
-        std::sync::atomic::fence(Ordering::SeqCst);
-        if self.shared.parked.load(Ordering::Relaxed)
-            && let Some(thread) = self.shared.thread.get()
-        {
-            thread.unpark();
-        }
-    }
-}
-
-#[derive(Debug)]
-struct LoopShared {
+#[derive(Debug, Default)]
+struct EngineShared {
     stop: AtomicBool,
     /// Set when a stop found an output ring no longer drained.
     abandoned: AtomicBool,
-    parked: AtomicBool,
-    thread: std::sync::OnceLock<Thread>,
     commands: AtomicU64,
     batches: AtomicU64,
 }
@@ -287,20 +249,13 @@ pub struct LoopStats {
     pub batches: u64,
 }
 
-/// A running engine thread.
-#[derive(Debug)]
-pub struct EngineHandle {
-    shared: Arc<LoopShared>,
-    thread: JoinHandle<Sequencer>,
+/// Stops an [`EngineAgent`] and reads its counters from another thread.
+#[derive(Clone, Debug)]
+pub struct EngineControl {
+    shared: Arc<EngineShared>,
 }
 
-impl EngineHandle {
-    pub fn waker(&self) -> Waker {
-        Waker {
-            shared: Arc::clone(&self.shared),
-        }
-    }
-
+impl EngineControl {
     pub fn stats(&self) -> LoopStats {
         LoopStats {
             commands: self.shared.commands.load(Ordering::Relaxed),
@@ -308,23 +263,43 @@ impl EngineHandle {
         }
     }
 
+    /// Asks the agent to finish once its input ring is empty (stop the
+    /// producers first); wake its runner afterwards.
+    pub fn stop(&self) {
+        self.shared.stop.store(true, Ordering::Release);
+    }
+}
+
+/// A running engine thread: an [`EngineAgent`] alone on its runner.
+#[derive(Debug)]
+pub struct EngineHandle {
+    control: EngineControl,
+    agent: AgentHandle<EngineAgent>,
+}
+
+impl EngineHandle {
+    pub fn waker(&self) -> Waker {
+        self.agent.waker()
+    }
+
+    pub fn stats(&self) -> LoopStats {
+        self.control.stats()
+    }
+
     /// Whether the thread has ended (stopped, or failed on the journal).
     pub fn is_finished(&self) -> bool {
-        self.thread.is_finished()
+        self.agent.is_finished()
     }
 
     /// Stops the thread once its input ring is empty (stop the producers
     /// first) and gives the sequencer back, to close or snapshot.
     pub fn stop(self) -> Sequencer {
-        self.shared.stop.store(true, Ordering::Release);
-        if let Some(thread) = self.shared.thread.get() {
-            thread.unpark();
-        }
-        match self.thread.join() {
-            Ok(sequencer) => sequencer,
-            // The engine thread panicked: a bug; carry the panic on.
-            Err(panic) => std::panic::resume_unwind(panic),
-        }
+        self.control.stop();
+        self.agent.waker().wake();
+        // A journal failure ended the agent already; the sequencer is
+        // given back either way.
+        let (agent, _ended) = self.agent.join();
+        agent.sequencer
     }
 }
 
@@ -404,157 +379,181 @@ pub fn spawn_with_doorbells(
     doorbells: Vec<Arc<Doorbell>>,
     config: LoopConfig,
 ) -> std::io::Result<EngineHandle> {
-    let shared = Arc::new(LoopShared {
-        stop: AtomicBool::new(false),
-        abandoned: AtomicBool::new(false),
-        parked: AtomicBool::new(false),
-        thread: std::sync::OnceLock::new(),
-        commands: AtomicU64::new(0),
-        batches: AtomicU64::new(0),
-    });
-    let thread_shared = Arc::clone(&shared);
-    let thread = thread::Builder::new()
-        .name("engine".to_owned())
-        .spawn(move || {
-            if let Some(core) = config.core {
-                // A failed pin leaves the thread unpinned: slower, not wrong.
-                let _ = pin_current_thread(core);
-            }
-            let _ = thread_shared.thread.set(thread::current());
-            let mut engine_loop = EngineLoop {
-                sequencer,
-                input,
-                outputs,
-                doorbells,
-                staged: Vec::with_capacity(1024),
-                shared: thread_shared,
-                config,
-            };
-            engine_loop.run();
-            engine_loop.sequencer
-        })?;
-    Ok(EngineHandle { shared, thread })
+    let (agent, control) = EngineAgent::new(sequencer, input, outputs, doorbells, config.batch_max);
+    let runner = AgentRunner::new(
+        agent,
+        RunnerConfig {
+            core: config.core,
+            idle: config.idle,
+        },
+    );
+    let agent = runner.spawn()?;
+    Ok(EngineHandle { control, agent })
 }
 
-struct EngineLoop {
+/// The engine loop as an agent: each [`do_work`](Agent::do_work) takes up
+/// to `batch_max` commands from the input ring, journals and applies them
+/// and publishes their outcomes. It finishes when stopped (see
+/// [`EngineControl::stop`]) with an empty input ring, and fails when the
+/// journal refuses a command. It must run alone on its thread: a full
+/// output ring makes it wait for that ring's consumer.
+pub struct EngineAgent {
     sequencer: Sequencer,
     input: Consumer<Request>,
     outputs: Vec<Producer<Output>>,
     doorbells: Vec<Arc<Doorbell>>,
     staged: Vec<Event>,
-    shared: Arc<LoopShared>,
-    config: LoopConfig,
+    shared: Arc<EngineShared>,
+    batch_max: usize,
 }
 
-impl EngineLoop {
-    fn run(&mut self) {
-        let mut idle_passes = 0u32;
-        loop {
-            // Read once per batch, and only when there is one: an idle loop
-            // reads no clock.
-            let mut batch_timestamp_ns = None;
-            let mut failed = false;
-            let Self {
-                sequencer,
-                input,
-                outputs,
-                doorbells,
-                staged,
-                shared,
-                ..
-            } = self;
-            let taken = input.drain(self.config.batch_max, |request| {
-                if failed {
-                    // The journal refused a command of this batch: the rest
-                    // is dropped unjournaled and unanswered (nothing of it
-                    // was acknowledged) and the loop stops below.
-                    return;
-                }
-                staged.clear();
-                let timestamp_ns = *batch_timestamp_ns.get_or_insert_with(now_ns);
-                match sequencer.submit_with_origin(
-                    timestamp_ns,
-                    &request.command,
-                    request.origin.as_bytes(),
-                    staged,
-                ) {
-                    Ok((header, status)) => {
-                        let events = u32::try_from(staged.len()).unwrap_or(u32::MAX);
-                        for output in outputs.iter_mut() {
-                            push(
-                                output,
-                                Output::Command {
-                                    header,
-                                    command: request.command,
-                                    origin: request.origin,
-                                    status,
-                                    events,
-                                },
-                                shared,
-                                doorbells,
-                            );
-                            for event in staged.iter() {
-                                push(output, Output::Event(*event), shared, doorbells);
-                            }
-                        }
-                    }
-                    Err(_) => failed = true,
-                }
-            });
+impl fmt::Debug for EngineAgent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EngineAgent")
+            .field("batch_max", &self.batch_max)
+            .finish_non_exhaustive()
+    }
+}
+
+impl EngineAgent {
+    pub fn new(
+        sequencer: Sequencer,
+        input: Consumer<Request>,
+        outputs: Vec<Producer<Output>>,
+        doorbells: Vec<Arc<Doorbell>>,
+        batch_max: usize,
+    ) -> (EngineAgent, EngineControl) {
+        assert!(batch_max > 0, "an engine batch takes at least one command");
+        let shared = Arc::new(EngineShared::default());
+        let control = EngineControl {
+            shared: Arc::clone(&shared),
+        };
+        let agent = EngineAgent {
+            sequencer,
+            input,
+            outputs,
+            doorbells,
+            staged: Vec::with_capacity(1024),
+            shared,
+            batch_max,
+        };
+        (agent, control)
+    }
+
+    /// Gives the sequencer back (after the agent's runner ended).
+    pub fn into_sequencer(self) -> Sequencer {
+        self.sequencer
+    }
+
+    /// Journals, applies and publishes up to `batch_max` commands; `Err`
+    /// if the journal refused one (the rest of the batch is dropped).
+    fn batch(&mut self) -> Result<usize, ()> {
+        // Read once per batch, and only when there is one: an idle pass
+        // reads no clock.
+        let mut batch_timestamp_ns = None;
+        let mut failed = false;
+        let Self {
+            sequencer,
+            input,
+            outputs,
+            doorbells,
+            staged,
+            shared,
+            batch_max,
+        } = self;
+        let taken = input.drain(*batch_max, |request| {
             if failed {
-                for output in &mut self.outputs {
-                    push(output, Output::Failed, &self.shared, &self.doorbells);
-                }
-                for doorbell in &self.doorbells {
-                    doorbell.ring_if_sleeping();
-                }
+                // The journal refused a command of this batch: the rest
+                // is dropped unjournaled and unanswered (nothing of it
+                // was acknowledged) and the agent fails below.
                 return;
             }
-            if taken > 0 {
-                for doorbell in &self.doorbells {
-                    doorbell.ring_if_sleeping();
+            staged.clear();
+            let timestamp_ns = *batch_timestamp_ns.get_or_insert_with(now_ns);
+            match sequencer.submit_with_origin(
+                timestamp_ns,
+                &request.command,
+                request.origin.as_bytes(),
+                staged,
+            ) {
+                Ok((header, status)) => {
+                    publish(outputs, &request, header, status, staged, shared, doorbells)
                 }
-                idle_passes = 0;
+                Err(_) => failed = true,
+            }
+        });
+        if failed { Err(()) } else { Ok(taken) }
+    }
+
+    fn ring_doorbells(&self) {
+        for doorbell in &self.doorbells {
+            doorbell.ring_if_sleeping();
+        }
+    }
+}
+
+/// Pushes one command's outcome (its header output, then its events) to
+/// every output ring.
+fn publish(
+    outputs: &mut [Producer<Output>],
+    request: &Request,
+    header: CommandHeader,
+    status: Status,
+    staged: &[Event],
+    shared: &EngineShared,
+    doorbells: &[Arc<Doorbell>],
+) {
+    let events = u32::try_from(staged.len()).unwrap_or(u32::MAX);
+    for output in outputs.iter_mut() {
+        let command = Output::Command {
+            header,
+            command: request.command,
+            origin: request.origin,
+            status,
+            events,
+        };
+        push(output, command, shared, doorbells);
+        for event in staged {
+            push(output, Output::Event(*event), shared, doorbells);
+        }
+    }
+}
+
+impl Agent for EngineAgent {
+    fn role(&self) -> &str {
+        "engine"
+    }
+
+    fn do_work(&mut self) -> Result<usize, AgentError> {
+        match self.batch() {
+            Ok(0) => {
+                if self.shared.stop.load(Ordering::Acquire) {
+                    return Err(AgentError::Finished);
+                }
+                Ok(0)
+            }
+            Ok(taken) => {
+                self.ring_doorbells();
                 self.shared
                     .commands
                     .fetch_add(taken as u64, Ordering::Relaxed);
                 self.shared.batches.fetch_add(1, Ordering::Relaxed);
-                continue;
+                Ok(taken)
             }
-            if self.shared.stop.load(Ordering::Acquire) {
-                return;
+            Err(()) => {
+                for output in &mut self.outputs {
+                    push(output, Output::Failed, &self.shared, &self.doorbells);
+                }
+                self.ring_doorbells();
+                Err(AgentError::Failed(std::io::Error::other(
+                    "the journal refused a command; the engine has stopped",
+                )))
             }
-            idle_passes = idle_passes.saturating_add(1);
-            self.idle(idle_passes);
         }
     }
 
-    fn idle(&mut self, passes: u32) {
-        match self.config.idle {
-            IdleStrategy::BusySpin => std::hint::spin_loop(),
-            IdleStrategy::SpinYield => {
-                if passes < IdleStrategy::SPINS {
-                    std::hint::spin_loop();
-                } else {
-                    thread::yield_now();
-                }
-            }
-            IdleStrategy::SpinPark { park } => {
-                if passes < IdleStrategy::SPINS {
-                    std::hint::spin_loop();
-                } else if passes < IdleStrategy::SPINS + IdleStrategy::YIELDS {
-                    thread::yield_now();
-                } else {
-                    self.shared.parked.store(true, Ordering::SeqCst);
-                    // Look again after announcing the park: a producer that
-                    // pushed before seeing `parked` did not unpark us.
-                    if self.input.is_empty() && !self.shared.stop.load(Ordering::Acquire) {
-                        thread::park_timeout(park);
-                    }
-                    self.shared.parked.store(false, Ordering::Relaxed);
-                }
-            }
-        }
+    fn prepare_sleep(&mut self) -> bool {
+        !self.input.is_empty() || self.shared.stop.load(Ordering::Acquire)
     }
 }
 
@@ -566,7 +565,7 @@ impl EngineLoop {
 fn push(
     output: &mut Producer<Output>,
     item: Output,
-    shared: &LoopShared,
+    shared: &EngineShared,
     doorbells: &[Arc<Doorbell>],
 ) {
     if shared.abandoned.load(Ordering::Relaxed) {

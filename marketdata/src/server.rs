@@ -13,10 +13,15 @@
 //!   durable (`DurablePosition`); outputs wait in a queue until then, in
 //!   order. At a clean stop the journal is closed (everything durable) and
 //!   the rest is published, then End of Session.
-//! - **One thread, no spinning when idle**: the loop sleeps in `epoll` and
-//!   the engine rings its [`Doorbell`] when it publishes; while outputs wait
-//!   for the disk it looks again every 50 µs. Heartbeats go out once per
-//!   `heartbeat` of silence.
+//! - **An agent** ([`MdAgent`]): each `do_work` takes the engine's outputs,
+//!   publishes the durable ones, handles the sockets' readiness without
+//!   waiting and sends a heartbeat after `heartbeat` of silence. It runs
+//!   alone ([`MdServer::spawn`]: its runner sleeps in `epoll` as soon as it
+//!   is idle) or composed with the other I/O agents on one thread
+//!   ([`MdServer::into_agent`]). Before its runner sleeps it announces the
+//!   sleep on its [`Doorbell`], which the engine rings when it publishes;
+//!   while outputs wait for the disk it counts that as work, so its runner
+//!   does not sleep.
 //! - **Re-requests** (see `docs/marketdata.md`): capped at
 //!   `rerequest_messages_max` messages each; a token bucket per requester
 //!   (IP address, whatever the port) allows
@@ -34,15 +39,19 @@
 //!   counted and logged once; re-requests and snapshots keep working.
 
 use std::collections::HashMap;
+use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
+use std::os::fd::{AsRawFd, RawFd};
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread::{self, JoinHandle};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use engine::Consumer;
+use engine::agent::{
+    Agent, AgentError, AgentHandle, AgentRunner, EpollSleeper, IdleStrategy, RunnerConfig,
+};
 use engine::runner::{Doorbell, Output, PendingOutputs, Released};
 use engine::{Command, CommandHeader, Event};
 use journal::DurablePosition;
@@ -202,28 +211,36 @@ impl MdServer {
         }))
     }
 
-    /// Starts the thread. `doorbell` is the one given to the engine.
+    /// Starts the thread (the agent alone on a runner of its own, sleeping
+    /// in its `epoll`). `doorbell` is the one given to the engine.
     pub fn spawn(self, parts: MdParts, doorbell: Arc<Doorbell>) -> io::Result<MdHandle> {
-        let control = Arc::new(MdControl {
-            engine_done: AtomicBool::new(false),
-        });
-        let thread_control = Arc::clone(&control);
-        let waker = Arc::clone(&self.waker);
-        let thread = thread::Builder::new()
-            .name("marketdata".to_owned())
-            .spawn(move || {
-                if let Some(core) = self.config.core {
-                    let _ = engine::runner::pin_current_thread(core);
-                }
-                let mut md = MdLoop::new(self, parts, doorbell, thread_control);
-                md.run()?;
-                Ok(md.stats)
-            })?;
-        Ok(MdHandle {
-            control,
-            waker,
-            thread,
-        })
+        let core = self.config.core;
+        let (agent, control) = self.into_agent(parts, doorbell);
+        let sleeper = EpollSleeper::new(&[agent.poll.as_raw_fd()])?;
+        let runner = AgentRunner::new(
+            agent,
+            RunnerConfig {
+                core,
+                idle: IdleStrategy::Park {
+                    park: MdAgent::SLEEP_MAX,
+                },
+            },
+        )
+        .with_sleeper(Box::new(sleeper));
+        let runner = runner.spawn()?;
+        Ok(MdHandle { control, runner })
+    }
+
+    /// The market-data loop as an agent, to run on a runner with others;
+    /// `doorbell` is the one given to the engine. The control finishes it
+    /// and reads its counters.
+    pub fn into_agent(self, parts: MdParts, doorbell: Arc<Doorbell>) -> (MdAgent, MdControl) {
+        let control = MdControl {
+            shared: Arc::new(MdShared::default()),
+            waker: Arc::clone(&self.waker),
+        };
+        let agent = MdAgent::new(self, parts, doorbell, Arc::clone(&control.shared));
+        (agent, control)
     }
 }
 
@@ -238,32 +255,60 @@ fn multicast_sender(config: &MdConfig) -> io::Result<UdpSocket> {
     Ok(socket.into())
 }
 
-#[derive(Debug)]
-struct MdControl {
+#[derive(Debug, Default)]
+struct MdShared {
     engine_done: AtomicBool,
+    /// The counters, published by the agent at every heartbeat check and
+    /// when it closes.
+    stats: Mutex<MdStats>,
+}
+
+/// Finishes a market-data agent and reads its counters, from any thread.
+#[derive(Clone, Debug)]
+pub struct MdControl {
+    shared: Arc<MdShared>,
+    waker: Arc<Waker>,
+}
+
+impl MdControl {
+    /// After the engine has stopped and the journal is closed: the agent
+    /// publishes what is left, sends End of Session and finishes.
+    pub fn engine_done(&self) {
+        self.shared.engine_done.store(true, Ordering::Release);
+        let _ = self.waker.wake();
+    }
+
+    /// The counters as last published by the agent (all of them once it
+    /// has closed).
+    pub fn stats(&self) -> MdStats {
+        *self
+            .shared
+            .stats
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
 }
 
 /// The running thread.
 #[derive(Debug)]
 pub struct MdHandle {
-    control: Arc<MdControl>,
-    waker: Arc<Waker>,
-    thread: JoinHandle<io::Result<MdStats>>,
+    control: MdControl,
+    runner: AgentHandle<MdAgent>,
 }
 
 impl MdHandle {
     pub fn is_finished(&self) -> bool {
-        self.thread.is_finished()
+        self.runner.is_finished()
     }
 
     /// After the engine has stopped and the journal is closed: publishes
     /// what is left, sends End of Session and ends the thread.
     pub fn finish(self) -> io::Result<MdStats> {
-        self.control.engine_done.store(true, Ordering::Release);
-        let _ = self.waker.wake();
-        match self.thread.join() {
-            Ok(result) => result,
-            Err(panic) => std::panic::resume_unwind(panic),
+        self.control.engine_done();
+        match self.runner.join() {
+            (agent, Ok(())) => Ok(agent.stats),
+            (_, Err(AgentError::Failed(error))) => Err(error),
+            (agent, Err(AgentError::Finished)) => Ok(agent.stats),
         }
     }
 }
@@ -289,7 +334,8 @@ struct SnapshotConnection {
 /// (a login is 49; heartbeats and debug packets may come first).
 const SNAPSHOT_LOGIN_BYTES_MAX: usize = 4096;
 
-struct MdLoop {
+/// The market-data loop as an [`Agent`] (see the module docs).
+pub struct MdAgent {
     config: MdConfig,
     poll: Poll,
     rerequest: MioUdpSocket,
@@ -300,8 +346,9 @@ struct MdLoop {
     output: Consumer<Output>,
     durable: DurablePosition,
     doorbell: Arc<Doorbell>,
-    control: Arc<MdControl>,
+    control: Arc<MdShared>,
     pending: PendingOutputs,
+    poll_events: Events,
     events: Vec<Event>,
     connections: Vec<Option<SnapshotConnection>>,
     buckets: HashMap<IpAddr, Bucket>,
@@ -330,14 +377,26 @@ struct Logged {
     snapshot_error: bool,
 }
 
-impl MdLoop {
+impl fmt::Debug for MdAgent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MdAgent")
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MdAgent {
+    /// The longest sleep when idle: heartbeats and snapshot timeouts are
+    /// checked at least this often.
+    pub const SLEEP_MAX: Duration = Duration::from_millis(100);
+
     fn new(
         server: MdServer,
         parts: MdParts,
         doorbell: Arc<Doorbell>,
-        control: Arc<MdControl>,
-    ) -> MdLoop {
-        MdLoop {
+        control: Arc<MdShared>,
+    ) -> MdAgent {
+        MdAgent {
             config: server.config,
             poll: server.poll,
             rerequest: server.rerequest,
@@ -350,6 +409,7 @@ impl MdLoop {
             doorbell,
             control,
             pending: PendingOutputs::new(),
+            poll_events: Events::with_capacity(256),
             events: Vec::new(),
             connections: Vec::new(),
             buckets: HashMap::new(),
@@ -364,93 +424,86 @@ impl MdLoop {
         }
     }
 
-    fn run(&mut self) -> io::Result<()> {
-        let mut events = Events::with_capacity(256);
-        loop {
-            let finishing = self.control.engine_done.load(Ordering::Acquire);
-            let taken = self.pending.take_from(&mut self.output, 4096);
-            let released = self.release();
-            if self.unflushed && (released == 0 || self.pending.is_empty()) {
+    /// Takes the engine's outputs and publishes the durable ones; on the
+    /// last pass after the engine stopped, ends the session. Returns the
+    /// outputs taken and released, or `None` when finished.
+    fn take_and_release(&mut self) -> Option<usize> {
+        let finishing = self.control.engine_done.load(Ordering::Acquire);
+        let taken = self.pending.take_from(&mut self.output, 4096);
+        let released = self.release();
+        if self.unflushed && (released == 0 || self.pending.is_empty()) {
+            self.flush();
+        }
+        if finishing && self.output.is_empty() {
+            // The engine has stopped and the journal is closed: what it
+            // made durable was released above; anything left was never
+            // durable and is not published.
+            self.release();
+            if !self.pending.is_empty() {
+                tracing::warn!(
+                    outputs = self.pending.len(),
+                    "outputs of commands the journal did not make durable are not published"
+                );
+            }
+            self.end_of_session();
+            return None;
+        }
+        Some(taken + released)
+    }
+
+    /// Handles what the sockets have (without waiting); returns how many
+    /// readiness events there were.
+    fn poll_sockets(&mut self) -> io::Result<usize> {
+        let mut events = std::mem::replace(&mut self.poll_events, Events::with_capacity(0));
+        let polled = self.poll.poll(&mut events, Some(Duration::ZERO));
+        let mut count = 0;
+        if let Err(error) = polled
+            && error.kind() != io::ErrorKind::Interrupted
+        {
+            self.poll_events = events;
+            return Err(error);
+        }
+        for event in &events {
+            count += 1;
+            match event.token() {
+                WAKER => {}
+                REREQUEST => self.rerequest_readable = true,
+                SNAPSHOT_LISTENER => self.accept_snapshots(),
+                Token(token) => self.serve_snapshot(token - FIRST_CONNECTION),
+            }
+            // Snapshots and re-requests must not keep the engine's ring
+            // from being drained (the engine waits when it is full).
+            self.pending.take_from(&mut self.output, usize::MAX);
+        }
+        self.poll_events = events;
+        Ok(count)
+    }
+
+    /// A heartbeat after `heartbeat` of silence.
+    fn heartbeat(&mut self) {
+        if self.last_sent.elapsed() >= self.config.heartbeat {
+            // Never announce (in a heartbeat's next sequence) a message
+            // still in the packet in progress.
+            if self.unflushed {
                 self.flush();
             }
-            if finishing && self.output.is_empty() {
-                // The engine has stopped and the journal is closed: what it
-                // made durable was released above; anything left was never
-                // durable and is not published.
-                self.release();
-                if !self.pending.is_empty() {
-                    tracing::warn!(
-                        outputs = self.pending.len(),
-                        "outputs of commands the journal did not make durable are not published"
-                    );
-                }
-                self.end_of_session();
-                return Ok(());
-            }
-            let timeout = if taken > 0 || released > 0 || self.rerequest_readable {
-                Some(Duration::ZERO)
-            } else if !self.pending.is_empty() {
-                // Waiting for the disk: look again soon.
-                Some(Duration::from_micros(50))
-            } else {
-                let since = self.last_sent.elapsed();
-                Some(
-                    self.config
-                        .heartbeat
-                        .saturating_sub(since)
-                        .min(Duration::from_millis(100)),
-                )
-            };
-            // Only an idle sleep is announced: while outputs wait for the
-            // disk, ringing would cost the engine a wake-up for nothing.
-            let sleeping =
-                taken == 0 && released == 0 && self.pending.is_empty() && !self.rerequest_readable;
-            if sleeping {
-                self.doorbell.sleeping();
-                if !self.output.is_empty() {
-                    self.doorbell.awake();
-                    continue;
-                }
-            }
-            let polled = self.poll.poll(&mut events, timeout);
-            if sleeping {
-                self.doorbell.awake();
-            }
-            match polled {
-                Ok(()) => {}
-                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-                Err(error) => return Err(error),
-            }
-            for event in &events {
-                match event.token() {
-                    WAKER => {}
-                    REREQUEST => self.rerequest_readable = true,
-                    SNAPSHOT_LISTENER => self.accept_snapshots(),
-                    Token(token) => self.serve_snapshot(token - FIRST_CONNECTION),
-                }
-                // Snapshots and re-requests must not keep the engine's ring
-                // from being drained (the engine waits when it is full).
-                self.pending.take_from(&mut self.output, usize::MAX);
-            }
-            if self.rerequest_readable {
-                self.answer_rerequests();
-            }
-            self.expire_snapshots();
-            if self.last_sent.elapsed() >= self.config.heartbeat {
-                // Never announce (in a heartbeat's next sequence) a message
-                // still in the packet in progress.
-                if self.unflushed {
-                    self.flush();
-                }
-            }
-            if self.last_sent.elapsed() >= self.config.heartbeat {
-                let mut packet = std::mem::take(&mut self.scratch);
-                self.publisher.heartbeat(&mut packet);
-                self.send(&packet);
-                self.scratch = packet;
-                self.stats.heartbeats += 1;
-            }
         }
+        if self.last_sent.elapsed() >= self.config.heartbeat {
+            let mut packet = std::mem::take(&mut self.scratch);
+            self.publisher.heartbeat(&mut packet);
+            self.send(&packet);
+            self.scratch = packet;
+            self.stats.heartbeats += 1;
+            self.publish_stats();
+        }
+    }
+
+    fn publish_stats(&self) {
+        *self
+            .control
+            .stats
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = self.stats;
     }
 
     /// Publishes every complete command at the front of the queue that is
@@ -869,6 +922,53 @@ impl MdLoop {
                 );
             }
         }
+    }
+}
+
+impl Agent for MdAgent {
+    fn role(&self) -> &str {
+        "marketdata"
+    }
+
+    fn do_work(&mut self) -> Result<usize, AgentError> {
+        let Some(mut work) = self.take_and_release() else {
+            return Err(AgentError::Finished);
+        };
+        work += self.poll_sockets()?;
+        if self.rerequest_readable {
+            self.answer_rerequests();
+            work += 1;
+        }
+        self.expire_snapshots();
+        self.heartbeat();
+        // Outputs waiting for the disk: nothing wakes this agent when the
+        // durable position moves, so its runner must not sleep.
+        if !self.pending.is_empty() {
+            work += 1;
+        }
+        Ok(work)
+    }
+
+    fn prepare_sleep(&mut self) -> bool {
+        // Only an idle sleep is announced (see `do_work`): the engine rings
+        // the bell after its next publication.
+        self.doorbell.sleeping();
+        !self.output.is_empty()
+            || !self.pending.is_empty()
+            || self.rerequest_readable
+            || self.control.engine_done.load(Ordering::Acquire)
+    }
+
+    fn after_sleep(&mut self) {
+        self.doorbell.awake();
+    }
+
+    fn on_close(&mut self) {
+        self.publish_stats();
+    }
+
+    fn wake_fd(&self) -> Option<RawFd> {
+        Some(self.poll.as_raw_fd())
     }
 }
 
