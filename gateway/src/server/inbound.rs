@@ -389,6 +389,10 @@ mod tests {
 
     const NAME: [u8; 6] = *b"ALICE ";
 
+    /// What a case is, how it changes a valid message, and the code it is
+    /// refused with.
+    type Case<M> = (&'static str, fn(&mut M), u16);
+
     fn enter() -> EnterOrder {
         EnterOrder {
             user_ref_num: 7,
@@ -515,7 +519,7 @@ mod tests {
     #[test]
     fn enter_order_refusals_carry_their_codes() {
         let directory = directory(2);
-        let cases: [(&str, fn(&mut EnterOrder), u16); 9] = [
+        let cases: [Case<EnterOrder>; 9] = [
             (
                 "unknown symbol",
                 |o| o.symbol = Symbol::new("NOPE").unwrap(),
@@ -625,7 +629,7 @@ mod tests {
     #[test]
     fn replace_refusals_carry_their_codes() {
         let directory = directory(2);
-        let cases: [(&str, fn(&mut ouch::ReplaceOrder), u16); 5] = [
+        let cases: [Case<ouch::ReplaceOrder>; 5] = [
             (
                 "IOC",
                 |r| r.time_in_force = ouch::TimeInForce::ImmediateOrCancel,

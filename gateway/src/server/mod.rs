@@ -18,6 +18,7 @@
 //!   [`SessionStreams`] ([`streams`]), read by the sessions.
 //! - [`directory`]: logins, the instrument catalogue and the trading day,
 //!   read by both directions.
+//! - [`agent`]: the loop as an [`engine::agent::Agent`].
 //!
 //! Behaviour:
 //! - **Durability.** No message leaves before its cause is durable.
@@ -32,11 +33,13 @@
 //!   while its socket takes nothing is disconnected (it may log in again
 //!   and resume). When the engine's input ring is full, the loop stops
 //!   reading sockets (back-pressure to TCP).
-//! - **Threads.** The loop spins (non-blocking polls) while commands are in
-//!   flight and blocks in `epoll` for at most a few milliseconds when there
-//!   is nothing to do.
+//! - **Threads.** The loop is an agent ([`GatewayAgent`], see [`agent`]):
+//!   its passes never block; it keeps its runner polling while commands
+//!   are in flight, and lets it sleep in the loop's `epoll` (at most 2 ms
+//!   under [`Server::spawn`]) when there is nothing to do.
 
 mod admission;
+mod agent;
 mod directory;
 mod durability;
 pub mod inbound;
@@ -53,9 +56,12 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread::{self, JoinHandle};
+
 use std::time::{Duration, Instant};
 
+use engine::agent::{
+    AgentError, AgentHandle, AgentRunner, EpollSleeper, IdleStrategy, RunnerConfig,
+};
 use engine::runner::{Output, Request, Waker};
 use engine::{Consumer, Producer};
 use journal::DurablePosition;
@@ -71,6 +77,7 @@ use durability::{DurabilityGate, Release};
 use session::{OwnedPacket, ReadOutcome, Session, Sessions, State};
 use submit::SubmitPath;
 
+pub use agent::{GatewayAgent, GatewayControl};
 pub use directory::{Directory, DirectoryLogin};
 pub use origin::{Channel, OriginError, OriginRecord};
 pub use outbound::{AppliedCommand, OutboundProxy, Routed};
@@ -83,10 +90,6 @@ const READ_BYTES_PER_PASS: usize = 64 * 1024;
 const TICK: Duration = Duration::from_millis(50);
 /// The longest the loop blocks in `epoll` when there is nothing to do.
 const IDLE_POLL: Duration = Duration::from_millis(2);
-/// Idle busy passes in a row past which the loop yields its core.
-const IDLE_PASSES_BEFORE_YIELD: u32 = 256;
-/// How long the loop flushes at shutdown.
-const FINISH_FLUSH_MAX: Duration = Duration::from_secs(1);
 
 const ORDER_ENTRY_LISTENER: Token = Token(0);
 const FUNDING_LISTENER: Token = Token(1);
@@ -138,21 +141,37 @@ impl Server {
         self.funding.local_addr()
     }
 
-    /// Starts the loop on its own thread.
+    /// Starts the loop on its own thread: the [`GatewayAgent`] alone on a
+    /// runner that sleeps in the loop's `epoll` for at most 2 ms when there
+    /// is nothing to do.
     pub fn spawn(self, parts: ServerParts) -> io::Result<ServerHandle> {
-        let shared = Arc::new(Control::default());
-        let control = Arc::clone(&shared);
-        let thread = thread::Builder::new()
-            .name("gateway".to_owned())
-            .spawn(move || {
-                if let Some(core) = self.config.core {
-                    let _ = engine::runner::pin_current_thread(core);
-                }
-                let mut event_loop = EventLoop::new(self, parts, control)?;
-                event_loop.run()?;
-                Ok(event_loop.stats)
-            })?;
-        Ok(ServerHandle { shared, thread })
+        let core = self.config.core;
+        let (agent, control) = self.into_agent(parts)?;
+        let sleeper = EpollSleeper::new(&[agent.wake_fd_raw()])?;
+        let runner = AgentRunner::new(
+            agent,
+            RunnerConfig {
+                core,
+                idle: IdleStrategy::Park { park: IDLE_POLL },
+            },
+        )
+        .with_sleeper(Box::new(sleeper))
+        .spawn()?;
+        Ok(ServerHandle { control, runner })
+    }
+
+    /// The loop as an agent, to run on a runner with others (sleeping in
+    /// an `epoll` over [`Agent::wake_fd`](engine::agent::Agent::wake_fd)),
+    /// and the control that stops and finishes it. Starts the
+    /// authenticator thread.
+    pub fn into_agent(self, parts: ServerParts) -> io::Result<(GatewayAgent, GatewayControl)> {
+        let shared = Arc::new(agent::Shared::default());
+        let (event_loop, waker) = EventLoop::new(self, parts, Arc::clone(&shared))?;
+        let control = GatewayControl {
+            shared: Arc::clone(&shared),
+            waker,
+        };
+        Ok((GatewayAgent::new(event_loop, shared), control))
     }
 }
 
@@ -191,11 +210,11 @@ pub struct ServerStats {
     pub slow_consumers: u64,
 }
 
-/// A running server.
+/// A running server: its agent on a thread of its own.
 #[derive(Debug)]
 pub struct ServerHandle {
-    shared: Arc<Control>,
-    thread: JoinHandle<io::Result<ServerStats>>,
+    control: GatewayControl,
+    runner: AgentHandle<GatewayAgent>,
 }
 
 impl ServerHandle {
@@ -204,21 +223,21 @@ impl ServerHandle {
     ///
     /// [`finish`]: ServerHandle::finish
     pub fn stop_input(&self) {
-        self.shared.stop_input.store(true, Ordering::Release);
+        self.control.stop_input();
     }
 
     pub fn is_finished(&self) -> bool {
-        self.thread.is_finished()
+        self.runner.is_finished()
     }
 
     /// After the engine has stopped and the journal is durable: sends what
     /// is left, closes every session and ends the loop.
     pub fn finish(self) -> io::Result<ServerStats> {
-        self.shared.stop_input.store(true, Ordering::Release);
-        self.shared.engine_done.store(true, Ordering::Release);
-        match self.thread.join() {
-            Ok(result) => result,
-            Err(panic) => std::panic::resume_unwind(panic),
+        self.control.engine_done();
+        let (agent, result) = self.runner.join();
+        match result {
+            Ok(()) | Err(AgentError::Finished) => Ok(agent.stats()),
+            Err(AgentError::Failed(error)) => Err(error),
         }
     }
 }
@@ -246,7 +265,7 @@ struct Clock {
 struct EventLoop {
     poll: Poll,
     config: ServerConfig,
-    control: Arc<Control>,
+    shared: Arc<agent::Shared>,
     sessions: Sessions,
     admission: Admission,
     submit: SubmitPath,
@@ -261,7 +280,12 @@ struct EventLoop {
 }
 
 impl EventLoop {
-    fn new(server: Server, parts: ServerParts, control: Arc<Control>) -> io::Result<EventLoop> {
+    /// The loop and the waker of its `epoll`.
+    fn new(
+        server: Server,
+        parts: ServerParts,
+        shared: Arc<agent::Shared>,
+    ) -> io::Result<(EventLoop, Arc<mio::Waker>)> {
         let poll = Poll::new()?;
         let Server {
             mut order_entry,
@@ -272,7 +296,7 @@ impl EventLoop {
         registry.register(&mut order_entry, ORDER_ENTRY_LISTENER, Interest::READABLE)?;
         registry.register(&mut funding, FUNDING_LISTENER, Interest::READABLE)?;
         let waker = Arc::new(mio::Waker::new(registry, AUTHENTICATED)?);
-        let authenticator = Authenticator::spawn(parts.logins.clone(), waker)?;
+        let authenticator = Authenticator::spawn(parts.logins.clone(), Arc::clone(&waker))?;
         let admission = Admission::new(
             order_entry,
             funding,
@@ -281,10 +305,10 @@ impl EventLoop {
             parts.session_prefix,
         );
         let now = Instant::now();
-        Ok(EventLoop {
+        let event_loop = EventLoop {
             poll,
             config,
-            control,
+            shared,
             sessions: Sessions::default(),
             admission,
             submit: SubmitPath::new(parts.input, parts.waker),
@@ -303,31 +327,8 @@ impl EventLoop {
             },
             stats: ServerStats::default(),
             failed: false,
-        })
-    }
-
-    fn run(&mut self) -> io::Result<()> {
-        let mut events = Events::with_capacity(1024);
-        // Busy passes in a row that found nothing to do: past a few hundred
-        // the loop yields its core between passes (the engine or a client
-        // may share it on a small machine).
-        let mut idle_passes = 0u32;
-        loop {
-            let busy = self.is_busy();
-            let timeout = if busy { Duration::ZERO } else { IDLE_POLL };
-            let work = self.pass(&mut events, timeout)?;
-            if busy && work == 0 {
-                idle_passes = idle_passes.saturating_add(1);
-                if idle_passes > IDLE_PASSES_BEFORE_YIELD {
-                    thread::yield_now();
-                }
-            } else {
-                idle_passes = 0;
-            }
-            if self.control.engine_done.load(Ordering::Acquire) {
-                return self.finish();
-            }
-        }
+        };
+        Ok((event_loop, waker))
     }
 
     /// Whether work is under way that the loop must poll for without
@@ -381,7 +382,7 @@ impl EventLoop {
     }
 
     fn stopping_input(&self) -> bool {
-        self.control.stop_input.load(Ordering::Acquire)
+        self.shared.control.stop_input.load(Ordering::Acquire)
     }
 
     fn accept(&mut self, channel: Channel) {
@@ -648,7 +649,7 @@ impl EventLoop {
             directory: &mut self.directory,
             streams: &mut self.streams,
             sessions: &mut self.sessions,
-            control: &self.control,
+            control: &self.shared.control,
             failed: &mut self.failed,
             now: self.clock.now,
         };
@@ -720,29 +721,19 @@ impl EventLoop {
         }
     }
 
-    /// The engine has stopped and the journal is closed (durable): release
-    /// everything, flush for at most a second, close.
-    fn finish(&mut self) -> io::Result<()> {
-        let deadline = Instant::now() + FINISH_FLUSH_MAX;
-        loop {
-            self.clock.now = Instant::now();
-            self.take_outputs();
-            self.release_durable();
-            self.write_sessions();
-            let unsent = self
-                .sessions
-                .iter()
-                .any(|session| !session.flushed() || session.backlog(&self.streams) > 0)
-                || !self.gate.is_drained();
-            if !unsent || Instant::now() > deadline {
-                break;
-            }
-            thread::sleep(Duration::from_millis(1));
-        }
+    /// Whether anything is left to send: bytes in a socket buffer, a
+    /// stream not yet pulled, or engine outputs not yet released.
+    fn unsent(&mut self) -> bool {
+        self.sessions
+            .iter()
+            .any(|session| !session.flushed() || session.backlog(&self.streams) > 0)
+            || !self.gate.is_drained()
+    }
+
+    fn close_all(&mut self, reason: &str) {
         for slot in 0..self.sessions.slot_count() {
-            self.close(slot, "the server is shutting down".to_owned());
+            self.close(slot, reason.to_owned());
         }
-        Ok(())
     }
 }
 
