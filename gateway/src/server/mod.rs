@@ -8,17 +8,17 @@
 //! ```
 //!
 //! The parts, one concern each:
-//! - [`admission`]: listeners, the authenticator thread, the login rules.
-//! - [`session`]: one connection's socket, framing, rate limit, heartbeats.
+//! - `admission`: listeners, the authenticator thread, the login rules.
+//! - `session`: one connection's socket, framing, rate limit, heartbeats.
 //! - [`inbound`]: the adapters, OUCH / funding message → engine command
 //!   and [`origin`] record (or a refusal).
-//! - [`submit`]: the input ring with back-pressure.
-//! - [`durability`]: outputs wait until their command is durable.
+//! - `submit`: the input ring with back-pressure.
+//! - `durability`: outputs wait until their command is durable.
 //! - [`outbound`]: the proxy, engine outcome → messages in the
-//!   [`SessionStreams`] ([`streams`]), read by the sessions.
-//! - [`directory`]: logins, the instrument catalogue and the trading day,
+//!   [`SessionStreams`] (`streams`), read by the sessions.
+//! - `directory`: logins, the instrument catalogue and the trading day,
 //!   read by both directions.
-//! - [`agent`]: the loop as an [`engine::agent::Agent`].
+//! - `agent`: the loop as an [`engine::agent::Agent`].
 //!
 //! Behaviour:
 //! - **Durability.** No message leaves before its cause is durable.
@@ -33,7 +33,7 @@
 //!   while its socket takes nothing is disconnected (it may log in again
 //!   and resume). When the engine's input ring is full, the loop stops
 //!   reading sockets (back-pressure to TCP).
-//! - **Threads.** The loop is an agent ([`GatewayAgent`], see [`agent`]):
+//! - **Threads.** The loop is an agent ([`GatewayAgent`], see `agent`):
 //!   its passes never block; it keeps its runner polling while commands
 //!   are in flight, and lets it sleep in the loop's `epoll` (at most 2 ms
 //!   under [`Server::spawn`]) when there is nothing to do.
