@@ -189,3 +189,120 @@ impl GatewayControl {
             .unwrap_or_else(PoisonError::into_inner)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::Logins;
+    use crate::server::{Directory, Server, ServerConfig, ServerParts, SessionStreams};
+    use engine::agent::{AgentRunner, RunnerConfig};
+
+    /// Lends its runner's waker to the gateway's parts (the engine's, in
+    /// production).
+    #[derive(Debug)]
+    struct Idle;
+
+    impl Agent for Idle {
+        fn role(&self) -> &str {
+            "idle"
+        }
+        fn do_work(&mut self) -> Result<usize, AgentError> {
+            Ok(0)
+        }
+    }
+
+    /// An agent with no engine behind it (its rings are never served) and
+    /// an empty journal; the directory removes itself when dropped.
+    struct Fixture {
+        agent: GatewayAgent,
+        control: GatewayControl,
+        order_entry: std::net::SocketAddr,
+        dir: std::path::PathBuf,
+        _journal: journal::Journal,
+    }
+
+    impl Drop for Fixture {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+
+    fn fixture(name: &str) -> Fixture {
+        let dir = std::env::temp_dir().join(format!("gateway-agent-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let options = journal::JournalOptions {
+            prefault: false,
+            ..Default::default()
+        };
+        let (journal, _) = journal::Journal::open(&dir, options).unwrap();
+        let any_port = "127.0.0.1:0".parse().unwrap();
+        let server = Server::bind(ServerConfig {
+            order_entry: any_port,
+            funding: any_port,
+            sessions_max: 4,
+            messages_per_second: 100,
+            messages_burst: 100,
+            outbound_buffer_bytes: 1 << 20,
+            heartbeat: Duration::from_secs(1),
+            client_timeout: Duration::from_secs(15),
+            core: None,
+        })
+        .unwrap();
+        let order_entry = server.order_entry_addr().unwrap();
+        let (input, _) = engine::ring(64);
+        let (_, output) = engine::ring(64);
+        let parts = ServerParts {
+            logins: Logins::new(Vec::new()).unwrap(),
+            directory: Directory::new(&[]).unwrap(),
+            streams: SessionStreams::new(),
+            input,
+            output,
+            waker: AgentRunner::new(Idle, RunnerConfig::default()).waker(),
+            durable: journal.durable(),
+            session_prefix: "700101".to_owned(),
+        };
+        let (agent, control) = server.into_agent(parts).unwrap();
+        Fixture {
+            agent,
+            control,
+            order_entry,
+            dir,
+            _journal: journal,
+        }
+    }
+
+    #[test]
+    fn idle_passes_do_no_work_and_the_engine_being_done_finishes() {
+        let mut fixture = fixture("idle");
+        let agent = &mut fixture.agent;
+        assert_eq!(agent.role(), "gateway");
+        assert!(agent.wake_fd().is_some());
+        agent.on_start().unwrap();
+        assert_eq!(agent.do_work().unwrap(), 0);
+        assert!(!agent.prepare_sleep());
+        fixture.control.engine_done();
+        assert!(agent.prepare_sleep(), "the engine being done is work");
+        assert!(matches!(agent.do_work(), Err(AgentError::Finished)));
+        agent.on_close();
+        assert_eq!(fixture.control.stats().sessions_accepted, 0);
+    }
+
+    #[test]
+    fn a_connection_is_work_and_is_counted() {
+        let mut fixture = fixture("connect");
+        let _client = std::net::TcpStream::connect(fixture.order_entry).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut work = 0;
+        while work == 0 && Instant::now() < deadline {
+            work = fixture.agent.do_work().unwrap();
+        }
+        assert!(work > 0, "the accept was seen");
+        assert_eq!(fixture.agent.stats().sessions_accepted, 1);
+        // A session waiting for its Login Request is not work.
+        while fixture.agent.do_work().unwrap() > 0 {}
+        fixture.control.engine_done();
+        assert!(matches!(fixture.agent.do_work(), Err(AgentError::Finished)));
+        fixture.agent.on_close();
+        assert_eq!(fixture.control.stats().sessions_accepted, 1);
+    }
+}
