@@ -7,8 +7,9 @@
 //! first deposits), journaled like any other command. The order-entry,
 //! funding and market-data listeners come on top of this (issues #4, #5).
 
-use crate::config::{Config, IdleName, format_scaled};
-use engine::runner::{EngineHandle, IdleStrategy, LoopConfig};
+use crate::config::{Config, IoAgentName, format_scaled};
+use crate::threads::{self, IoAgents, IoThreads};
+use engine::runner::{EngineHandle, LoopConfig};
 use engine::{Applied, Command, Engine, Recovered, Sequencer, Status};
 use gateway::server::{
     Server, ServerConfig, ServerHandle, ServerParts, Translator, TranslatorLogin,
@@ -294,17 +295,19 @@ fn md_config(config: &Config) -> anyhow::Result<marketdata::server::MdConfig> {
         snapshot_login_timeout: Duration::from_secs(5),
         snapshot_write_timeout: Duration::from_secs(60),
         log_dir: Some(config.marketdata_dir()),
-        core: section.core,
+        // Its thread is given by `server.io_threads`.
+        core: None,
     })
 }
 
 /// A running exchange: the engine thread, the gateway's event loop and the
-/// market-data thread.
+/// I/O threads (see [`threads`](crate::threads)).
 #[derive(Debug)]
 pub struct Running {
     engine: EngineHandle,
     server: ServerHandle,
-    md: Option<marketdata::server::MdHandle>,
+    md_control: Option<marketdata::server::MdControl>,
+    io: IoThreads,
     pub order_entry: SocketAddr,
     pub funding: SocketAddr,
     /// Where market data is published (`None` when disabled).
@@ -395,9 +398,8 @@ pub fn start(config: &Config) -> anyhow::Result<Running> {
     // Read the core list once, before anything is pinned: a pinned thread
     // sees only its own core.
     let cores = core_affinity::get_core_ids().unwrap_or_default();
-    let engine_core = section
-        .engine_core
-        .or_else(|| (cores.len() >= 2).then(|| cores[cores.len() - 1].id));
+    let engine_core = threads::engine_core(section.engine_core, &cores);
+    let io_plan = section.io_thread_plan(md_section.enabled)?;
     let server_config = ServerConfig {
         order_entry: parse_addr(&section.order_entry, "server.order_entry")?,
         funding: parse_addr(&section.funding, "server.funding")?,
@@ -407,7 +409,10 @@ pub fn start(config: &Config) -> anyhow::Result<Running> {
         outbound_buffer_bytes: section.outbound_buffer_bytes,
         heartbeat: Duration::from_millis(section.heartbeat_ms),
         client_timeout: Duration::from_millis(section.client_timeout_ms),
-        core: section.gateway_core,
+        core: io_plan
+            .iter()
+            .find(|thread| thread.agents.contains(&IoAgentName::Gateway))
+            .and_then(|thread| thread.core),
     };
     let server = match Server::bind(server_config) {
         Ok(server) => server,
@@ -462,13 +467,6 @@ pub fn start(config: &Config) -> anyhow::Result<Running> {
         md_output = Some(consumer);
     }
     let durable = sequencer.durable();
-    let idle = match section.idle {
-        IdleName::BusySpin => IdleStrategy::BusySpin,
-        IdleName::SpinYield => IdleStrategy::SpinYield,
-        IdleName::SpinPark => IdleStrategy::SpinPark {
-            park: Duration::from_micros(100),
-        },
-    };
     let engine = engine::runner::spawn_with_doorbells(
         sequencer,
         input_consumer,
@@ -476,7 +474,7 @@ pub fn start(config: &Config) -> anyhow::Result<Running> {
         doorbells.clone(),
         LoopConfig {
             core: engine_core,
-            idle,
+            idle: threads::engine_idle(section.idle),
             batch_max: 256,
         },
     )?;
@@ -489,36 +487,48 @@ pub fn start(config: &Config) -> anyhow::Result<Running> {
         durable: durable.clone(),
         session_prefix,
     };
-    let (md, marketdata) = match (md, md_output) {
-        (Some((md_server, publisher)), Some(output)) => {
-            let addresses = MarketDataAddresses {
-                feed_a: md_section.feed_a.clone(),
-                feed_b: (!md_section.feed_b.is_empty()).then(|| md_section.feed_b.clone()),
-                rerequest: md_server.rerequest_addr()?,
-                snapshot: md_server.snapshot_addr()?,
-            };
-            let md_parts = marketdata::server::MdParts {
-                publisher,
-                output,
-                durable: durable.clone(),
-            };
-            match md_server.spawn(md_parts, doorbells[0].clone()) {
-                Ok(handle) => (Some(handle), Some(addresses)),
-                Err(error) => {
-                    engine.stop().close()?;
-                    anyhow::bail!("cannot start the market-data thread: {error}");
-                }
-            }
+    let mut io_agents = IoAgents::default();
+    let mut md_control = None;
+    let mut marketdata = None;
+    if let (Some((md_server, publisher)), Some(output)) = (md, md_output) {
+        marketdata = Some(MarketDataAddresses {
+            feed_a: md_section.feed_a.clone(),
+            feed_b: (!md_section.feed_b.is_empty()).then(|| md_section.feed_b.clone()),
+            rerequest: md_server.rerequest_addr()?,
+            snapshot: md_server.snapshot_addr()?,
+        });
+        let md_parts = marketdata::server::MdParts {
+            publisher,
+            output,
+            durable: durable.clone(),
+        };
+        let (agent, control) = md_server.into_agent(md_parts, doorbells[0].clone());
+        io_agents.add(IoAgentName::Marketdata, Box::new(agent));
+        md_control = Some(control);
+    }
+    let io_plan: Vec<_> = io_plan
+        .into_iter()
+        .filter_map(|mut thread| {
+            // The gateway still runs its own loop (see `Server::spawn`).
+            thread.agents.retain(|agent| *agent != IoAgentName::Gateway);
+            (!thread.agents.is_empty()).then_some(thread)
+        })
+        .collect();
+    let io = match io_agents.spawn(&io_plan) {
+        Ok(io) => io,
+        Err(error) => {
+            engine.stop().close()?;
+            anyhow::bail!("cannot start the I/O threads: {error}");
         }
-        _ => (None, None),
     };
     let server = match server.spawn(parts) {
         Ok(server) => server,
         Err(error) => {
             let closed = engine.stop().close();
-            if let Some(md) = md {
-                let _ = md.finish();
+            if let Some(control) = &md_control {
+                control.engine_done();
             }
+            let _ = io.join();
             closed?;
             anyhow::bail!("cannot start the gateway thread: {error}");
         }
@@ -526,7 +536,8 @@ pub fn start(config: &Config) -> anyhow::Result<Running> {
     Ok(Running {
         engine,
         server,
-        md,
+        md_control,
+        io,
         order_entry,
         funding,
         marketdata,
@@ -535,17 +546,15 @@ pub fn start(config: &Config) -> anyhow::Result<Running> {
 }
 
 impl Running {
-    /// Whether the engine or the gateway thread has ended on its own (a
-    /// journal failure or an I/O error of the event loop).
+    /// Whether the engine or an I/O thread has ended on its own (a journal
+    /// failure or an I/O error).
     pub fn failed(&self) -> bool {
-        self.engine.is_finished()
-            || self.server.is_finished()
-            || self.md.as_ref().is_some_and(|md| md.is_finished())
+        self.engine.is_finished() || self.server.is_finished() || self.io.any_finished()
     }
 
     /// Stops cleanly: no more input, the engine drains its ring, the
-    /// journal is made durable and closed, the last replies are sent and
-    /// the sessions closed.
+    /// journal is made durable and closed, the last replies and market
+    /// data are sent and the sessions closed.
     pub fn stop(self) -> anyhow::Result<()> {
         self.server.stop_input();
         // Let commands already read reach the engine's ring.
@@ -555,18 +564,21 @@ impl Running {
         // Both edges release only what the journal made durable (a failed
         // close leaves the rest unpublished), and both are finished even if
         // the other fails.
+        if let Some(control) = &self.md_control {
+            control.engine_done();
+        }
         let gateway = self.server.finish();
-        let marketdata = self.md.map(|md| md.finish()).transpose();
+        let io = self.io.join();
         match &gateway {
             Ok(stats) => tracing::info!(?stats, "gateway stopped"),
             Err(error) => tracing::error!(%error, "the gateway stopped with an error"),
         }
-        if let Ok(Some(stats)) = &marketdata {
-            tracing::info!(?stats, "market data stopped");
+        if let Some(control) = &self.md_control {
+            tracing::info!(stats = ?control.stats(), "market data stopped");
         }
         closed?;
         gateway?;
-        marketdata?;
+        io?;
         Ok(())
     }
 }
