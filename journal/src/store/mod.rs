@@ -61,6 +61,10 @@ use format::{
 pub use reader::StoreReader;
 use reader::{checked_message, parse_record};
 
+/// Older segments whose files `get` keeps open (two files each), so
+/// random reads across the day do not open files each time.
+const OLDER_SEGMENTS_OPEN_MAX: usize = 8;
+
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -232,8 +236,9 @@ pub struct MessageStore {
     last_sequence: u64,
     last_origin: u64,
     ended: bool,
-    /// The files of the last older segment read by `get`.
-    older: Mutex<Option<SegmentFiles>>,
+    /// The files of the older segments read last by `get`, most recent
+    /// first (at most [`OLDER_SEGMENTS_OPEN_MAX`]).
+    older: Mutex<Vec<SegmentFiles>>,
 }
 
 /// A message read out of the write buffer, and its record's bytes.
@@ -274,7 +279,7 @@ impl MessageStore {
             last_sequence: report.last_sequence,
             last_origin: report.last_origin,
             ended: report.ended,
-            older: Mutex::new(None),
+            older: Mutex::new(Vec::with_capacity(OLDER_SEGMENTS_OPEN_MAX)),
         };
         Ok((store, report))
     }
@@ -387,10 +392,19 @@ impl MessageStore {
             return self.read_record(tail, offset, sequence).map(Some);
         }
         let mut older = self.older.lock();
-        if older.as_ref().map(|files| files.first_sequence) != Some(segment) {
-            *older = Some(SegmentFiles::open(&self.dir, segment)?);
+        match older
+            .iter()
+            .position(|files| files.first_sequence == segment)
+        {
+            Some(position) => older[..=position].rotate_right(1),
+            None => {
+                if older.len() == OLDER_SEGMENTS_OPEN_MAX {
+                    older.pop();
+                }
+                older.insert(0, SegmentFiles::open(&self.dir, segment)?);
+            }
         }
-        let files = older.as_ref().expect("just opened");
+        let files = &older[0];
         let offset = u64::from(files.index_entry(sequence - segment)?);
         self.read_record(files, offset, sequence).map(Some)
     }
@@ -478,7 +492,7 @@ impl MessageStore {
             return Ok(());
         }
         self.flush()?;
-        *self.older.lock() = None;
+        self.older.lock().clear();
         let mut segments = std::mem::take(&mut self.sealed);
         segments.extend(self.tail.take().map(|tail| tail.first_sequence));
         let keep = segments.partition_point(|&first| first <= sequence);

@@ -49,7 +49,10 @@ pub(crate) fn parse_record(bytes: &[u8], message_bytes_max: usize) -> Parsed<'_>
 /// A window on a data file, refilled as records are read past it.
 #[derive(Debug)]
 pub(crate) struct Chunk {
+    /// Allocated at the first read (a reader served from the cache needs
+    /// none).
     bytes: Vec<u8>,
+    bytes_max: usize,
     /// File offset of `bytes[0]`.
     offset: u64,
     /// The segment the bytes are from.
@@ -60,9 +63,8 @@ pub(crate) struct Chunk {
 impl Chunk {
     pub(crate) fn new(message_bytes_max: usize) -> Chunk {
         Chunk {
-            bytes: Vec::with_capacity(
-                READ_CHUNK_BYTES + STORE_RECORD_HEADER_BYTES + message_bytes_max,
-            ),
+            bytes: Vec::new(),
+            bytes_max: READ_CHUNK_BYTES + STORE_RECORD_HEADER_BYTES + message_bytes_max,
             offset: 0,
             segment: 0,
             message_bytes_max,
@@ -93,7 +95,7 @@ impl Chunk {
                 && self.offset + (self.bytes.len() as u64) < end
         };
         if refill {
-            let wanted = (end.saturating_sub(offset)).min(self.bytes.capacity() as u64) as usize;
+            let wanted = (end.saturating_sub(offset)).min(self.bytes_max as u64) as usize;
             self.bytes.resize(wanted, 0);
             let read = files.read_data_some(&mut self.bytes, offset)?;
             self.bytes.truncate(read);
@@ -116,7 +118,8 @@ pub struct StoreReader<'s> {
     chunk: Chunk,
     /// The next record's segment and offset, while reading sequentially.
     position: Option<(u64, u64)>,
-    older: Option<SegmentFiles>,
+    /// An older segment being read, and the length of its data file.
+    older: Option<(SegmentFiles, u64)>,
 }
 
 impl<'s> StoreReader<'s> {
@@ -169,10 +172,12 @@ impl<'s> StoreReader<'s> {
             self.older = None;
             return self.store.tail_offset(sequence);
         }
-        if self.older.as_ref().map(|files| files.first_sequence) != Some(segment) {
-            self.older = Some(SegmentFiles::open(&self.store.dir, segment)?);
+        if self.older.as_ref().map(|(files, _)| files.first_sequence) != Some(segment) {
+            let files = SegmentFiles::open(&self.store.dir, segment)?;
+            let data_bytes = files.data_bytes()?;
+            self.older = Some((files, data_bytes));
         }
-        let files = self.older.as_ref().expect("just opened");
+        let (files, _) = self.older.as_ref().expect("just opened");
         Ok(u64::from(files.index_entry(sequence - segment)?))
     }
 
@@ -195,8 +200,8 @@ impl<'s> StoreReader<'s> {
             }
             (tail, store.tail_data_on_file)
         } else {
-            let files = self.older.as_ref().expect("located");
-            (files, files.data_bytes()?)
+            let (files, data_bytes) = self.older.as_ref().expect("located");
+            (files, *data_bytes)
         };
         let parsed = self.chunk.record_at(files, offset, end)?;
         let (header, body) = checked_message(parsed, sequence)
