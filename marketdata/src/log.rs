@@ -478,6 +478,26 @@ mod tests {
     }
 
     #[test]
+    fn memory_is_the_store_budget_whatever_the_length() {
+        let mut log = MessageLog::new();
+        log.append(b"first", 1).unwrap();
+        let resident = log.bytes();
+        assert!(resident <= LOG_CACHE_BYTES_MAX);
+        for origin in 2..=300_000u64 {
+            log.append(&origin.to_le_bytes().repeat(4), origin).unwrap();
+        }
+        assert_eq!(log.bytes(), resident);
+        // The oldest come back from the files, the newest from the cache.
+        assert_eq!(log.get(1).as_deref(), Some(&b"first"[..]));
+        for sequence in [2, 150_000, 300_000] {
+            assert_eq!(
+                log.get(sequence).as_deref(),
+                Some(&sequence.to_le_bytes().repeat(4)[..])
+            );
+        }
+    }
+
+    #[test]
     fn a_directory_of_another_format_is_foreign_and_scratch_is_removed() {
         let dir = temp_dir("foreign");
         std::fs::create_dir_all(&dir).unwrap();

@@ -23,7 +23,7 @@
 //!   opens and never grow; [`MessageStore::resident_bytes`] is their sum and
 //!   is at most `cache_bytes_max`. Besides that a store holds its directory
 //!   path, two open files and 8 bytes per closed segment (a segment of 64
-//!   MiB holds about a million 40-byte messages). Nothing is memory-mapped.
+//!   MiB holds about 930,000 40-byte messages). Nothing is memory-mapped.
 //! - **Durability**: the store is derived data. Appends reach the files
 //!   when the write buffer fills or on [`MessageStore::flush`] (the
 //!   operating system's page cache: a crash of the process loses only the
