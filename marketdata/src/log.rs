@@ -498,6 +498,40 @@ mod tests {
     }
 
     #[test]
+    fn after_a_crash_the_regenerated_log_continues_the_store() {
+        let dir = temp_dir("crash");
+        let message = |origin: u64| origin.to_le_bytes().repeat(3);
+        let mut log = MessageLog::new();
+        log.attach(&dir).unwrap();
+        for origin in 1..=100_000 {
+            log.append(&message(origin), origin).unwrap();
+        }
+        // A crash: what the store still buffered is lost.
+        std::mem::forget(log);
+        let mut again = MessageLog::new();
+        for origin in 1..=120_000 {
+            again.append(&message(origin), origin).unwrap();
+        }
+        let on_disk = again.inspect(&dir).unwrap().unwrap();
+        assert!(on_disk.messages > 0 && on_disk.messages < 100_000);
+        assert!(on_disk.disagreement.is_none() && !on_disk.ended);
+        again.attach(&dir).unwrap();
+        drop(again);
+        let (disk, recovery) = MessageStore::open(&dir, log_store_options()).unwrap();
+        assert_eq!(
+            (recovery.last_sequence, recovery.last_origin),
+            (120_000, 120_000)
+        );
+        let mut reader = disk.reader(1);
+        while let Some(stored) = reader.next().unwrap() {
+            assert_eq!(&*stored.bytes, &message(stored.sequence)[..]);
+        }
+        drop(reader);
+        drop(disk);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn a_directory_of_another_format_is_foreign_and_scratch_is_removed() {
         let dir = temp_dir("foreign");
         std::fs::create_dir_all(&dir).unwrap();
