@@ -12,7 +12,8 @@ use std::time::Duration;
 
 use engine::agent::{Agent, AgentError, AgentRunner, IdleStrategy, RunnerConfig};
 use engine::{
-    Command, Engine, EngineConfig, Event, Sequencer, ShadowEngine, SnapshotAgent, SnapshotOptions,
+    Command, Engine, EngineConfig, Event, RecoveryError, Sequencer, ShadowEngine, SnapshotAgent,
+    SnapshotOptions,
 };
 use journal::{Durability, JournalOptions, SnapshotInfo, SnapshotStore};
 use tests::{CommandGenerator, ReferenceModel, SimulationRng};
@@ -287,7 +288,28 @@ fn a_restarted_agent_starts_from_the_newest_snapshot() {
     assert_eq!(agent.shadow().last_sequence(), 400);
     assert_eq!(agent.shadow().engine().state_hash(), live.hashes[400]);
     // No snapshot was due.
-    assert_eq!(snapshot_files(&dir), vec![snapshot]);
+    assert_eq!(snapshot_files(&dir), vec![snapshot.clone()]);
+
+    // With the durable position before that snapshot, the shadow does not
+    // start from it.
+    let (agent, _, started) = SnapshotAgent::open_with_durable(
+        &dir,
+        live.config,
+        live.sequencer.journal(),
+        SnapshotOptions::default(),
+        Arc::new(AtomicU64::new(250)),
+    )
+    .unwrap();
+    assert_eq!(started, None);
+    assert_eq!(agent.shadow().last_sequence(), 0);
+
+    // A shadow takes records in sequence only.
+    let mut shadow = ShadowEngine::from_engine(Engine::new(live.config).unwrap(), 0);
+    let mut reader = live.sequencer.journal().reader(2);
+    let record = reader.next().unwrap().unwrap();
+    let error = shadow.apply_record(&record).unwrap_err();
+    assert!(matches!(error, RecoveryError::Gap { .. }), "{error}");
+    assert_eq!(shadow.last_sequence(), 0);
     live.sequencer.close().unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
 }
