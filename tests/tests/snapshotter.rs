@@ -170,7 +170,7 @@ fn snapshots_of_the_shadow_restore_to_the_live_state_and_stay_durable() {
         assert_eq!(control.last_error(), None);
         let files = snapshot_files(&dir);
         eprintln!("seed {seed}: {} snapshots", files.len());
-        assert!(files.len() >= 4, "seed {seed}: {} snapshots", files.len());
+        assert!(files.len() >= 2, "seed {seed}: {} snapshots", files.len());
         assert_eq!(files.len() as u64, control.snapshots_written());
         for info in &files {
             check_restore_and_replay(&live, info);
