@@ -69,6 +69,57 @@ pub struct Config {
     /// The market-data feed of `exchange serve`.
     #[serde(default)]
     pub marketdata: MarketDataSection,
+    /// Snapshots taken while `exchange serve` runs.
+    #[serde(default)]
+    pub snapshots: SnapshotsSection,
+}
+
+/// The snapshot agent of `exchange serve`: a shadow engine fed the durable
+/// journal, off the engine thread, whose state is written as a snapshot
+/// every so often; a restart begins from the newest one. Every field has a
+/// default.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SnapshotsSection {
+    /// Whether `exchange serve` runs the snapshot agent.
+    pub enabled: bool,
+    /// A snapshot after this many commands since the last one.
+    pub every_commands: u64,
+    /// Also a snapshot after this many seconds, if anything was applied
+    /// since the last one (0: by count only).
+    pub interval_s: u64,
+    /// The newest snapshot files kept (at least 1).
+    pub kept: usize,
+}
+
+impl Default for SnapshotsSection {
+    fn default() -> SnapshotsSection {
+        SnapshotsSection {
+            enabled: true,
+            every_commands: 1_000_000,
+            interval_s: 0,
+            kept: 3,
+        }
+    }
+}
+
+impl SnapshotsSection {
+    /// The agent's options; refuses values it cannot run with.
+    pub fn options(&self) -> Result<engine::SnapshotOptions, ConfigError> {
+        if self.every_commands == 0 {
+            return Err(invalid("snapshots.every_commands", "must be at least 1"));
+        }
+        if self.kept == 0 {
+            return Err(invalid("snapshots.kept", "must be at least 1"));
+        }
+        Ok(engine::SnapshotOptions {
+            snapshot_every_commands: self.every_commands,
+            snapshot_interval: (self.interval_s > 0)
+                .then(|| std::time::Duration::from_secs(self.interval_s)),
+            snapshots_kept: self.kept,
+            ..engine::SnapshotOptions::default()
+        })
+    }
 }
 
 /// The market-data publisher: ITCH 5.0 over MoldUDP64 multicast, the
@@ -174,7 +225,14 @@ impl Default for ServerSection {
             client_timeout_ms: 15_000,
             engine_core: None,
             idle: IdleName::SpinYield,
-            io_threads: vec![IoThreadSection::default()],
+            io_threads: vec![
+                IoThreadSection::default(),
+                IoThreadSection {
+                    agents: vec![IoAgentName::Snapshot],
+                    park_us: 10_000,
+                    ..IoThreadSection::default()
+                },
+            ],
             ring_capacity: 65_536,
         }
     }
@@ -203,6 +261,8 @@ pub enum IoAgentName {
     Gateway,
     /// The market-data publisher, re-request server and snapshot service.
     Marketdata,
+    /// The snapshot agent (see `[snapshots]`).
+    Snapshot,
 }
 
 impl std::fmt::Display for IoAgentName {
@@ -210,6 +270,7 @@ impl std::fmt::Display for IoAgentName {
         f.write_str(match self {
             IoAgentName::Gateway => "gateway",
             IoAgentName::Marketdata => "marketdata",
+            IoAgentName::Snapshot => "snapshot",
         })
     }
 }
@@ -241,12 +302,11 @@ impl Default for IoThreadSection {
 }
 
 impl ServerSection {
-    /// The I/O threads to start: each agent that runs (market data only
-    /// when `marketdata_enabled`) on exactly one thread; a thread left
-    /// with no agent is not started.
+    /// The I/O threads to start: each agent that runs (`runs` says which)
+    /// on exactly one thread; a thread left with no agent is not started.
     pub fn io_thread_plan(
         &self,
-        marketdata_enabled: bool,
+        runs: impl Fn(IoAgentName) -> bool,
     ) -> Result<Vec<IoThreadSection>, ConfigError> {
         let mut seen = Vec::new();
         let mut plan = Vec::new();
@@ -262,7 +322,7 @@ impl ServerSection {
                     return Err(invalid(what, format!("{agent} is on two threads")));
                 }
                 seen.push(*agent);
-                if *agent == IoAgentName::Gateway || marketdata_enabled {
+                if runs(*agent) {
                     kept.agents.push(*agent);
                 }
             }
@@ -270,9 +330,12 @@ impl ServerSection {
                 plan.push(kept);
             }
         }
-        for agent in [IoAgentName::Gateway, IoAgentName::Marketdata] {
-            let runs = agent == IoAgentName::Gateway || marketdata_enabled;
-            if runs && !seen.contains(&agent) {
+        for agent in [
+            IoAgentName::Gateway,
+            IoAgentName::Marketdata,
+            IoAgentName::Snapshot,
+        ] {
+            if runs(agent) && !seen.contains(&agent) {
                 return Err(invalid(
                     "server.io_threads",
                     format!("{agent} is on no thread"),
@@ -893,12 +956,15 @@ mod tests {
     #[test]
     fn every_io_agent_runs_on_exactly_one_thread() {
         let mut server = ServerSection::default();
-        let plan = server.io_thread_plan(true).unwrap();
-        assert_eq!(plan.len(), 1);
+        let all = |_| true;
+        let plan = server.io_thread_plan(all).unwrap();
+        assert_eq!(plan.len(), 2);
         assert_eq!(
             plan[0].agents,
             [IoAgentName::Gateway, IoAgentName::Marketdata]
         );
+        assert_eq!(plan[1].agents, [IoAgentName::Snapshot]);
+        let no_marketdata = |agent| agent != IoAgentName::Marketdata;
         // Market data disabled: it is left out, and a thread left empty is
         // not started.
         server.io_threads = vec![
@@ -908,21 +974,25 @@ mod tests {
                 ..IoThreadSection::default()
             },
             IoThreadSection {
-                agents: vec![IoAgentName::Marketdata],
+                agents: vec![IoAgentName::Marketdata, IoAgentName::Snapshot],
                 ..IoThreadSection::default()
             },
         ];
-        assert_eq!(server.io_thread_plan(true).unwrap().len(), 2);
-        let plan = server.io_thread_plan(false).unwrap();
+        assert_eq!(server.io_thread_plan(all).unwrap().len(), 2);
+        let only_gateway = |agent| agent == IoAgentName::Gateway;
+        let plan = server.io_thread_plan(only_gateway).unwrap();
         assert_eq!(plan.len(), 1);
         assert_eq!(plan[0].core, Some(0));
         // Twice, or not at all: refused with the reason.
         server.io_threads[1].agents.push(IoAgentName::Gateway);
-        let error = server.io_thread_plan(true).unwrap_err().to_string();
+        let error = server.io_thread_plan(all).unwrap_err().to_string();
         assert!(error.contains("gateway is on two threads"), "{error}");
         server.io_threads.remove(0);
         server.io_threads[0].agents = vec![IoAgentName::Marketdata];
-        let error = server.io_thread_plan(true).unwrap_err().to_string();
+        let error = server
+            .io_thread_plan(no_marketdata)
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("gateway is on no thread"), "{error}");
         // The engine is not an I/O agent.
         let text = DEFAULT_CONFIG.replace(

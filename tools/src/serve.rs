@@ -306,7 +306,7 @@ fn md_config(config: &Config) -> anyhow::Result<marketdata::server::MdConfig> {
 pub struct Running {
     engine: EngineHandle,
     server: ServerHandle,
-    md_control: Option<marketdata::server::MdControl>,
+    edges: Edges,
     io: IoThreads,
     pub order_entry: SocketAddr,
     pub funding: SocketAddr,
@@ -399,7 +399,12 @@ pub fn start(config: &Config) -> anyhow::Result<Running> {
     // sees only its own core.
     let cores = core_affinity::get_core_ids().unwrap_or_default();
     let engine_core = threads::engine_core(section.engine_core, &cores);
-    let io_plan = section.io_thread_plan(md_section.enabled)?;
+    let snapshots = config.snapshots.enabled;
+    let io_plan = section.io_thread_plan(|agent| match agent {
+        IoAgentName::Gateway => true,
+        IoAgentName::Marketdata => md_section.enabled,
+        IoAgentName::Snapshot => snapshots,
+    })?;
     let server_config = ServerConfig {
         order_entry: parse_addr(&section.order_entry, "server.order_entry")?,
         funding: parse_addr(&section.funding, "server.funding")?,
@@ -467,6 +472,21 @@ pub fn start(config: &Config) -> anyhow::Result<Running> {
         md_output = Some(consumer);
     }
     let durable = sequencer.durable();
+    let mut io_agents = IoAgents::default();
+    let snapshot_control = if snapshots {
+        match snapshot_agent(config, &sequencer) {
+            Ok((agent, control)) => {
+                io_agents.add(IoAgentName::Snapshot, Box::new(agent));
+                Some(control)
+            }
+            Err(error) => {
+                sequencer.close()?;
+                return Err(error);
+            }
+        }
+    } else {
+        None
+    };
     let engine = engine::runner::spawn_with_doorbells(
         sequencer,
         input_consumer,
@@ -487,7 +507,6 @@ pub fn start(config: &Config) -> anyhow::Result<Running> {
         durable: durable.clone(),
         session_prefix,
     };
-    let mut io_agents = IoAgents::default();
     let mut md_control = None;
     let mut marketdata = None;
     if let (Some((md_server, publisher)), Some(output)) = (md, md_output) {
@@ -521,13 +540,15 @@ pub fn start(config: &Config) -> anyhow::Result<Running> {
             anyhow::bail!("cannot start the I/O threads: {error}");
         }
     };
+    let edges = Edges {
+        md: md_control,
+        snapshot: snapshot_control,
+    };
     let server = match server.spawn(parts) {
         Ok(server) => server,
         Err(error) => {
             let closed = engine.stop().close();
-            if let Some(control) = &md_control {
-                control.engine_done();
-            }
+            edges.engine_done();
             let _ = io.join();
             closed?;
             anyhow::bail!("cannot start the gateway thread: {error}");
@@ -536,7 +557,7 @@ pub fn start(config: &Config) -> anyhow::Result<Running> {
     Ok(Running {
         engine,
         server,
-        md_control,
+        edges,
         io,
         order_entry,
         funding,
@@ -563,24 +584,74 @@ impl Running {
         let closed = sequencer.close();
         // Both edges release only what the journal made durable (a failed
         // close leaves the rest unpublished), and both are finished even if
-        // the other fails.
-        if let Some(control) = &self.md_control {
-            control.engine_done();
-        }
+        // the other fails; the snapshot agent catches up with the closed
+        // journal and stops.
+        self.edges.engine_done();
         let gateway = self.server.finish();
         let io = self.io.join();
         match &gateway {
             Ok(stats) => tracing::info!(?stats, "gateway stopped"),
             Err(error) => tracing::error!(%error, "the gateway stopped with an error"),
         }
-        if let Some(control) = &self.md_control {
+        if let Some(control) = &self.edges.md {
             tracing::info!(stats = ?control.stats(), "market data stopped");
+        }
+        if let Some(control) = &self.edges.snapshot {
+            tracing::info!(
+                written = control.snapshots_written(),
+                last = control.last_snapshot_sequence(),
+                "snapshot agent stopped"
+            );
         }
         closed?;
         gateway?;
         io?;
         Ok(())
     }
+}
+
+/// The controls of the agents on the I/O threads that the engine's stop
+/// concerns.
+#[derive(Debug)]
+struct Edges {
+    md: Option<marketdata::server::MdControl>,
+    snapshot: Option<engine::SnapshotControl>,
+}
+
+impl Edges {
+    /// The engine has stopped and the journal is closed: each agent
+    /// finishes what is durable and ends.
+    fn engine_done(&self) {
+        if let Some(control) = &self.md {
+            control.engine_done();
+        }
+        if let Some(control) = &self.snapshot {
+            control.stop();
+        }
+    }
+}
+
+/// The snapshot agent of this journal (before the sequencer moves to the
+/// engine thread).
+fn snapshot_agent(
+    config: &Config,
+    sequencer: &Sequencer,
+) -> anyhow::Result<(engine::SnapshotAgent, engine::SnapshotControl)> {
+    let options = config.snapshots.options()?;
+    let (agent, control, started_from) = engine::SnapshotAgent::open(
+        &config.journal_dir(),
+        config.engine_config()?,
+        sequencer.journal(),
+        options,
+    )
+    .map_err(|error| anyhow::anyhow!("cannot start the snapshot agent: {error}"))?;
+    if let Some(info) = started_from {
+        tracing::info!(
+            sequence = info.sequence,
+            "the snapshot agent starts from a snapshot"
+        );
+    }
+    Ok((agent, control))
 }
 
 fn parse_addr(text: &str, what: &str) -> anyhow::Result<SocketAddr> {
