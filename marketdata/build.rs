@@ -1,5 +1,5 @@
 //! Sets `cfg(multicast)` when the tests may send multicast: inside
-//! `../shared/tools/netns-run` (which sets `NETNS_RUN=1`) or with
+//! `.ci/netns-run` (which sets `NETNS_RUN=1`) or with
 //! `MD_MULTICAST=1` on a host whose loopback carries multicast. Without it
 //! the multicast tests are compiled as ignored, so the harness reports them
 //! as skipped rather than passed.

@@ -1,5 +1,6 @@
-//! `exchange bench …`: the command-line face of the harness. The `exchange`
-//! binary (in `tools/`) mounts [`BenchCommand`] and calls [`run`]. This is
+//! `exchange-bench …`: the command-line face of the harness. The
+//! `exchange-bench` binary (`src/bin/exchange-bench.rs`) mounts
+//! [`BenchCommand`] and calls [`run`]. This is
 //! the one module of the crate that uses `anyhow`: it only reports errors to
 //! a person.
 //!
@@ -109,7 +110,7 @@ pub enum BenchCommand {
     Report(crate::report::ReportArgs),
 }
 
-/// Arguments of `exchange bench md`.
+/// Arguments of `exchange-bench md`.
 #[derive(Debug, Args)]
 pub struct MdArgs {
     /// The workload whose engine events are published (`all` is refused).
@@ -153,7 +154,7 @@ pub struct MdArgs {
     pub json: bool,
 }
 
-/// Arguments of `exchange bench e2e`.
+/// Arguments of `exchange-bench e2e`.
 #[derive(Debug, Args)]
 pub struct E2eArgs {
     /// Client connections (logins DEMO1..DEMO4 with the default
@@ -216,7 +217,7 @@ fn seconds_non_negative(text: &str) -> Result<f64, String> {
     }
 }
 
-/// Arguments of `exchange bench ring`.
+/// Arguments of `exchange-bench ring`.
 #[derive(Debug, Args)]
 pub struct RingArgs {
     /// Messages per throughput run; each latency run times a tenth as many
@@ -233,7 +234,7 @@ pub struct RingArgs {
     pub json: bool,
 }
 
-/// Arguments of `exchange bench journal`.
+/// Arguments of `exchange-bench journal`.
 #[derive(Debug, Args)]
 pub struct JournalArgs {
     /// Where to put the journals: a fresh subdirectory of DIR, removed
@@ -261,7 +262,7 @@ pub struct JournalArgs {
     pub json: bool,
 }
 
-/// Arguments of `exchange bench engine`.
+/// Arguments of `exchange-bench engine`.
 #[derive(Debug, Args)]
 pub struct EngineArgs {
     /// The workload to run.
@@ -401,7 +402,7 @@ fn run_report(arguments: &crate::report::ReportArgs) -> anyhow::Result<()> {
     let mut config = crate::report::ReportConfig::new(arguments.out.clone(), arguments.quick);
     if !arguments.no_e2e {
         config.e2e_executable =
-            Some(std::env::current_exe().context("finding the exchange executable")?);
+            Some(std::env::current_exe().context("finding the exchange-bench executable")?);
     }
     let path = crate::report::write_report(&config, |step| eprintln!("report: {step}"))
         .map_err(anyhow::Error::msg)
@@ -461,7 +462,7 @@ fn run_e2e(arguments: &E2eArgs) -> anyhow::Result<()> {
         ServerChoice::Target(target.clone())
     } else {
         ServerChoice::Spawn {
-            executable: std::env::current_exe().context("finding the exchange executable")?,
+            executable: std::env::current_exe().context("finding the exchange-bench executable")?,
             durability: match arguments.durability {
                 DurabilityChoice::Memory => ServerDurability::Memory,
                 DurabilityChoice::Fsync => ServerDurability::Fsync,
@@ -769,7 +770,7 @@ fn table(
         .max()
         .unwrap_or(0);
     let mut text = format!(
-        "exchange bench engine: the state machine on one thread (see the journal row)\n\
+        "exchange-bench engine: the state machine on one thread (see the journal row)\n\
          machine: {machine}\n\
          command: {command}\n\n"
     );

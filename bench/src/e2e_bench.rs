@@ -1,4 +1,4 @@
-//! `exchange bench e2e`: order entry end to end over loopback — OUCH 5.0
+//! `exchange-bench e2e`: order entry end to end over loopback — OUCH 5.0
 //! Enter Order in, Order Accepted out, through SoupBinTCP 4.0 and the
 //! whole server (gateway thread, ring, sequencer and journal, engine, ring,
 //! gateway thread) — against a plain TCP echo of the same message sizes,
@@ -18,7 +18,8 @@
 //!    without end (yielding after an empty pass); `echo_blocking`, one
 //!    thread per connection in blocking reads.
 //! 2. **The exchange**: `exchange serve` spawned by this process (the
-//!    current executable with `serve --config FILE`, FILE the embedded
+//!    current executable, `exchange-bench`, with its hidden `serve --config
+//!    FILE`, which runs the code of `exchange serve`; FILE the embedded
 //!    default configuration from `config show` with a fresh `data_dir`,
 //!    free ports, the chosen journal durability and the per-session rate
 //!    limit raised out of the way), or a running server (`--target`).
@@ -155,7 +156,8 @@ pub(crate) enum ServerChoice {
     /// Start `EXECUTABLE serve --config FILE` with a configuration of its
     /// own (fresh data directory, free ports), and stop it at the end.
     Spawn {
-        /// The `exchange` binary (normally the current executable).
+        /// A binary with `serve` and `config show` (normally the current
+        /// executable, `exchange-bench`, whose hidden ones are the exchange's).
         executable: PathBuf,
         durability: ServerDurability,
     },
@@ -1616,7 +1618,7 @@ impl E2eBenchReport {
             None => "none (echo floor only)".to_owned(),
         };
         let mut text = format!(
-            "exchange bench e2e: OUCH order to acknowledgement over loopback, against a TCP echo \
+            "exchange-bench e2e: OUCH order to acknowledgement over loopback, against a TCP echo \
              floor\n\
              machine: {machine}\n\
              command: {command}\n\

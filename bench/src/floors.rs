@@ -2,7 +2,7 @@
 //! figures they bound (issue #6): what a hop between two pinned threads
 //! costs, what a TCP round trip over loopback costs at our message size,
 //! how fast memory copies, and how long `fdatasync` takes. Every figure of
-//! `exchange bench report` is given as a ratio to one of these, so a number
+//! `exchange-bench report` is given as a ratio to one of these, so a number
 //! reads as "how close to what this machine can do" rather than as an
 //! absolute that cannot be compared across machines.
 //!

@@ -98,7 +98,7 @@ pub struct RunReport {
     pub latency_pass_seconds: f64,
 }
 
-/// What `exchange bench engine` reports for one workload.
+/// What `exchange-bench engine` reports for one workload.
 #[derive(Clone, Debug, Serialize)]
 pub struct WorkloadReport {
     pub workload: &'static str,
@@ -216,7 +216,7 @@ pub fn measure_with_config(
     })
 }
 
-/// Where `exchange bench engine --journal DIR` writes: every command goes
+/// Where `exchange-bench engine --journal DIR` writes: every command goes
 /// through [`Sequencer::submit`] (stamped with the clock, appended to a
 /// real journal, then applied), so the figures are the engine's and the
 /// journal's together.

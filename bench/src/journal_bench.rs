@@ -1,4 +1,4 @@
-//! `exchange bench journal`: what the write-ahead journal costs — an append
+//! `exchange-bench journal`: what the write-ahead journal costs — an append
 //! against a plain copy of the same bytes, group commit under the `fsync`
 //! policy, and replay — measured in one run, on one machine, in one
 //! directory (see [`measure_journal`]).
@@ -199,7 +199,7 @@ pub struct FdatasyncReport {
     pub max_ns: u64,
 }
 
-/// What `exchange bench journal` reports.
+/// What `exchange-bench journal` reports.
 #[derive(Clone, Debug, PartialEq)]
 pub struct JournalBenchReport {
     pub runs: u32,
@@ -831,7 +831,7 @@ fn filesystem_of(dir: &Path) -> Option<String> {
 }
 
 impl JournalBenchReport {
-    /// The flat JSON object of `exchange bench journal --json`: per body
+    /// The flat JSON object of `exchange-bench journal --json`: per body
     /// size `append_ns_<B>`, `copy_ns_<B>`, `append_to_copy_ratio_<B>`,
     /// `replay_records_per_sec_<B>`, `replay_bytes_per_sec_<B>`, …; the
     /// `group_commit_…` and `fdatasync_…` figures; `machine` and `command`.
@@ -919,7 +919,7 @@ impl JournalBenchReport {
     /// The human-readable report.
     pub fn table(&self, machine: &Machine, command: &str) -> String {
         let mut text = format!(
-            "exchange bench journal: append, group commit and replay of the journal\n\
+            "exchange-bench journal: append, group commit and replay of the journal\n\
              machine: {machine}\n\
              command: {command}\n\
              directory: {} ({})\n\n",

@@ -1,5 +1,5 @@
 //! The benchmarks of the exchange core: seeded, realistic workloads, the
-//! harness that measures the engine on them (behind `exchange bench`), and
+//! harness that measures the engine on them (behind `exchange-bench`), and
 //! criterion benches of single operations (`benches/engine.rs`).
 //!
 //! Workloads are generated in full before anything is timed, from a seed

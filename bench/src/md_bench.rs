@@ -1,4 +1,4 @@
-//! `exchange bench md`: the market-data path — the publisher turning the
+//! `exchange-bench md`: the market-data path — the publisher turning the
 //! engine's events into ITCH 5.0 messages in MoldUDP64 packets, a
 //! subscriber rebuilding L3 books from those packets, and the two joined by
 //! UDP through real threads.
@@ -130,7 +130,7 @@ pub struct MdBenchConfig {
 }
 
 impl MdBenchConfig {
-    /// The defaults of `exchange bench md` (`quick`: those of `--quick`).
+    /// The defaults of `exchange-bench md` (`quick`: those of `--quick`).
     pub fn new(quick: bool) -> MdBenchConfig {
         MdBenchConfig {
             workload: WorkloadKind::ExchangeCore,
@@ -955,7 +955,7 @@ pub fn measure_md(
     })
 }
 
-/// The JSON of `exchange bench md --json`.
+/// The JSON of `exchange-bench md --json`.
 #[derive(Debug, Serialize)]
 pub(crate) struct MdJson<'a> {
     #[serde(flatten)]
@@ -968,7 +968,7 @@ impl MdBenchReport {
     /// A table for people.
     pub fn table(&self, machine: &Machine, command: &str) -> String {
         let mut text = format!(
-            "exchange bench md: ITCH 5.0 in MoldUDP64 — publishing, book building, \
+            "exchange-bench md: ITCH 5.0 in MoldUDP64 — publishing, book building, \
              engine-to-subscriber latency\n\
              machine: {machine}\n\
              command: {command}\n\

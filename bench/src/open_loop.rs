@@ -1,4 +1,4 @@
-//! `exchange bench latency`: open-loop latency of the engine against offered
+//! `exchange-bench latency`: open-loop latency of the engine against offered
 //! load, free of coordinated omission — the latency-versus-throughput curve.
 //!
 //! ```text
@@ -27,7 +27,7 @@
 //!    (`Instant`), so after the step the latency of command `i` is
 //!    `completion_i − t_i`, recorded in an HdrHistogram (ns). A stall
 //!    delays every command behind it, and each of them counts it: that is
-//!    what a closed loop (`exchange bench engine`) does not see.
+//!    what a closed loop (`exchange-bench engine`) does not see.
 //! 4. The step ends the curve when its median exceeds the bound (the
 //!    method exchange-core uses for its latency tests) or when the producer
 //!    could not keep the schedule (commands issued per second below a
@@ -36,7 +36,7 @@
 //! The engine thread is a plain loop over [`Engine::apply`], not
 //! [`engine::runner::spawn`]: the runner needs a [`engine::Sequencer`],
 //! whose journal append (encode, checksum, copy into mapped pages) would be
-//! most of every figure and is measured by `exchange bench journal`, and
+//! most of every figure and is measured by `exchange-bench journal`, and
 //! output rings, whose draining needs a third busy thread that this
 //! two-core machine does not have. The loop drains, applies and hands the
 //! events on as the runner does; headers are numbered as the sequencer
@@ -210,7 +210,7 @@ pub struct TargetVerdict {
     pub met: Option<bool>,
 }
 
-/// What `exchange bench latency` reports.
+/// What `exchange-bench latency` reports.
 #[derive(Clone, Debug, Serialize)]
 pub struct OpenLoopReport {
     pub workload: &'static str,
@@ -714,7 +714,7 @@ fn clock_read_ns() -> u64 {
     histogram.value_at_quantile(0.5)
 }
 
-/// Arguments of `exchange bench latency`.
+/// Arguments of `exchange-bench latency`.
 #[derive(Debug, Args)]
 pub struct LatencyArgs {
     /// The workload whose measured commands are issued (`all` is refused).
@@ -759,7 +759,7 @@ fn microseconds_positive(text: &str) -> Result<f64, String> {
     }
 }
 
-/// The JSON of `exchange bench latency`: the report, the machine, the
+/// The JSON of `exchange-bench latency`: the report, the machine, the
 /// command.
 #[derive(Debug, Serialize)]
 struct LatencyJson<'a> {
@@ -769,7 +769,7 @@ struct LatencyJson<'a> {
     command: &'a str,
 }
 
-/// Run `exchange bench latency` (progress on stderr); returns what to print
+/// Run `exchange-bench latency` (progress on stderr); returns what to print
 /// on stdout.
 pub fn run_command(arguments: &LatencyArgs) -> Result<String, OpenLoopError> {
     let machine = Machine::detect();
@@ -826,7 +826,7 @@ impl OpenLoopReport {
     /// A human-readable table, one row per step.
     pub fn table(&self, machine: &Machine, command: &str) -> String {
         let mut text = format!(
-            "exchange bench latency: open loop, latency from each command's intended send \
+            "exchange-bench latency: open loop, latency from each command's intended send \
              to its completion on the engine thread\n\
              machine: {machine}\n\
              command: {command}\n\

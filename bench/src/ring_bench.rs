@@ -1,4 +1,4 @@
-//! `exchange bench ring`: the cost of handing a message from one thread to
+//! `exchange-bench ring`: the cost of handing a message from one thread to
 //! another, for the engine's own SPSC ring ([`engine::ring`]) and its peers
 //! `crossbeam::queue::ArrayQueue` and `crossbeam::channel::bounded`, measured
 //! in the same run, interleaved run by run so drift hits all alike.
@@ -458,7 +458,7 @@ pub fn measure_ring(
     })
 }
 
-/// The JSON of `exchange bench ring --json`.
+/// The JSON of `exchange-bench ring --json`.
 #[derive(Debug, Serialize)]
 pub(crate) struct RingJson<'a> {
     #[serde(flatten)]
@@ -471,7 +471,7 @@ impl RingBenchReport {
     /// A table for people.
     pub fn table(&self, machine: &Machine, command: &str) -> String {
         let mut text = format!(
-            "exchange bench ring: one message ({} bytes) between two threads, {}\n\
+            "exchange-bench ring: one message ({} bytes) between two threads, {}\n\
              machine: {machine}\n\
              command: {command}\n\
              capacity {}, consumer batch up to {}, {} messages per throughput run, \

@@ -33,6 +33,8 @@ mod reject;
 mod ring;
 pub mod runner;
 mod sequencer;
+mod shadow;
+pub mod snapshotter;
 mod types;
 
 pub use command::{
@@ -51,6 +53,8 @@ pub use sequencer::{
     Applied, ENGINE_CONFIG_FILE, Recovered, RecoveryError, Replayed, Sequencer,
     recorded_engine_config, replay, write_snapshot,
 };
+pub use shadow::ShadowEngine;
+pub use snapshotter::{SnapshotAgent, SnapshotControl, SnapshotOptions};
 pub use types::{
     AccountId, AccountStatus, AssetId, Balance, InstrumentId, MatchNumber, OrderId, Price,
     Quantity, SelfTradePrevention, Side, Symbol, TimeInForce, TradingStatus, TransferId,

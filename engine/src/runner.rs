@@ -23,7 +23,7 @@
 //! - The engine never waits for the disk. The outcomes are published as soon
 //!   as they are applied; the consumers hold them until the command is
 //!   durable (`Sequencer::durable`), which is the durability rule of
-//!   `../shared/DESIGN.md`.
+//!   `docs/design.md`.
 //! - If the journal refuses a command (device full, I/O error), nothing of it
 //!   is applied; the loop publishes [`Output::Failed`] and stops. A core
 //!   that cannot journal cannot accept anything more.

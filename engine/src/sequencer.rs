@@ -415,50 +415,16 @@ fn rebuild(
         Some(to) => to,
         None => last,
     };
-    let mut snapshots_skipped = Vec::new();
-    let mut start = None;
-    if use_snapshot {
-        let (found, skipped) = snapshots.newest_valid(u64::MAX)?;
-        snapshots_skipped = skipped.iter().map(ToString::to_string).collect();
-        if let Some((info, _)) = &found
-            && info.sequence > last
-        {
-            return Err(RecoveryError::Gap {
-                reason: format!(
-                    "snapshot {} is at sequence {} but the journal ends at {last}: journal \
-                     records (or a segment) were lost",
-                    info.path.display(),
-                    info.sequence
-                ),
-            });
-        }
-        // The operator may replay to a point before the newest snapshot.
-        start = match found {
-            Some((info, _)) if info.sequence > to => snapshots.newest_valid(to)?.0,
-            found => found,
-        };
-    }
-    let (mut engine, snapshot, mut last_timestamp_ns) = match start {
-        Some((info, body)) => {
-            let engine = restore(config, &info, &body)?;
-            let timestamp = info.timestamp_ns;
-            (engine, Some(info), timestamp)
-        }
-        None => (Engine::new(config).map_err(RecoveryError::Config)?, None, 0),
+    let start = if use_snapshot {
+        start_state(snapshots, config, last, to)?
+    } else {
+        Start::genesis(config)?
     };
+    let snapshots_skipped = start.snapshots_skipped;
+    let (mut engine, snapshot, mut last_timestamp_ns) =
+        (start.engine, start.snapshot, start.last_timestamp_ns);
     let from = engine.last_sequence() + 1;
-    let first_present = journal
-        .segments()
-        .first()
-        .map_or(journal.next_sequence(), |&(_, first, _)| first);
-    if first_present > from && from <= to {
-        return Err(RecoveryError::Gap {
-            reason: format!(
-                "the state needs journal records from sequence {from}, but the journal starts \
-                 at {first_present}"
-            ),
-        });
-    }
+    check_journal_starts_by(journal, from, to)?;
     let total = to.saturating_sub(from - 1);
     let mut reader = journal.reader(from);
     let mut discard = Discard;
@@ -473,17 +439,7 @@ fn rebuild(
                 ),
             });
         };
-        let (command, origin) =
-            codec::decode_record(record.record_type, record.body).map_err(|error| {
-                RecoveryError::Decode {
-                    sequence: record.sequence,
-                    error,
-                }
-            })?;
-        let header = CommandHeader {
-            sequence: record.sequence,
-            timestamp_ns: record.timestamp_ns,
-        };
+        let (header, command, origin) = decode_command(&record)?;
         last_timestamp_ns = record.timestamp_ns;
         match observer.as_mut() {
             Some(observer) => {
@@ -514,6 +470,112 @@ fn rebuild(
         replayed,
         last_timestamp_ns,
     })
+}
+
+/// The state a rebuild starts from: the newest usable snapshot, or the
+/// empty engine.
+pub(crate) struct Start {
+    pub(crate) engine: Engine,
+    pub(crate) snapshot: Option<SnapshotInfo>,
+    /// Newer snapshots that failed their checks and were passed over.
+    pub(crate) snapshots_skipped: Vec<String>,
+    /// The timestamp of the state's last command (0 for the empty engine).
+    pub(crate) last_timestamp_ns: u64,
+}
+
+impl Start {
+    pub(crate) fn genesis(config: EngineConfig) -> Result<Start, RecoveryError> {
+        Ok(Start {
+            engine: Engine::new(config).map_err(RecoveryError::Config)?,
+            snapshot: None,
+            snapshots_skipped: Vec::new(),
+            last_timestamp_ns: 0,
+        })
+    }
+}
+
+/// The newest valid snapshot at or before `to`, restored and checked, or
+/// the empty engine if there is none. `last` is the journal's last
+/// sequence: a snapshot after it means journal records were lost.
+pub(crate) fn start_state(
+    snapshots: &SnapshotStore,
+    config: EngineConfig,
+    last: u64,
+    to: u64,
+) -> Result<Start, RecoveryError> {
+    let (found, skipped) = snapshots.newest_valid(u64::MAX)?;
+    let snapshots_skipped = skipped.iter().map(ToString::to_string).collect();
+    if let Some((info, _)) = &found
+        && info.sequence > last
+    {
+        return Err(RecoveryError::Gap {
+            reason: format!(
+                "snapshot {} is at sequence {} but the journal ends at {last}: journal \
+                 records (or a segment) were lost",
+                info.path.display(),
+                info.sequence
+            ),
+        });
+    }
+    // The operator may replay to a point before the newest snapshot.
+    let start = match found {
+        Some((info, _)) if info.sequence > to => snapshots.newest_valid(to)?.0,
+        found => found,
+    };
+    match start {
+        Some((info, body)) => Ok(Start {
+            engine: restore(config, &info, &body)?,
+            last_timestamp_ns: info.timestamp_ns,
+            snapshot: Some(info),
+            snapshots_skipped,
+        }),
+        None => Ok(Start {
+            snapshots_skipped,
+            ..Start::genesis(config)?
+        }),
+    }
+}
+
+/// Checks that `journal` still holds the record `from` (its first segments
+/// may have been removed after a snapshot), if records `from..=to` are
+/// needed.
+pub(crate) fn check_journal_starts_by(
+    journal: &Journal,
+    from: u64,
+    to: u64,
+) -> Result<(), RecoveryError> {
+    let first_present = journal
+        .segments()
+        .first()
+        .map_or(journal.next_sequence(), |&(_, first, _)| first);
+    if first_present > from && from <= to {
+        return Err(RecoveryError::Gap {
+            reason: format!(
+                "the state needs journal records from sequence {from}, but the journal starts \
+                 at {first_present}"
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// A journal record as the command it journals: its header, the command
+/// and the origin journaled with it.
+pub(crate) fn decode_command<'a>(
+    record: &journal::Record<'a>,
+) -> Result<(CommandHeader, Command, &'a [u8]), RecoveryError> {
+    let (command, origin) =
+        codec::decode_record(record.record_type, record.body).map_err(|error| {
+            RecoveryError::Decode {
+                sequence: record.sequence,
+                error,
+            }
+        })?;
+    let header = CommandHeader {
+        sequence: record.sequence,
+        timestamp_ns: record.timestamp_ns,
+    };
+    Ok((header, command, origin))
 }
 
 fn restore(
@@ -556,7 +618,7 @@ impl EventSink for Discard {
 /// Compares `requested` with the capacities recorded beside the journal,
 /// recording them if there are none yet, `record` is asked and the journal
 /// is new. Returns the capacities to use.
-fn check_engine_config(
+pub(crate) fn check_engine_config(
     dir: &Path,
     requested: Option<EngineConfig>,
     record: bool,

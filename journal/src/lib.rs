@@ -41,6 +41,7 @@ mod recovery;
 #[allow(unsafe_code)]
 mod segment;
 mod snapshot;
+mod store;
 
 pub use error::JournalError;
 pub use journal::{
@@ -50,3 +51,6 @@ pub use layout::{RECORD_ALIGNMENT, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES};
 pub use reader::{JournalReader, Record};
 pub use recovery::{RecoveryReport, TornTail};
 pub use snapshot::{SnapshotInfo, SnapshotStore};
+pub use store::{
+    MessageStore, StoreError, StoreOptions, StoreReader, StoreRecovery, StoredMessage,
+};

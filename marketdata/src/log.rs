@@ -1,57 +1,75 @@
 //! The message log: every ITCH message of the current MoldUDP64 session,
 //! by sequence number, so any of them can be sent again (re-requests).
 //!
-//! The log lives in memory (one contiguous buffer and an index of where
-//! each message ends) and, when given a directory, is also written through
-//! to a journal on disk (`journal` crate, one record per message; record
-//! sequence = MoldUDP64 sequence) — the published stream as a file that
-//! operators can read and that outlives the process.
+//! The log is a [`MessageStore`] (`journal` crate): the messages are on
+//! disk, one record per message (record sequence = MoldUDP64 sequence,
+//! origin = the journal sequence of the command that caused it), with an
+//! index by sequence number, and memory is the store's fixed budget
+//! ([`LOG_CACHE_BYTES_MAX`]) whatever the day's volume. Attached to its
+//! session's directory (`data_dir/marketdata/<session>/`), the store *is*
+//! the published stream as a file that outlives the process. Before it is
+//! attached (while the publisher regenerates the stream from the command
+//! journal at start-up, before it knows where the logs go) the log is a
+//! store in a scratch directory under the system's temporary directory,
+//! removed when the log is attached or dropped.
 //!
 //! The stream is a pure function of the command journal (see `feed`), so
 //! at start-up the publisher regenerates the session's messages by
 //! replaying the command journal; [`MessageLog::attach`] then checks that
-//! the log on disk is a prefix of what was regenerated and appends the
-//! rest. A session whose End of Session was sent is marked ended in its
-//! file (record type [`RECORD_TYPE_END`]) and never written again. The
-//! publisher decides what to do with a log that has ended or that
-//! disagrees with the journal (see `publisher`: the day continues under a
-//! new session name).
+//! the log on disk is a prefix of what was regenerated — the same bytes
+//! and the same origins, message by message — and appends the rest. A
+//! session whose End of Session was sent is marked ended in its store (the
+//! store's end record) and never written again. The publisher decides what
+//! to do with a log that has ended or that disagrees with the journal (see
+//! `publisher`: the day continues under a new session name).
+//!
+//! If the store fails (a full disk), the log keeps counting the messages
+//! published (the stream's numbering does not change) but holds only those
+//! before the failure: re-requests past it get nothing.
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
-use journal::{Durability, Journal, JournalError, JournalOptions};
+use journal::{MessageStore, StoreError, StoreOptions, StoreReader};
 
-/// The journal record type of an ITCH message in the log.
-pub const RECORD_TYPE_ITCH: u16 = 0x0100;
-/// The record that closes a session's log: its End of Session was sent.
-pub const RECORD_TYPE_END: u16 = 0x0101;
+/// The memory a session's log holds, whatever its length: the store's
+/// write buffer, index buffer and cache of recent messages (about 40,000
+/// recent ITCH messages, so re-requests of recent packets read no file).
+pub const LOG_CACHE_BYTES_MAX: usize = 4 << 20;
 
-/// A log on disk compared with the one in memory.
+/// The store options of a session's log.
+pub fn log_store_options() -> StoreOptions {
+    StoreOptions {
+        segment_bytes_max: 64 << 20,
+        // ITCH messages are at most 50 bytes.
+        message_bytes_max: 1 << 10,
+        cache_bytes_max: LOG_CACHE_BYTES_MAX,
+    }
+}
+
+/// A log on disk compared with this one.
 #[derive(Debug)]
 pub struct OnDisk {
-    /// ITCH messages in the file.
+    /// ITCH messages in the store.
     pub messages: u64,
     /// The session was ended (End of Session sent).
     pub ended: bool,
-    /// The first way the file disagrees with the log in memory.
+    /// The first way the store disagrees with this log.
     pub disagreement: Option<LogError>,
-}
-
-fn has_segments(dir: &Path) -> bool {
-    std::fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_some())
 }
 
 /// Why a log cannot be opened or written.
 #[derive(Debug, thiserror::Error)]
 pub enum LogError {
     #[error("message log {dir}: {source}")]
-    Journal {
+    Store {
         dir: PathBuf,
         #[source]
-        source: JournalError,
+        source: StoreError,
     },
     #[error(
-        "message log {dir} has {on_disk} messages but the command journal regenerates only \
+        "message log {dir} has message {on_disk} but the command journal regenerates only \
          {regenerated}: the log is ahead of the journal it was published from"
     )]
     Ahead {
@@ -64,6 +82,11 @@ pub enum LogError {
          regenerates"
     )]
     Differs { dir: PathBuf, sequence: u64 },
+    #[error(
+        "message log {dir} holds files that are not a message store (a log of an older \
+         format?)"
+    )]
+    Foreign { dir: PathBuf },
     #[error("message log {dir}: the session has ended (End of Session was sent)")]
     Ended { dir: PathBuf },
     #[error(
@@ -74,122 +97,174 @@ pub enum LogError {
 }
 
 /// The messages of one MoldUDP64 session.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct MessageLog {
-    bytes: Vec<u8>,
-    /// `ends[i]`: where message `i + 1` ends in `bytes`.
-    ends: Vec<usize>,
-    disk: Option<Journal>,
+    /// `None` until the first message or the attach.
+    store: Option<MessageStore>,
+    /// Messages published (the store holds them all unless it failed).
+    count: u64,
+    /// The scratch directory the store is in until it is attached.
+    scratch: Option<PathBuf>,
+    /// The session's directory, once attached.
     dir: Option<PathBuf>,
+    options: StoreOptions,
+}
+
+impl Default for MessageLog {
+    fn default() -> MessageLog {
+        MessageLog::new()
+    }
 }
 
 impl MessageLog {
-    /// An empty log in memory only.
+    /// An empty log (nothing on disk until the first message).
     pub fn new() -> MessageLog {
-        MessageLog::default()
+        MessageLog::with_options(log_store_options())
+    }
+
+    /// An empty log whose store has `options`.
+    pub fn with_options(options: StoreOptions) -> MessageLog {
+        MessageLog {
+            store: None,
+            count: 0,
+            scratch: None,
+            dir: None,
+            options,
+        }
     }
 
     /// The sequence number the next message gets.
     pub fn next_sequence(&self) -> u64 {
-        self.ends.len() as u64 + 1
+        self.count + 1
     }
 
     /// How many messages the log holds.
     pub fn len(&self) -> u64 {
-        self.ends.len() as u64
+        self.count
     }
 
     pub fn is_empty(&self) -> bool {
-        self.ends.is_empty()
+        self.count == 0
     }
 
-    /// Bytes held in memory.
+    /// Bytes held in memory: the store's fixed budget (0 before the first
+    /// message), never more than [`StoreOptions::cache_bytes_max`].
     pub fn bytes(&self) -> usize {
-        self.bytes.len()
+        self.store.as_ref().map_or(0, MessageStore::resident_bytes)
     }
 
-    /// Appends an encoded message; returns its sequence number.
-    pub fn append(&mut self, message: &[u8], timestamp_ns: u64) -> Result<u64, LogError> {
-        self.bytes.extend_from_slice(message);
-        self.ends.push(self.bytes.len());
-        if let Some(disk) = self.disk.as_mut()
-            && let Err(source) = disk.append(RECORD_TYPE_ITCH, timestamp_ns, message)
-        {
-            // Memory stays the source for re-requests; the file stops here.
-            let dir = self.dir.clone().unwrap_or_default();
-            self.disk = None;
-            return Err(LogError::Journal { dir, source });
+    /// Appends an encoded message caused by the command journaled at
+    /// `origin`; returns its sequence number. An error means the store
+    /// stopped: the message is counted but not kept.
+    pub fn append(&mut self, message: &[u8], origin: u64) -> Result<u64, LogError> {
+        self.count += 1;
+        if self.store.is_none() && self.count == 1 {
+            let (store, scratch) = self.open_scratch()?;
+            self.store = Some(store);
+            self.scratch = Some(scratch);
         }
-        Ok(self.len())
+        let Some(store) = self.store.as_mut() else {
+            return Ok(self.count);
+        };
+        if store.last_sequence() + 1 != self.count {
+            // The store stopped earlier; nothing after the gap is kept.
+            return Ok(self.count);
+        }
+        match store.append(origin, message) {
+            Ok(_) => Ok(self.count),
+            Err(source) => Err(LogError::Store {
+                dir: store.dir().to_path_buf(),
+                source,
+            }),
+        }
     }
 
-    /// Message `sequence` (from 1).
-    pub fn get(&self, sequence: u64) -> Option<&[u8]> {
-        let index = usize::try_from(sequence.checked_sub(1)?).ok()?;
-        let end = *self.ends.get(index)?;
-        let start = if index == 0 { 0 } else { self.ends[index - 1] };
-        Some(&self.bytes[start..end])
+    /// Message `sequence` (from 1), if the log holds it.
+    pub fn get(&self, sequence: u64) -> Option<Cow<'_, [u8]>> {
+        let message = self.store.as_ref()?.get(sequence).ok()??;
+        Some(message.bytes)
     }
 
-    /// What `dir` holds compared with this log: `None` if there is no log
-    /// there.
+    /// The messages from `sequence` on, in order (see [`StoreReader`]).
+    pub fn reader(&self, sequence: u64) -> Option<StoreReader<'_>> {
+        Some(self.store.as_ref()?.reader(sequence))
+    }
+
+    /// What `dir` holds compared with this log — the same messages with
+    /// the same origins, as a prefix: `None` if there is no log there.
     pub fn inspect(&self, dir: &Path) -> Result<Option<OnDisk>, LogError> {
-        if !dir.join("LOCK").exists() && !has_segments(dir) {
-            return Ok(None);
+        if let Some(store) = self
+            .store
+            .as_ref()
+            .filter(|_| self.dir.as_deref() == Some(dir))
+        {
+            // This log's own directory: the store open here is the file.
+            return Ok(Some(OnDisk {
+                messages: store.last_sequence(),
+                ended: store.is_ended(),
+                disagreement: None,
+            }));
         }
-        let error = |source| LogError::Journal {
+        match store_files(dir) {
+            Files::None => return Ok(None),
+            Files::Foreign => {
+                return Ok(Some(OnDisk {
+                    messages: 0,
+                    ended: false,
+                    disagreement: Some(LogError::Foreign {
+                        dir: dir.to_path_buf(),
+                    }),
+                }));
+            }
+            Files::Store => {}
+        }
+        let error = |source| LogError::Store {
             dir: dir.to_path_buf(),
             source,
         };
-        let (disk, _report) = Journal::open_read_only(dir).map_err(error)?;
-        let mut on_disk = OnDisk {
-            messages: 0,
-            ended: false,
-            disagreement: None,
-        };
-        let mut reader = disk.reader(1);
-        while let Some(record) = reader.next().map_err(error)? {
-            match record.record_type {
-                RECORD_TYPE_ITCH if !on_disk.ended => {
-                    on_disk.messages += 1;
-                    if on_disk.disagreement.is_none()
-                        && self.get(on_disk.messages) != Some(record.body)
-                    {
-                        on_disk.disagreement = Some(if on_disk.messages > self.len() {
-                            LogError::Ahead {
-                                dir: dir.to_path_buf(),
-                                on_disk: on_disk.messages,
-                                regenerated: self.len(),
-                            }
-                        } else {
-                            LogError::Differs {
-                                dir: dir.to_path_buf(),
-                                sequence: on_disk.messages,
-                            }
-                        });
-                    }
-                }
-                RECORD_TYPE_END if !on_disk.ended => on_disk.ended = true,
-                _ => {
-                    on_disk.disagreement.get_or_insert(LogError::Differs {
-                        dir: dir.to_path_buf(),
-                        sequence: on_disk.messages + 1,
-                    });
-                }
+        let (disk, _recovery) = MessageStore::open(dir, self.options).map_err(error)?;
+        let disagreement = self.compare(&disk, dir).map_err(error)?;
+        Ok(Some(OnDisk {
+            messages: disk.last_sequence(),
+            ended: disk.is_ended(),
+            disagreement,
+        }))
+    }
+
+    /// The first way `disk` is not a prefix of this log, in the order of
+    /// the messages.
+    fn compare(&self, disk: &MessageStore, dir: &Path) -> Result<Option<LogError>, StoreError> {
+        let mut theirs = disk.reader(1);
+        let mut ours = self.store.as_ref().map(|store| store.reader(1));
+        while let Some(on_disk) = theirs.next()? {
+            if on_disk.sequence > self.count {
+                return Ok(Some(LogError::Ahead {
+                    dir: dir.to_path_buf(),
+                    on_disk: on_disk.sequence,
+                    regenerated: self.count,
+                }));
+            }
+            let regenerated = match ours.as_mut() {
+                Some(ours) => ours.next()?,
+                None => None,
+            };
+            let same = regenerated.is_some_and(|regenerated| {
+                (regenerated.origin, &*regenerated.bytes) == (on_disk.origin, &*on_disk.bytes)
+            });
+            if !same {
+                return Ok(Some(LogError::Differs {
+                    dir: dir.to_path_buf(),
+                    sequence: on_disk.sequence,
+                }));
             }
         }
-        Ok(Some(on_disk))
+        Ok(None)
     }
 
-    /// Writes the log through to the journal in `dir` from now on: what
-    /// the directory holds must be a prefix of this log, not ended (see
-    /// [`inspect`](Self::inspect)); the rest is appended, stamped
-    /// `timestamp_ns`.
-    pub fn attach(&mut self, dir: &Path, timestamp_ns: u64) -> Result<(), LogError> {
-        let error = |source| LogError::Journal {
-            dir: dir.to_path_buf(),
-            source,
-        };
+    /// Writes the log to the store in `dir` from now on: what the
+    /// directory holds must be a prefix of this log, not ended (see
+    /// [`inspect`](Self::inspect)); the rest is appended.
+    pub fn attach(&mut self, dir: &Path) -> Result<(), LogError> {
         if let Some(on_disk) = self.inspect(dir)? {
             if let Some(disagreement) = on_disk.disagreement {
                 return Err(disagreement);
@@ -200,51 +275,118 @@ impl MessageLog {
                 });
             }
         }
-        let options = JournalOptions {
-            segment_bytes: 16 << 20,
-            record_bytes_max: 64 << 10,
-            durability: Durability::Memory,
-            prefault: false,
-        };
-        let (mut disk, _report) = Journal::open(dir, options).map_err(error)?;
-        for sequence in disk.last_sequence() + 1..=self.len() {
-            let message = self.get(sequence).expect("within the log");
-            disk.append(RECORD_TYPE_ITCH, timestamp_ns, message)
-                .map_err(error)?;
+        if self.dir.as_deref() == Some(dir) {
+            return Ok(());
         }
-        self.disk = Some(disk);
+        let error = |source| LogError::Store {
+            dir: dir.to_path_buf(),
+            source,
+        };
+        let (mut disk, _recovery) = MessageStore::open(dir, self.options).map_err(error)?;
+        if let Some(store) = self.store.as_ref() {
+            let mut reader = store.reader(disk.next_sequence());
+            while let Some(message) = reader.next().map_err(error)? {
+                disk.append(message.origin, &message.bytes).map_err(error)?;
+            }
+        }
+        disk.flush().map_err(error)?;
+        self.replace_store(disk);
         self.dir = Some(dir.to_path_buf());
         Ok(())
     }
 
-    /// Marks the session ended in the file (its End of Session was sent:
-    /// no message will be added to it) and closes the file.
-    pub fn end(&mut self, timestamp_ns: u64) -> Result<(), LogError> {
-        if let Some(disk) = self.disk.as_mut()
-            && let Err(source) = disk.append(RECORD_TYPE_END, timestamp_ns, &[])
-        {
-            let dir = self.dir.clone().unwrap_or_default();
-            self.disk = None;
-            return Err(LogError::Journal { dir, source });
+    /// Marks the session ended in its store (its End of Session was sent:
+    /// no message will be added to it). A log not attached has no file to
+    /// mark.
+    pub fn end(&mut self) -> Result<(), LogError> {
+        match (self.store.as_mut(), self.dir.as_ref()) {
+            (Some(store), Some(dir)) => store.end().map_err(|source| LogError::Store {
+                dir: dir.clone(),
+                source,
+            }),
+            _ => Ok(()),
         }
-        self.detach()
     }
 
-    /// Closes the file (if any), keeping the messages in memory.
-    pub fn detach(&mut self) -> Result<(), LogError> {
-        match self.disk.take() {
-            Some(disk) => disk.close().map_err(|source| LogError::Journal {
-                dir: self.dir.clone().unwrap_or_default(),
+    /// Writes what the store buffers to its files.
+    pub fn flush(&mut self) -> Result<(), LogError> {
+        match self.store.as_mut() {
+            Some(store) => store.flush().map_err(|source| LogError::Store {
+                dir: store.dir().to_path_buf(),
                 source,
             }),
             None => Ok(()),
         }
     }
 
-    /// The directory written through to, if any.
+    /// The directory written to, once attached.
     pub fn dir(&self) -> Option<&Path> {
         self.dir.as_deref()
     }
+
+    fn open_scratch(&self) -> Result<(MessageStore, PathBuf), LogError> {
+        static SCRATCH_COUNTER: AtomicU64 = AtomicU64::new(0);
+        let scratch = std::env::temp_dir().join(format!(
+            "exchange-md-log-{}-{}",
+            std::process::id(),
+            SCRATCH_COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&scratch);
+        let (store, _recovery) =
+            MessageStore::open(&scratch, self.options).map_err(|source| LogError::Store {
+                dir: scratch.clone(),
+                source,
+            })?;
+        Ok((store, scratch))
+    }
+
+    fn replace_store(&mut self, store: MessageStore) {
+        drop(self.store.replace(store));
+        self.remove_scratch();
+    }
+
+    fn remove_scratch(&mut self) {
+        if let Some(scratch) = self.scratch.take()
+            && let Err(error) = std::fs::remove_dir_all(&scratch)
+        {
+            tracing::warn!(%error, dir = %scratch.display(), "removing a scratch message log");
+        }
+    }
+}
+
+impl Drop for MessageLog {
+    fn drop(&mut self) {
+        if self.scratch.is_some() {
+            drop(self.store.take());
+            self.remove_scratch();
+        }
+    }
+}
+
+/// What a session's directory holds.
+enum Files {
+    None,
+    Store,
+    Foreign,
+}
+
+/// Whether `dir` holds a store, nothing, or files a store does not make
+/// (an older format's journal segments and `LOCK`).
+fn store_files(dir: &Path) -> Files {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Files::None;
+    };
+    let mut found = Files::None;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.ends_with(".msg") || name.ends_with(".idx") {
+            found = Files::Store;
+        } else {
+            return Files::Foreign;
+        }
+    }
+    found
 }
 
 #[cfg(test)]
@@ -270,12 +412,12 @@ mod tests {
         assert_eq!(log.append(b"abc", 0).unwrap(), 1);
         assert_eq!(log.append(b"", 0).unwrap(), 2);
         assert_eq!(log.append(b"defg", 0).unwrap(), 3);
-        assert_eq!(log.get(1), Some(&b"abc"[..]));
-        assert_eq!(log.get(2), Some(&b""[..]));
-        assert_eq!(log.get(3), Some(&b"defg"[..]));
+        assert_eq!(log.get(1).as_deref(), Some(&b"abc"[..]));
+        assert_eq!(log.get(2).as_deref(), Some(&b""[..]));
+        assert_eq!(log.get(3).as_deref(), Some(&b"defg"[..]));
         assert_eq!(log.get(4), None);
         assert_eq!(log.next_sequence(), 4);
-        assert_eq!(log.bytes(), 7);
+        assert!(log.bytes() > 0 && log.bytes() <= LOG_CACHE_BYTES_MAX);
     }
 
     #[test]
@@ -284,48 +426,126 @@ mod tests {
         let mut log = MessageLog::new();
         assert!(log.inspect(&dir).unwrap().is_none());
         log.append(b"one", 1).unwrap();
-        log.attach(&dir, 1).unwrap();
+        log.attach(&dir).unwrap();
         log.append(b"two", 2).unwrap();
-        log.detach().unwrap();
+        drop(log);
 
         // A regenerated log that continues the one on disk: accepted, and
         // the rest appended.
         let mut again = MessageLog::new();
-        for message in [&b"one"[..], b"two", b"three"] {
-            again.append(message, 3).unwrap();
+        for (origin, message) in [(1, &b"one"[..]), (2, b"two"), (3, b"three")] {
+            again.append(message, origin).unwrap();
         }
         let on_disk = again.inspect(&dir).unwrap().unwrap();
         assert_eq!((on_disk.messages, on_disk.ended), (2, false));
         assert!(on_disk.disagreement.is_none());
-        again.attach(&dir, 3).unwrap();
-        again.end(3).unwrap();
-        let (disk, _) = Journal::open_read_only(&dir).unwrap();
-        assert_eq!(disk.last_sequence(), 4);
+        again.attach(&dir).unwrap();
+        again.end().unwrap();
+        let (disk, recovery) = MessageStore::open(&dir, log_store_options()).unwrap();
+        assert_eq!((recovery.last_sequence, recovery.ended), (3, true));
         drop(disk);
         let on_disk = again.inspect(&dir).unwrap().unwrap();
         assert_eq!((on_disk.messages, on_disk.ended), (3, true));
-        assert!(matches!(again.attach(&dir, 4), Err(LogError::Ended { .. })));
+        assert!(matches!(again.attach(&dir), Err(LogError::Ended { .. })));
 
-        // One that disagrees, or is shorter than the file.
+        // One that disagrees (in a message or in its origin), or is
+        // shorter than the file.
         let mut other = MessageLog::new();
-        for message in [&b"one"[..], b"TWO", b"three"] {
-            other.append(message, 4).unwrap();
+        for (origin, message) in [(1, &b"one"[..]), (2, b"TWO"), (3, b"three")] {
+            other.append(message, origin).unwrap();
         }
         let on_disk = other.inspect(&dir).unwrap().unwrap();
         assert!(matches!(
             on_disk.disagreement,
             Some(LogError::Differs { sequence: 2, .. })
         ));
+        assert!(matches!(other.attach(&dir), Err(LogError::Differs { .. })));
+        let mut origins = MessageLog::new();
+        for (origin, message) in [(1, &b"one"[..]), (1, b"two"), (3, b"three")] {
+            origins.append(message, origin).unwrap();
+        }
         assert!(matches!(
-            other.attach(&dir, 4),
-            Err(LogError::Differs { .. })
+            origins.inspect(&dir).unwrap().unwrap().disagreement,
+            Some(LogError::Differs { sequence: 2, .. })
         ));
         let mut short = MessageLog::new();
-        short.append(b"one", 5).unwrap();
+        short.append(b"one", 1).unwrap();
         assert!(matches!(
             short.inspect(&dir).unwrap().unwrap().disagreement,
             Some(LogError::Ahead { on_disk: 2, .. })
         ));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn memory_is_the_store_budget_whatever_the_length() {
+        let mut log = MessageLog::new();
+        log.append(b"first", 1).unwrap();
+        let resident = log.bytes();
+        assert!(resident <= LOG_CACHE_BYTES_MAX);
+        for origin in 2..=300_000u64 {
+            log.append(&origin.to_le_bytes().repeat(4), origin).unwrap();
+        }
+        assert_eq!(log.bytes(), resident);
+        // The oldest come back from the files, the newest from the cache.
+        assert_eq!(log.get(1).as_deref(), Some(&b"first"[..]));
+        for sequence in [2, 150_000, 300_000] {
+            assert_eq!(
+                log.get(sequence).as_deref(),
+                Some(&sequence.to_le_bytes().repeat(4)[..])
+            );
+        }
+    }
+
+    #[test]
+    fn after_a_crash_the_regenerated_log_continues_the_store() {
+        let dir = temp_dir("crash");
+        let message = |origin: u64| origin.to_le_bytes().repeat(3);
+        let mut log = MessageLog::new();
+        log.attach(&dir).unwrap();
+        for origin in 1..=100_000 {
+            log.append(&message(origin), origin).unwrap();
+        }
+        // A crash: what the store still buffered is lost.
+        std::mem::forget(log);
+        let mut again = MessageLog::new();
+        for origin in 1..=120_000 {
+            again.append(&message(origin), origin).unwrap();
+        }
+        let on_disk = again.inspect(&dir).unwrap().unwrap();
+        assert!(on_disk.messages > 0 && on_disk.messages < 100_000);
+        assert!(on_disk.disagreement.is_none() && !on_disk.ended);
+        again.attach(&dir).unwrap();
+        drop(again);
+        let (disk, recovery) = MessageStore::open(&dir, log_store_options()).unwrap();
+        assert_eq!(
+            (recovery.last_sequence, recovery.last_origin),
+            (120_000, 120_000)
+        );
+        let mut reader = disk.reader(1);
+        while let Some(stored) = reader.next().unwrap() {
+            assert_eq!(&*stored.bytes, &message(stored.sequence)[..]);
+        }
+        drop(reader);
+        drop(disk);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_directory_of_another_format_is_foreign_and_scratch_is_removed() {
+        let dir = temp_dir("foreign");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("LOCK"), b"").unwrap();
+        let mut log = MessageLog::new();
+        log.append(b"one", 1).unwrap();
+        let scratch = log.scratch.clone().expect("a scratch store");
+        assert!(scratch.exists());
+        assert!(matches!(
+            log.inspect(&dir).unwrap().unwrap().disagreement,
+            Some(LogError::Foreign { .. })
+        ));
+        drop(log);
+        assert!(!scratch.exists());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -1,5 +1,6 @@
 //! The publisher's core, without I/O: applied commands in, MoldUDP64
-//! packets out, every message kept in the [`MessageLog`].
+//! packets out, every message kept in the [`MessageLog`] (a store on disk,
+//! tagged with the journal sequence of the command that caused it).
 //!
 //! - **Sessions.** The MoldUDP64 session is the trading day's: its name is
 //!   the gateway's SoupBinTCP session name (`YYMMDD` of the journal's first
@@ -152,21 +153,21 @@ impl Publisher {
         }
         let timestamp = itch_timestamp(header.timestamp_ns);
         if !self.started {
-            self.start_session(timestamp, header.timestamp_ns, send);
+            self.start_session(timestamp, header.sequence, send);
         }
         let mut messages = std::mem::take(&mut self.messages);
         messages.clear();
         self.feed.applied(header, events, &mut messages);
         for message in &messages {
-            self.publish(message, header.timestamp_ns, send);
+            self.publish(message, header.sequence, send);
         }
         self.messages = messages;
         if matches!(command, Command::Admin(AdminCommand::EndOfDay)) {
-            self.end_session(timestamp, header.timestamp_ns, send);
+            self.end_session(timestamp, header.sequence, send);
             self.day += 1;
             self.log = MessageLog::new();
             self.builder = None;
-            self.start_session(timestamp, header.timestamp_ns, send);
+            self.start_session(timestamp, header.sequence, send);
         }
     }
 
@@ -180,14 +181,16 @@ impl Publisher {
     /// damaged file, another version's bytes) is left as it is, and the day
     /// continues under the next generation's session name, from sequence 1:
     /// subscribers see a new session and rebuild their books. Later days'
-    /// sessions start their logs when they begin.
-    pub fn write_logs_under(&mut self, root: &Path, timestamp_ns: u64) -> Result<(), LogError> {
+    /// sessions start their logs when they begin. (`_timestamp_ns` is no
+    /// longer written: the store keeps origins, and ITCH messages carry
+    /// their own time.)
+    pub fn write_logs_under(&mut self, root: &Path, _timestamp_ns: u64) -> Result<(), LogError> {
         self.log_root = Some(root.to_path_buf());
         if !self.started {
             return Ok(());
         }
         let before = self.session();
-        self.attach_log(root, timestamp_ns)?;
+        self.attach_log(root)?;
         if self.session() != before {
             // The packet in progress carries the old name: start it again
             // under the new one, with the same messages.
@@ -195,10 +198,16 @@ impl Publisher {
             let mut builder = PacketBuilder::new(self.session(), self.payload_max)
                 .expect("payload_max was checked at creation");
             builder.start(first);
-            for sequence in first..=self.log.len() {
-                let message = self.log.get(sequence).expect("within the log");
-                let pushed = builder.try_push(message).expect("an ITCH message fits");
-                debug_assert!(pushed, "the packet in progress fitted before");
+            if let Some(mut reader) = self.log.reader(first) {
+                while let Some(message) = reader.next().map_err(|source| LogError::Store {
+                    dir: root.to_path_buf(),
+                    source,
+                })? {
+                    let pushed = builder
+                        .try_push(&message.bytes)
+                        .expect("an ITCH message fits");
+                    debug_assert!(pushed, "the packet in progress fitted before");
+                }
             }
             self.builder = Some(builder);
         }
@@ -207,7 +216,7 @@ impl Publisher {
 
     /// Chooses the current day's generation (see
     /// [`write_logs_under`](Self::write_logs_under)) and attaches its log.
-    fn attach_log(&mut self, root: &Path, timestamp_ns: u64) -> Result<(), LogError> {
+    fn attach_log(&mut self, root: &Path) -> Result<(), LogError> {
         let Some(prefix) = self.prefix.clone() else {
             return Ok(());
         };
@@ -233,7 +242,7 @@ impl Publisher {
                 continue;
             }
             self.generation = generation;
-            return self.log.attach(&dir, timestamp_ns);
+            return self.log.attach(&dir);
         }
         Err(LogError::Generations {
             dir: root.to_path_buf(),
@@ -279,7 +288,9 @@ impl Publisher {
     /// them, and none past the end of the log), each handed to `send`. A
     /// request wholly past the end gets one heartbeat (the next sequence
     /// number). Returns the messages sent. The caller has checked the
-    /// session.
+    /// session. The messages come from the store's cache of recent
+    /// messages, else from its files; a store that cannot be read ends the
+    /// answer where it failed (logged).
     pub fn answer(
         &self,
         request: &Request,
@@ -294,16 +305,28 @@ impl Publisher {
             .saturating_add(count - 1)
             .min(self.log.len());
         let mut sent = 0;
-        let mut sequence = request.sequence;
-        while sequence <= last {
-            let message = self.log.get(sequence).expect("within the log");
-            if builder.try_push(message)? {
-                sequence += 1;
+        if let Some(mut reader) = self
+            .log
+            .reader(request.sequence)
+            .filter(|_| request.sequence <= last)
+        {
+            while reader.next_sequence() <= last {
+                let message = match reader.next() {
+                    Ok(Some(message)) => message,
+                    Ok(None) => break,
+                    Err(error) => {
+                        tracing::error!(%error, "reading the message log for a re-request");
+                        break;
+                    }
+                };
+                if !builder.try_push(&message.bytes)? {
+                    send(builder.finish());
+                    builder.start(message.sequence);
+                    let pushed = builder.try_push(&message.bytes)?;
+                    debug_assert!(pushed, "a message fits an empty packet");
+                }
                 sent += 1;
-                continue;
             }
-            send(builder.finish());
-            builder.start(sequence);
         }
         if !builder.is_empty() {
             send(builder.finish());
@@ -315,16 +338,13 @@ impl Publisher {
         Ok(sent)
     }
 
-    fn start_session(
-        &mut self,
-        timestamp: Timestamp,
-        timestamp_ns: u64,
-        send: &mut dyn FnMut(&[u8]),
-    ) {
+    /// Starts a session; its first messages are caused by the command
+    /// journaled at `origin` (the first command, or the end of day).
+    fn start_session(&mut self, timestamp: Timestamp, origin: u64, send: &mut dyn FnMut(&[u8])) {
         self.started = true;
         self.generation = 0;
         if let Some(root) = self.log_root.clone()
-            && let Err(error) = self.attach_log(&root, timestamp_ns)
+            && let Err(error) = self.attach_log(&root)
         {
             tracing::error!(%error, "the new session's message log is kept in memory only");
         }
@@ -332,33 +352,30 @@ impl Publisher {
             PacketBuilder::new(self.session(), self.payload_max)
                 .expect("payload_max was checked at creation"),
         );
-        self.publish(&system_event(b'O', timestamp), timestamp_ns, send);
+        self.publish(&system_event(b'O', timestamp), origin, send);
         if self.day > 0 {
             // The state carried over from the previous day.
             let mut messages = std::mem::take(&mut self.messages);
             messages.clear();
             self.feed.snapshot(timestamp, &mut messages);
             for message in &messages {
-                self.publish(message, timestamp_ns, send);
+                self.publish(message, origin, send);
             }
             self.messages = messages;
         }
     }
 
-    fn end_session(
-        &mut self,
-        timestamp: Timestamp,
-        timestamp_ns: u64,
-        send: &mut dyn FnMut(&[u8]),
-    ) {
-        self.publish(&system_event(b'C', timestamp), timestamp_ns, send);
-        self.close(timestamp_ns, send);
+    fn end_session(&mut self, timestamp: Timestamp, origin: u64, send: &mut dyn FnMut(&[u8])) {
+        self.publish(&system_event(b'C', timestamp), origin, send);
+        self.close(0, send);
     }
 
     /// A clean stop: the packet in progress is sent, then End of Session,
     /// and the log is marked ended (a restart continues the day under the
     /// next generation's name). Nothing is sent before the first command.
-    pub fn close(&mut self, timestamp_ns: u64, send: &mut dyn FnMut(&[u8])) {
+    /// (`_timestamp_ns` is no longer written: the store's end record carries
+    /// the last origin.)
+    pub fn close(&mut self, _timestamp_ns: u64, send: &mut dyn FnMut(&[u8])) {
         if !self.started {
             return;
         }
@@ -369,18 +386,19 @@ impl Publisher {
         self.stats.bytes += packet.len() as u64;
         self.stats.sessions_ended += 1;
         send(&packet);
-        if let Err(error) = self.log.end(timestamp_ns) {
+        if let Err(error) = self.log.end() {
             tracing::error!(%error, "closing the message log");
         }
     }
 
-    fn publish(&mut self, message: &Message, timestamp_ns: u64, send: &mut dyn FnMut(&[u8])) {
+    /// Publishes one message caused by the command journaled at `origin`.
+    fn publish(&mut self, message: &Message, origin: u64, send: &mut dyn FnMut(&[u8])) {
         self.encoded.clear();
         message.encode(&mut self.encoded);
-        if let Err(error) = self.log.append(&self.encoded, timestamp_ns)
+        if let Err(error) = self.log.append(&self.encoded, origin)
             && !self.log_failed
         {
-            // Re-requests are served from memory; only the file stops.
+            // The numbering goes on; re-requests past here get nothing.
             self.log_failed = true;
             tracing::error!(%error, "the message log on disk stopped");
         }

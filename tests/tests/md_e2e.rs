@@ -16,7 +16,7 @@
 //! by order.
 //!
 //! Needs multicast: compiled to run when `NETNS_RUN=1` (inside
-//! `../shared/tools/netns-run`, as `.ci/run` does) or `MD_MULTICAST=1` (a
+//! `.ci/netns-run`, as `.ci/run` does) or `MD_MULTICAST=1` (a
 //! host whose loopback carries multicast), see `build.rs`; otherwise it is
 //! ignored, and the harness reports it as such.
 
@@ -157,7 +157,7 @@ impl Trader {
 #[test]
 #[cfg_attr(
     not(multicast),
-    ignore = "needs multicast: run inside ../shared/tools/netns-run (NETNS_RUN=1), as .ci/run does, or set MD_MULTICAST=1"
+    ignore = "needs multicast: run inside .ci/netns-run (NETNS_RUN=1), as .ci/run does, or set MD_MULTICAST=1"
 )]
 fn subscribers_rebuild_the_books_with_drops_and_a_late_start() {
     let dir = std::env::temp_dir().join(format!("md-e2e-{}", std::process::id()));

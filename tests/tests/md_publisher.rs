@@ -207,7 +207,7 @@ fn check_rerequests(
     let sent = reader.messages.len() as u64;
     for message in 1..=publisher.log().len() {
         let bytes = publisher.log().get(message).ok_or("a hole in the log")?;
-        if message <= sent && reader.messages[message as usize - 1] != bytes {
+        if message <= sent && reader.messages[message as usize - 1] != *bytes {
             return Err(format!("log message {message} differs from the one sent"));
         }
     }
@@ -253,7 +253,7 @@ fn check_rerequests(
                 return Err("answer packets out of order".to_owned());
             }
             for (_, block) in packet.messages() {
-                if publisher.log().get(next) != Some(block) {
+                if publisher.log().get(next).as_deref() != Some(block) {
                     return Err(format!("re-sent message {next} differs from the log"));
                 }
                 next += 1;
@@ -304,7 +304,7 @@ fn continue_joiner(
     }
     for sequence in joiner.next..=publisher.log().len() {
         let bytes = publisher.log().get(sequence).ok_or("a hole in the log")?;
-        let message = Message::decode(bytes).map_err(|error| error.to_string())?;
+        let message = Message::decode(&bytes).map_err(|error| error.to_string())?;
         joiner
             .books
             .apply(&message)

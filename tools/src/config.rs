@@ -69,6 +69,57 @@ pub struct Config {
     /// The market-data feed of `exchange serve`.
     #[serde(default)]
     pub marketdata: MarketDataSection,
+    /// Snapshots taken while `exchange serve` runs.
+    #[serde(default)]
+    pub snapshots: SnapshotsSection,
+}
+
+/// The snapshot agent of `exchange serve`: a shadow engine fed the durable
+/// journal, off the engine thread, whose state is written as a snapshot
+/// every so often; a restart begins from the newest one. Every field has a
+/// default.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SnapshotsSection {
+    /// Whether `exchange serve` runs the snapshot agent.
+    pub enabled: bool,
+    /// A snapshot after this many commands since the last one.
+    pub every_commands: u64,
+    /// Also a snapshot after this many seconds, if anything was applied
+    /// since the last one (0: by count only).
+    pub interval_s: u64,
+    /// The newest snapshot files kept (at least 1).
+    pub kept: usize,
+}
+
+impl Default for SnapshotsSection {
+    fn default() -> SnapshotsSection {
+        SnapshotsSection {
+            enabled: true,
+            every_commands: 1_000_000,
+            interval_s: 0,
+            kept: 3,
+        }
+    }
+}
+
+impl SnapshotsSection {
+    /// The agent's options; refuses values it cannot run with.
+    pub fn options(&self) -> Result<engine::SnapshotOptions, ConfigError> {
+        if self.every_commands == 0 {
+            return Err(invalid("snapshots.every_commands", "must be at least 1"));
+        }
+        if self.kept == 0 {
+            return Err(invalid("snapshots.kept", "must be at least 1"));
+        }
+        Ok(engine::SnapshotOptions {
+            snapshot_every_commands: self.every_commands,
+            snapshot_interval: (self.interval_s > 0)
+                .then(|| std::time::Duration::from_secs(self.interval_s)),
+            snapshots_kept: self.kept,
+            ..engine::SnapshotOptions::default()
+        })
+    }
 }
 
 /// The market-data publisher: ITCH 5.0 over MoldUDP64 multicast, the
@@ -100,8 +151,6 @@ pub struct MarketDataSection {
     pub snapshot: String,
     /// Snapshot connections at once.
     pub snapshot_sessions_max: u32,
-    /// The core the market-data thread is pinned to (default: not pinned).
-    pub core: Option<usize>,
 }
 
 impl Default for MarketDataSection {
@@ -119,7 +168,6 @@ impl Default for MarketDataSection {
             rerequest_messages_per_second: 100_000,
             snapshot: "127.0.0.1:9004".to_owned(),
             snapshot_sessions_max: 16,
-            core: None,
         }
     }
 }
@@ -149,13 +197,17 @@ pub struct ServerSection {
     /// A client silent this long is disconnected.
     pub client_timeout_ms: u64,
     /// The core the engine thread is pinned to (default: the last core the
-    /// process may use; with a single core, not pinned).
+    /// process may use; with a single core, not pinned). The engine agent
+    /// always has a thread of its own: it waits for its consumers when an
+    /// output ring is full, so it must not share their thread.
     pub engine_core: Option<usize>,
-    /// The core the network thread is pinned to (default: not pinned).
-    pub gateway_core: Option<usize>,
     /// What the engine thread does when its input is empty: `busy-spin`,
-    /// `spin-yield` or `spin-park`.
+    /// `spin-yield`, `spin-park` or `park`.
     pub idle: IdleName,
+    /// The threads of the I/O agents (`gateway`: order entry and funding;
+    /// `marketdata`), each running the agents it names in turn. Every
+    /// agent is on exactly one thread. Default: one thread with both.
+    pub io_threads: Vec<IoThreadSection>,
     /// Slots of each ring between the threads (a power of two).
     pub ring_capacity: usize,
 }
@@ -172,20 +224,126 @@ impl Default for ServerSection {
             heartbeat_ms: 1_000,
             client_timeout_ms: 15_000,
             engine_core: None,
-            gateway_core: None,
             idle: IdleName::SpinYield,
+            io_threads: vec![
+                IoThreadSection::default(),
+                IoThreadSection {
+                    agents: vec![IoAgentName::Snapshot],
+                    park_us: 10_000,
+                    ..IoThreadSection::default()
+                },
+            ],
             ring_capacity: 65_536,
         }
     }
 }
 
-/// The engine thread's idle strategies by name.
+/// The idle strategies of a thread by name (see `engine::agent::IdleStrategy`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum IdleName {
+    /// Spin: the core always busy.
     BusySpin,
+    /// Spin a while, then yield the core between passes.
     SpinYield,
+    /// Spin, yield, then sleep until woken.
     SpinPark,
+    /// Sleep at once until woken (for I/O: in `epoll` on the agents'
+    /// sockets; the engine wakes the thread when it publishes).
+    Park,
+}
+
+/// The I/O agents by name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum IoAgentName {
+    /// Order entry and funding (both SoupBinTCP ports).
+    Gateway,
+    /// The market-data publisher, re-request server and snapshot service.
+    Marketdata,
+    /// The snapshot agent (see `[snapshots]`).
+    Snapshot,
+}
+
+impl std::fmt::Display for IoAgentName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            IoAgentName::Gateway => "gateway",
+            IoAgentName::Marketdata => "marketdata",
+            IoAgentName::Snapshot => "snapshot",
+        })
+    }
+}
+
+/// One thread of I/O agents.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IoThreadSection {
+    /// The agents the thread runs, each pass one bounded turn of each.
+    pub agents: Vec<IoAgentName>,
+    /// The core the thread is pinned to (default: not pinned).
+    pub core: Option<usize>,
+    /// What the thread does when no agent had work.
+    pub idle: IdleName,
+    /// The longest sleep, in microseconds (`park` and `spin-park`):
+    /// timers (heartbeats, timeouts) are looked at least this often.
+    pub park_us: u64,
+}
+
+impl Default for IoThreadSection {
+    fn default() -> IoThreadSection {
+        IoThreadSection {
+            agents: vec![IoAgentName::Gateway, IoAgentName::Marketdata],
+            core: None,
+            idle: IdleName::Park,
+            park_us: 2_000,
+        }
+    }
+}
+
+impl ServerSection {
+    /// The I/O threads to start: each agent that runs (`runs` says which)
+    /// on exactly one thread; a thread left with no agent is not started.
+    pub fn io_thread_plan(
+        &self,
+        runs: impl Fn(IoAgentName) -> bool,
+    ) -> Result<Vec<IoThreadSection>, ConfigError> {
+        let mut seen = Vec::new();
+        let mut plan = Vec::new();
+        for (index, thread) in self.io_threads.iter().enumerate() {
+            let what = format!("server.io_threads[{index}]");
+            if thread.park_us == 0 {
+                return Err(invalid(what, "park_us must be at least 1"));
+            }
+            let mut kept = thread.clone();
+            kept.agents.clear();
+            for agent in &thread.agents {
+                if seen.contains(agent) {
+                    return Err(invalid(what, format!("{agent} is on two threads")));
+                }
+                seen.push(*agent);
+                if runs(*agent) {
+                    kept.agents.push(*agent);
+                }
+            }
+            if !kept.agents.is_empty() {
+                plan.push(kept);
+            }
+        }
+        for agent in [
+            IoAgentName::Gateway,
+            IoAgentName::Marketdata,
+            IoAgentName::Snapshot,
+        ] {
+            if runs(agent) && !seen.contains(&agent) {
+                return Err(invalid(
+                    "server.io_threads",
+                    format!("{agent} is on no thread"),
+                ));
+            }
+        }
+        Ok(plan)
+    }
 }
 
 /// The engine's capacities (see `engine::EngineConfig`).
@@ -793,5 +951,54 @@ mod tests {
     fn unknown_fields_are_refused() {
         let text = DEFAULT_CONFIG.replace("data_dir", "data_directory");
         assert!(Config::parse(&text).is_err());
+    }
+
+    #[test]
+    fn every_io_agent_runs_on_exactly_one_thread() {
+        let mut server = ServerSection::default();
+        let all = |_| true;
+        let plan = server.io_thread_plan(all).unwrap();
+        assert_eq!(plan.len(), 2);
+        assert_eq!(
+            plan[0].agents,
+            [IoAgentName::Gateway, IoAgentName::Marketdata]
+        );
+        assert_eq!(plan[1].agents, [IoAgentName::Snapshot]);
+        let no_marketdata = |agent| agent != IoAgentName::Marketdata;
+        // Market data disabled: it is left out, and a thread left empty is
+        // not started.
+        server.io_threads = vec![
+            IoThreadSection {
+                agents: vec![IoAgentName::Gateway],
+                core: Some(0),
+                ..IoThreadSection::default()
+            },
+            IoThreadSection {
+                agents: vec![IoAgentName::Marketdata, IoAgentName::Snapshot],
+                ..IoThreadSection::default()
+            },
+        ];
+        assert_eq!(server.io_thread_plan(all).unwrap().len(), 2);
+        let only_gateway = |agent| agent == IoAgentName::Gateway;
+        let plan = server.io_thread_plan(only_gateway).unwrap();
+        assert_eq!(plan.len(), 1);
+        assert_eq!(plan[0].core, Some(0));
+        // Twice, or not at all: refused with the reason.
+        server.io_threads[1].agents.push(IoAgentName::Gateway);
+        let error = server.io_thread_plan(all).unwrap_err().to_string();
+        assert!(error.contains("gateway is on two threads"), "{error}");
+        server.io_threads.remove(0);
+        server.io_threads[0].agents = vec![IoAgentName::Marketdata];
+        let error = server
+            .io_thread_plan(no_marketdata)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("gateway is on no thread"), "{error}");
+        // The engine is not an I/O agent.
+        let text = DEFAULT_CONFIG.replace(
+            "agents = [\"gateway\", \"marketdata\"]",
+            "agents = [\"engine\", \"gateway\", \"marketdata\"]",
+        );
+        assert!(toml::from_str::<Config>(&text).is_err());
     }
 }

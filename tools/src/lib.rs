@@ -7,3 +7,4 @@ pub mod client_cmd;
 pub mod config;
 pub mod journal_tool;
 pub mod serve;
+pub mod threads;

@@ -1,4 +1,7 @@
-//! `exchange`: the one binary of the exchange core.
+//! `exchange`: the production binary of the exchange core — serve, client,
+//! journal, md and config. The benchmarks are a separate binary,
+//! `exchange-bench` (bench/src/bin/exchange-bench.rs), so that this one links
+//! no peer order book and no plotting library.
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -41,13 +44,6 @@ enum Command {
     /// truncate.
     #[command(subcommand)]
     Journal(tools::journal_tool::JournalCommand),
-    /// Benchmarks: the state machine alone or with its journal, against
-    /// peer order books in the same run (`bench engine`), its open-loop
-    /// latency curve (`bench latency`), the journal (`bench journal`), the
-    /// rings (`bench ring`), order entry end to end (`bench e2e`) and market
-    /// data (`bench md`).
-    #[command(subcommand)]
-    Bench(bench::cli::BenchCommand),
     /// A trading and funding client for a running exchange: enter, replace
     /// and cancel orders, query, listen to a session, fund accounts, or an
     /// interactive shell.
@@ -91,7 +87,6 @@ fn main() -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Journal(command) => tools::journal_tool::run(command),
-        Command::Bench(command) => bench::cli::run(command).map(|()| ExitCode::SUCCESS),
         Command::Client(args) => tools::client_cmd::run(args),
         Command::Md(args) => md_cmd::run(args),
     }

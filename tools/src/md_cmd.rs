@@ -9,7 +9,7 @@
 //!   latency percentiles, then a summary.
 //!
 //! Every command joins the feeds with the same options (defaults: the local
-//! exchange of `../shared/DESIGN.md`) and starts from a snapshot, or from
+//! exchange of `docs/design.md`) and starts from a snapshot, or from
 //! sequence 1 with `--from-start`. Data goes to standard output; notes
 //! (snapshots, gaps, re-requests, session changes) go to standard error.
 //! The formatting is in pure functions with unit tests at the bottom.

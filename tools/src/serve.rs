@@ -7,8 +7,9 @@
 //! first deposits), journaled like any other command. The order-entry,
 //! funding and market-data listeners come on top of this (issues #4, #5).
 
-use crate::config::{Config, IdleName, format_scaled};
-use engine::runner::{EngineHandle, IdleStrategy, LoopConfig};
+use crate::config::{Config, IoAgentName, format_scaled};
+use crate::threads::{self, IoAgents, IoThreads};
+use engine::runner::{EngineHandle, LoopConfig};
 use engine::{Applied, Command, Engine, Recovered, Sequencer, Status};
 use gateway::server::{
     AppliedCommand, Directory, DirectoryLogin, OutboundProxy, Server, ServerConfig, ServerHandle,
@@ -295,17 +296,19 @@ fn md_config(config: &Config) -> anyhow::Result<marketdata::server::MdConfig> {
         snapshot_login_timeout: Duration::from_secs(5),
         snapshot_write_timeout: Duration::from_secs(60),
         log_dir: Some(config.marketdata_dir()),
-        core: section.core,
+        // Its thread is given by `server.io_threads`.
+        core: None,
     })
 }
 
 /// A running exchange: the engine thread, the gateway's event loop and the
-/// market-data thread.
+/// I/O threads (see [`threads`](crate::threads)).
 #[derive(Debug)]
 pub struct Running {
     engine: EngineHandle,
     server: ServerHandle,
-    md: Option<marketdata::server::MdHandle>,
+    edges: Edges,
+    io: IoThreads,
     pub order_entry: SocketAddr,
     pub funding: SocketAddr,
     /// Where market data is published (`None` when disabled).
@@ -399,9 +402,13 @@ pub fn start(config: &Config) -> anyhow::Result<Running> {
     // Read the core list once, before anything is pinned: a pinned thread
     // sees only its own core.
     let cores = core_affinity::get_core_ids().unwrap_or_default();
-    let engine_core = section
-        .engine_core
-        .or_else(|| (cores.len() >= 2).then(|| cores[cores.len() - 1].id));
+    let engine_core = threads::engine_core(section.engine_core, &cores);
+    let snapshots = config.snapshots.enabled;
+    let io_plan = section.io_thread_plan(|agent| match agent {
+        IoAgentName::Gateway => true,
+        IoAgentName::Marketdata => md_section.enabled,
+        IoAgentName::Snapshot => snapshots,
+    })?;
     let server_config = ServerConfig {
         order_entry: parse_addr(&section.order_entry, "server.order_entry")?,
         funding: parse_addr(&section.funding, "server.funding")?,
@@ -411,7 +418,10 @@ pub fn start(config: &Config) -> anyhow::Result<Running> {
         outbound_buffer_bytes: section.outbound_buffer_bytes,
         heartbeat: Duration::from_millis(section.heartbeat_ms),
         client_timeout: Duration::from_millis(section.client_timeout_ms),
-        core: section.gateway_core,
+        core: io_plan
+            .iter()
+            .find(|thread| thread.agents.contains(&IoAgentName::Gateway))
+            .and_then(|thread| thread.core),
     };
     let server = match Server::bind(server_config) {
         Ok(server) => server,
@@ -466,12 +476,20 @@ pub fn start(config: &Config) -> anyhow::Result<Running> {
         md_output = Some(consumer);
     }
     let durable = sequencer.durable();
-    let idle = match section.idle {
-        IdleName::BusySpin => IdleStrategy::BusySpin,
-        IdleName::SpinYield => IdleStrategy::SpinYield,
-        IdleName::SpinPark => IdleStrategy::SpinPark {
-            park: Duration::from_micros(100),
-        },
+    let mut io_agents = IoAgents::default();
+    let snapshot_control = if snapshots {
+        match snapshot_agent(config, &sequencer) {
+            Ok((agent, control)) => {
+                io_agents.add(IoAgentName::Snapshot, Box::new(agent));
+                Some(control)
+            }
+            Err(error) => {
+                sequencer.close()?;
+                return Err(error);
+            }
+        }
+    } else {
+        None
     };
     let engine = engine::runner::spawn_with_doorbells(
         sequencer,
@@ -480,7 +498,7 @@ pub fn start(config: &Config) -> anyhow::Result<Running> {
         doorbells.clone(),
         LoopConfig {
             core: engine_core,
-            idle,
+            idle: threads::engine_idle(section.idle),
             batch_max: 256,
         },
     )?;
@@ -494,36 +512,49 @@ pub fn start(config: &Config) -> anyhow::Result<Running> {
         durable: durable.clone(),
         session_prefix,
     };
-    let (md, marketdata) = match (md, md_output) {
-        (Some((md_server, publisher)), Some(output)) => {
-            let addresses = MarketDataAddresses {
-                feed_a: md_section.feed_a.clone(),
-                feed_b: (!md_section.feed_b.is_empty()).then(|| md_section.feed_b.clone()),
-                rerequest: md_server.rerequest_addr()?,
-                snapshot: md_server.snapshot_addr()?,
-            };
-            let md_parts = marketdata::server::MdParts {
-                publisher,
-                output,
-                durable: durable.clone(),
-            };
-            match md_server.spawn(md_parts, doorbells[0].clone()) {
-                Ok(handle) => (Some(handle), Some(addresses)),
-                Err(error) => {
-                    engine.stop().close()?;
-                    anyhow::bail!("cannot start the market-data thread: {error}");
-                }
-            }
+    let mut md_control = None;
+    let mut marketdata = None;
+    if let (Some((md_server, publisher)), Some(output)) = (md, md_output) {
+        marketdata = Some(MarketDataAddresses {
+            feed_a: md_section.feed_a.clone(),
+            feed_b: (!md_section.feed_b.is_empty()).then(|| md_section.feed_b.clone()),
+            rerequest: md_server.rerequest_addr()?,
+            snapshot: md_server.snapshot_addr()?,
+        });
+        let md_parts = marketdata::server::MdParts {
+            publisher,
+            output,
+            durable: durable.clone(),
+        };
+        let (agent, control) = md_server.into_agent(md_parts, doorbells[0].clone());
+        io_agents.add(IoAgentName::Marketdata, Box::new(agent));
+        md_control = Some(control);
+    }
+    let io_plan: Vec<_> = io_plan
+        .into_iter()
+        .filter_map(|mut thread| {
+            // The gateway still runs its own loop (see `Server::spawn`).
+            thread.agents.retain(|agent| *agent != IoAgentName::Gateway);
+            (!thread.agents.is_empty()).then_some(thread)
+        })
+        .collect();
+    let io = match io_agents.spawn(&io_plan) {
+        Ok(io) => io,
+        Err(error) => {
+            engine.stop().close()?;
+            anyhow::bail!("cannot start the I/O threads: {error}");
         }
-        _ => (None, None),
+    };
+    let edges = Edges {
+        md: md_control,
+        snapshot: snapshot_control,
     };
     let server = match server.spawn(parts) {
         Ok(server) => server,
         Err(error) => {
             let closed = engine.stop().close();
-            if let Some(md) = md {
-                let _ = md.finish();
-            }
+            edges.engine_done();
+            let _ = io.join();
             closed?;
             anyhow::bail!("cannot start the gateway thread: {error}");
         }
@@ -531,7 +562,8 @@ pub fn start(config: &Config) -> anyhow::Result<Running> {
     Ok(Running {
         engine,
         server,
-        md,
+        edges,
+        io,
         order_entry,
         funding,
         marketdata,
@@ -540,17 +572,15 @@ pub fn start(config: &Config) -> anyhow::Result<Running> {
 }
 
 impl Running {
-    /// Whether the engine or the gateway thread has ended on its own (a
-    /// journal failure or an I/O error of the event loop).
+    /// Whether the engine or an I/O thread has ended on its own (a journal
+    /// failure or an I/O error).
     pub fn failed(&self) -> bool {
-        self.engine.is_finished()
-            || self.server.is_finished()
-            || self.md.as_ref().is_some_and(|md| md.is_finished())
+        self.engine.is_finished() || self.server.is_finished() || self.io.any_finished()
     }
 
     /// Stops cleanly: no more input, the engine drains its ring, the
-    /// journal is made durable and closed, the last replies are sent and
-    /// the sessions closed.
+    /// journal is made durable and closed, the last replies and market
+    /// data are sent and the sessions closed.
     pub fn stop(self) -> anyhow::Result<()> {
         self.server.stop_input();
         // Let commands already read reach the engine's ring.
@@ -559,21 +589,74 @@ impl Running {
         let closed = sequencer.close();
         // Both edges release only what the journal made durable (a failed
         // close leaves the rest unpublished), and both are finished even if
-        // the other fails.
+        // the other fails; the snapshot agent catches up with the closed
+        // journal and stops.
+        self.edges.engine_done();
         let gateway = self.server.finish();
-        let marketdata = self.md.map(|md| md.finish()).transpose();
+        let io = self.io.join();
         match &gateway {
             Ok(stats) => tracing::info!(?stats, "gateway stopped"),
             Err(error) => tracing::error!(%error, "the gateway stopped with an error"),
         }
-        if let Ok(Some(stats)) = &marketdata {
-            tracing::info!(?stats, "market data stopped");
+        if let Some(control) = &self.edges.md {
+            tracing::info!(stats = ?control.stats(), "market data stopped");
+        }
+        if let Some(control) = &self.edges.snapshot {
+            tracing::info!(
+                written = control.snapshots_written(),
+                last = control.last_snapshot_sequence(),
+                "snapshot agent stopped"
+            );
         }
         closed?;
         gateway?;
-        marketdata?;
+        io?;
         Ok(())
     }
+}
+
+/// The controls of the agents on the I/O threads that the engine's stop
+/// concerns.
+#[derive(Debug)]
+struct Edges {
+    md: Option<marketdata::server::MdControl>,
+    snapshot: Option<engine::SnapshotControl>,
+}
+
+impl Edges {
+    /// The engine has stopped and the journal is closed: each agent
+    /// finishes what is durable and ends.
+    fn engine_done(&self) {
+        if let Some(control) = &self.md {
+            control.engine_done();
+        }
+        if let Some(control) = &self.snapshot {
+            control.stop();
+        }
+    }
+}
+
+/// The snapshot agent of this journal (before the sequencer moves to the
+/// engine thread).
+fn snapshot_agent(
+    config: &Config,
+    sequencer: &Sequencer,
+) -> anyhow::Result<(engine::SnapshotAgent, engine::SnapshotControl)> {
+    let options = config.snapshots.options()?;
+    let (agent, control, started_from) = engine::SnapshotAgent::open(
+        &config.journal_dir(),
+        config.engine_config()?,
+        sequencer.journal(),
+        options,
+    )
+    .map_err(|error| anyhow::anyhow!("cannot start the snapshot agent: {error}"))?;
+    if let Some(info) = started_from {
+        tracing::info!(
+            sequence = info.sequence,
+            "the snapshot agent starts from a snapshot"
+        );
+    }
+    Ok((agent, control))
 }
 
 fn parse_addr(text: &str, what: &str) -> anyhow::Result<SocketAddr> {

@@ -7,7 +7,7 @@
 //! 1, 2, 3… with the orders and executions of the script.
 //!
 //! Needs multicast: compiled to run when `NETNS_RUN=1` (inside
-//! `../shared/tools/netns-run`, as `.ci/run` does) or `MD_MULTICAST=1`, see
+//! `.ci/netns-run`, as `.ci/run` does) or `MD_MULTICAST=1`, see
 //! `build.rs`; otherwise it is ignored.
 
 mod common;
@@ -33,7 +33,7 @@ const SCRIPT: &[(&str, ouch::Side, u32, i64)] = &[
 #[test]
 #[cfg_attr(
     not(multicast),
-    ignore = "needs multicast: run inside ../shared/tools/netns-run (NETNS_RUN=1), as .ci/run does, or set MD_MULTICAST=1"
+    ignore = "needs multicast: run inside .ci/netns-run (NETNS_RUN=1), as .ci/run does, or set MD_MULTICAST=1"
 )]
 fn md_book_once_shows_the_engine_book_and_listen_numbers_the_messages() {
     let dir = scratch("md-cli");

@@ -98,7 +98,7 @@ pub trait Peer {
     fn notes(&self) -> Vec<String>;
 }
 
-/// What `exchange bench engine` reports for one peer on one workload.
+/// What `exchange-bench engine` reports for one peer on one workload.
 #[derive(Clone, Debug, Serialize)]
 pub struct PeerReport {
     pub peer: &'static str,

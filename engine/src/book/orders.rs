@@ -11,7 +11,7 @@
 //! The maps start small and grow with the number of open orders, never
 //! shrinking: a map sized for `orders_max` up front would spread a few
 //! thousand live entries over millions of buckets, so every lookup would miss
-//! the cache (`exchange bench engine` on the exchange-core mix ran at about a
+//! the cache (`exchange-bench engine` on the exchange-core mix ran at about a
 //! seventh of its speed with both maps sized for `orders_max` = 2^20).
 //!
 //! Growth happens only at a new peak of open orders: the maps keep room for

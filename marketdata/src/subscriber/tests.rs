@@ -1,7 +1,7 @@
 //! Tests of the networking subscriber against a fake exchange in the test:
 //! a snapshot server (TCP), a re-request server (UDP) and a live feed sent
 //! by unicast UDP to 127.0.0.1, so they run on any host. The multicast
-//! test runs only inside `../shared/tools/netns-run` (`NETNS_RUN=1`).
+//! test runs only inside `.ci/netns-run` (`NETNS_RUN=1`).
 
 use super::*;
 use std::io::{Read, Write};
@@ -458,7 +458,7 @@ fn deliberate_drops_follow_the_share_and_the_seed() {
 #[test]
 #[cfg_attr(
     not(multicast),
-    ignore = "needs multicast: run inside ../shared/tools/netns-run (NETNS_RUN=1), as .ci/run does, or set MD_MULTICAST=1"
+    ignore = "needs multicast: run inside .ci/netns-run (NETNS_RUN=1), as .ci/run does, or set MD_MULTICAST=1"
 )]
 fn multicast_a_and_b_feeds_to_two_subscribers() {
     let fake = Fake::new(200, 0);

@@ -1,0 +1,373 @@
+//! The snapshotter: snapshots taken while the exchange runs, without pausing
+//! the engine thread.
+//!
+//! [`SnapshotAgent`] owns a [`ShadowEngine`] and tails the journal with a
+//! reader of its own. It applies only records that are durable (at or below
+//! the journal's [`DurablePosition`]), so a snapshot is never ahead of what
+//! recovery will find in the journal, and every `snapshot_every_commands`
+//! commands (or every `snapshot_interval`, if there were any) it snapshots
+//! its own copy:
+//!
+//! ```text
+//!  engine thread:   Sequencer ──append──▶ journal ──flusher──▶ durable
+//!                                            │                   │
+//!  snapshot agent:            JournalReader ─┴─▶ ShadowEngine ◀──┘ (≤ durable)
+//!                                                   │ every N commands
+//!                          serialise (this pass) ───┴──▶ writer thread:
+//!                          file, sync, rename, drop the oldest beyond `snapshots_kept`
+//! ```
+//!
+//! A pass applies at most `records_per_pass_max` records. Taking a snapshot
+//! costs one pass the state's serialisation and its state hash, both
+//! proportional to the state (see `docs/journal.md` for figures); the file
+//! write and its syncs, which wait on the device, run on a short-lived
+//! writer thread, one snapshot at a time, while the agent goes on applying.
+//! A failed write is reported through [`SnapshotControl::last_error`] and
+//! the next snapshot is tried when it is due: a full disk must not stop
+//! whatever shares the agent's thread.
+//!
+//! The agent never appends, so it needs no writer lock: it reads the live
+//! journal's segments through a [`JournalReader`] made from the journal the
+//! engine writes (the same process).
+
+use std::fmt;
+use std::fs;
+use std::io;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use journal::{DurablePosition, Journal, JournalError, JournalReader, SnapshotInfo, SnapshotStore};
+
+use crate::agent::{Agent, AgentError};
+use crate::config::EngineConfig;
+use crate::sequencer::RecoveryError;
+use crate::shadow::ShadowEngine;
+
+/// When the snapshot agent snapshots and what it keeps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SnapshotOptions {
+    /// A snapshot after this many commands applied since the last one.
+    pub snapshot_every_commands: u64,
+    /// Also a snapshot once this much time has passed since the last one,
+    /// if any command was applied since (`None`: by count only).
+    pub snapshot_interval: Option<Duration>,
+    /// The snapshot files kept in the directory (the newest; at least 1).
+    /// Older ones are removed after each snapshot the agent writes.
+    pub snapshots_kept: usize,
+    /// The most journal records applied in one `do_work`.
+    pub records_per_pass_max: usize,
+}
+
+impl Default for SnapshotOptions {
+    fn default() -> SnapshotOptions {
+        SnapshotOptions {
+            snapshot_every_commands: 1_000_000,
+            snapshot_interval: None,
+            snapshots_kept: 3,
+            records_per_pass_max: 4_096,
+        }
+    }
+}
+
+/// Where the agent reads how far it may apply: the journal's durable
+/// sequence, or (for a follower, or a test) another source of it.
+pub trait DurableSequence: Send {
+    /// The last sequence that may be applied.
+    fn durable_sequence(&self) -> u64;
+}
+
+impl DurableSequence for DurablePosition {
+    fn durable_sequence(&self) -> u64 {
+        self.sequence()
+    }
+}
+
+impl DurableSequence for Arc<AtomicU64> {
+    fn durable_sequence(&self) -> u64 {
+        self.load(Ordering::Acquire)
+    }
+}
+
+/// What the agent and its control handle share.
+#[derive(Debug, Default)]
+struct ControlShared {
+    stop: AtomicBool,
+    applied: AtomicU64,
+    snapshot_sequence: AtomicU64,
+    snapshots_written: AtomicU64,
+    last_error: Mutex<Option<String>>,
+}
+
+impl ControlShared {
+    fn set_error(&self, error: String) {
+        // A poisoned lock only means a panic elsewhere: the text is whole.
+        *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(error);
+    }
+}
+
+/// Controls and watches a [`SnapshotAgent`] from another thread.
+#[derive(Clone, Debug)]
+pub struct SnapshotControl {
+    shared: Arc<ControlShared>,
+}
+
+impl SnapshotControl {
+    /// Asks the agent to finish once it has applied everything durable at
+    /// the time it sees the request and its snapshot in flight is written.
+    pub fn stop(&self) {
+        self.shared.stop.store(true, Ordering::Release);
+    }
+
+    /// The last sequence the shadow engine applied.
+    pub fn applied_sequence(&self) -> u64 {
+        self.shared.applied.load(Ordering::Acquire)
+    }
+
+    /// The sequence of the last snapshot the agent wrote (0: none yet).
+    pub fn last_snapshot_sequence(&self) -> u64 {
+        self.shared.snapshot_sequence.load(Ordering::Acquire)
+    }
+
+    /// How many snapshots the agent has written.
+    pub fn snapshots_written(&self) -> u64 {
+        self.shared.snapshots_written.load(Ordering::Acquire)
+    }
+
+    /// The last snapshot write that failed, if any.
+    pub fn last_error(&self) -> Option<String> {
+        self.shared
+            .last_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
+/// What the writer thread of one snapshot gives back.
+type Writing = JoinHandle<Result<SnapshotInfo, JournalError>>;
+
+/// Tails the journal into a shadow engine and snapshots it: see the module
+/// documentation.
+pub struct SnapshotAgent {
+    shadow: ShadowEngine,
+    reader: JournalReader,
+    durable: Box<dyn DurableSequence>,
+    store: SnapshotStore,
+    options: SnapshotOptions,
+    control: Arc<ControlShared>,
+    /// Commands applied since the last snapshot was started.
+    since_snapshot: u64,
+    last_snapshot_at: Instant,
+    writing: Option<Writing>,
+    /// Once asked to stop: the durable sequence to reach first.
+    stop_at: Option<u64>,
+}
+
+impl fmt::Debug for SnapshotAgent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SnapshotAgent")
+            .field("applied", &self.shadow.last_sequence())
+            .field("options", &self.options)
+            .field("writing", &self.writing.is_some())
+            .finish()
+    }
+}
+
+impl SnapshotAgent {
+    /// An agent for the journal `journal` in `dir`, written by a
+    /// [`crate::Sequencer`] of this process (`sequencer.journal()`): its
+    /// shadow starts from the newest valid snapshot at or before the durable
+    /// sequence (else from the empty engine) and tails the journal from
+    /// there. Returns the agent, its control handle and the snapshot the
+    /// shadow started from.
+    pub fn open(
+        dir: &Path,
+        config: EngineConfig,
+        journal: &Journal,
+        options: SnapshotOptions,
+    ) -> Result<(SnapshotAgent, SnapshotControl, Option<SnapshotInfo>), RecoveryError> {
+        SnapshotAgent::open_with_durable(dir, config, journal, options, journal.durable())
+    }
+
+    /// As [`SnapshotAgent::open`], reading how far it may apply from
+    /// `durable` instead of the journal's durable position.
+    pub fn open_with_durable<D: DurableSequence + 'static>(
+        dir: &Path,
+        config: EngineConfig,
+        journal: &Journal,
+        options: SnapshotOptions,
+        durable: D,
+    ) -> Result<(SnapshotAgent, SnapshotControl, Option<SnapshotInfo>), RecoveryError> {
+        assert!(options.snapshots_kept >= 1, "keep at least one snapshot");
+        assert!(options.snapshot_every_commands >= 1, "snapshot every >= 1");
+        assert!(options.records_per_pass_max >= 1, "apply >= 1 per pass");
+        let sequence_max = durable.durable_sequence();
+        let (shadow, started_from) = ShadowEngine::open(dir, config, journal, sequence_max)?;
+        let reader = journal.reader(shadow.next_sequence());
+        let control = Arc::new(ControlShared::default());
+        control
+            .applied
+            .store(shadow.last_sequence(), Ordering::Release);
+        let agent = SnapshotAgent {
+            shadow,
+            reader,
+            durable: Box::new(durable),
+            store: SnapshotStore::new(dir),
+            options,
+            control: Arc::clone(&control),
+            since_snapshot: 0,
+            last_snapshot_at: Instant::now(),
+            writing: None,
+            stop_at: None,
+        };
+        Ok((agent, SnapshotControl { shared: control }, started_from))
+    }
+
+    /// The shadow engine, to read.
+    pub fn shadow(&self) -> &ShadowEngine {
+        &self.shadow
+    }
+
+    /// Applies up to `records_per_pass_max` durable records; how many.
+    fn apply_durable(&mut self, durable: u64) -> Result<usize, AgentError> {
+        let mut applied = 0;
+        while applied < self.options.records_per_pass_max && self.shadow.next_sequence() <= durable
+        {
+            let Some(record) = self.reader.next().map_err(failed)? else {
+                break;
+            };
+            self.shadow.apply_record(&record).map_err(failed)?;
+            applied += 1;
+        }
+        if applied > 0 {
+            self.since_snapshot += applied as u64;
+            self.control
+                .applied
+                .store(self.shadow.last_sequence(), Ordering::Release);
+        }
+        Ok(applied)
+    }
+
+    fn snapshot_due(&self) -> bool {
+        if self.writing.is_some() || self.since_snapshot == 0 {
+            return false;
+        }
+        self.since_snapshot >= self.options.snapshot_every_commands
+            || self
+                .options
+                .snapshot_interval
+                .is_some_and(|interval| self.last_snapshot_at.elapsed() >= interval)
+    }
+
+    /// Serialises the shadow here and hands the bytes to a writer thread,
+    /// which writes the file and then applies the retention.
+    fn start_snapshot(&mut self) -> Result<(), AgentError> {
+        let engine = self.shadow.engine();
+        let sequence = engine.last_sequence();
+        let timestamp_ns = self.shadow.last_timestamp_ns();
+        let state_hash = engine.state_hash();
+        let body = engine.snapshot();
+        let store = self.store.clone();
+        let kept = self.options.snapshots_kept;
+        let handle = std::thread::Builder::new()
+            .name("snapshot-write".to_owned())
+            .spawn(move || {
+                let info = store.write(sequence, timestamp_ns, state_hash, &body)?;
+                drop(body);
+                remove_oldest(&store, kept)?;
+                Ok(info)
+            })?;
+        self.writing = Some(handle);
+        self.since_snapshot = 0;
+        self.last_snapshot_at = Instant::now();
+        Ok(())
+    }
+
+    /// Collects a finished write (or, with `wait`, waits for it); whether
+    /// one was collected.
+    fn collect_write(&mut self, wait: bool) -> bool {
+        let finished = self
+            .writing
+            .as_ref()
+            .is_some_and(|handle| wait || handle.is_finished());
+        if !finished {
+            return false;
+        }
+        let handle = self.writing.take().expect("checked above");
+        match handle.join() {
+            Ok(Ok(info)) => {
+                self.control
+                    .snapshot_sequence
+                    .store(info.sequence, Ordering::Release);
+                self.control
+                    .snapshots_written
+                    .fetch_add(1, Ordering::AcqRel);
+            }
+            Ok(Err(error)) => self.control.set_error(error.to_string()),
+            Err(_) => self
+                .control
+                .set_error("the snapshot writer panicked".to_owned()),
+        }
+        true
+    }
+}
+
+impl Agent for SnapshotAgent {
+    fn role(&self) -> &str {
+        "snapshot"
+    }
+
+    fn do_work(&mut self) -> Result<usize, AgentError> {
+        let mut work = usize::from(self.collect_write(false));
+        let durable = self.durable.durable_sequence();
+        work += self.apply_durable(durable)?;
+        if self.snapshot_due() {
+            self.start_snapshot()?;
+            work += 1;
+        }
+        if self.control.stop.load(Ordering::Acquire) {
+            let stop_at = *self.stop_at.get_or_insert(durable);
+            if self.shadow.last_sequence() >= stop_at && self.writing.is_none() {
+                return Err(AgentError::Finished);
+            }
+            // Waiting for the writer thread cannot wake the runner.
+            work = work.max(1);
+        }
+        Ok(work)
+    }
+
+    fn on_close(&mut self) {
+        self.collect_write(true);
+    }
+}
+
+fn failed(error: impl fmt::Display) -> AgentError {
+    AgentError::Failed(io::Error::other(format!("snapshot agent: {error}")))
+}
+
+/// Removes the oldest snapshot files of `store` beyond the newest `kept`
+/// (those whose header checks out; others are left for the operator).
+fn remove_oldest(store: &SnapshotStore, kept: usize) -> Result<(), JournalError> {
+    let valid: Vec<SnapshotInfo> = store.list()?.into_iter().flatten().collect();
+    let excess = valid.len().saturating_sub(kept);
+    for info in &valid[..excess] {
+        fs::remove_file(&info.path).map_err(|source| JournalError::Io {
+            path: info.path.clone(),
+            source,
+        })?;
+    }
+    if excess > 0
+        && let Some(dir) = valid[0].path.parent()
+    {
+        fs::File::open(dir)
+            .and_then(|file| file.sync_all())
+            .map_err(|source| JournalError::Io {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+    }
+    Ok(())
+}

@@ -1,0 +1,160 @@
+//! The threads of `exchange serve`: which agents run where.
+//!
+//! ```text
+//!  engine thread (pinned; engine_core, idle)     I/O thread(s) (server.io_threads)
+//!  ┌──────────────────────────┐                  ┌──────────────────────────────────────┐
+//!  │ AgentRunner              │  input ring      │ AgentRunner + EpollSleeper           │
+//!  │   EngineAgent            │◀──────────────── │   CompositeAgent[gateway, marketdata]│
+//!  │   (alone: it waits for   │ ────────────────▶│   (each pass one bounded turn each)  │
+//!  │    its consumers)        │  output rings,   └──────────────────────────────────────┘
+//!  └──────────────────────────┘  doorbells
+//! ```
+//!
+//! The engine agent always has a thread of its own: when an output ring is
+//! full it waits for that ring's consumer, which must therefore run
+//! elsewhere. The I/O agents are composed as `server.io_threads` says
+//! (default: one thread with both, sleeping in `epoll` when idle); a
+//! thread whose agents all have descriptors sleeps on their readiness,
+//! and the engine's doorbells wake it when it publishes.
+
+use std::time::Duration;
+
+use engine::agent::{
+    Agent, AgentError, AgentHandle, AgentRunner, CompositeAgent, EpollSleeper, IdleStrategy,
+    RunnerConfig,
+};
+
+use crate::config::{IdleName, IoAgentName, IoThreadSection};
+
+/// The engine's idle strategy by name (`park` bounds a sleep at 100 µs:
+/// the producers wake it, the bound only caps a missed wake-up).
+pub fn engine_idle(name: IdleName) -> IdleStrategy {
+    let park = Duration::from_micros(100);
+    idle_strategy(name, park)
+}
+
+fn idle_strategy(name: IdleName, park: Duration) -> IdleStrategy {
+    match name {
+        IdleName::BusySpin => IdleStrategy::BusySpin,
+        IdleName::SpinYield => IdleStrategy::SpinYield,
+        IdleName::SpinPark => IdleStrategy::SpinPark { park },
+        IdleName::Park => IdleStrategy::Park { park },
+    }
+}
+
+/// The core the engine thread is pinned to: the configured one, else the
+/// last core the process may use when it has at least two. Read the core
+/// list before anything is pinned (a pinned thread sees only its core).
+pub fn engine_core(configured: Option<usize>, cores: &[core_affinity::CoreId]) -> Option<usize> {
+    configured.or_else(|| (cores.len() >= 2).then(|| cores[cores.len() - 1].id))
+}
+
+/// The I/O agents, by name, before they are given threads.
+#[derive(Default)]
+pub struct IoAgents {
+    agents: Vec<(IoAgentName, Box<dyn Agent + Send>)>,
+}
+
+impl std::fmt::Debug for IoAgents {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<IoAgentName> = self.agents.iter().map(|(name, _)| *name).collect();
+        f.debug_struct("IoAgents").field("agents", &names).finish()
+    }
+}
+
+impl IoAgents {
+    pub fn add(&mut self, name: IoAgentName, agent: Box<dyn Agent + Send>) {
+        assert!(
+            self.agents.iter().all(|(added, _)| *added != name),
+            "{name:?} added twice"
+        );
+        self.agents.push((name, agent));
+    }
+
+    fn take(&mut self, name: IoAgentName) -> Option<Box<dyn Agent + Send>> {
+        let index = self.agents.iter().position(|(added, _)| *added == name)?;
+        Some(self.agents.swap_remove(index).1)
+    }
+
+    /// Starts one thread per entry of `plan` with its agents (in the
+    /// plan's order). Every agent added must be in the plan, and every
+    /// agent in the plan added (see `ServerSection::io_thread_plan`).
+    pub fn spawn(mut self, plan: &[IoThreadSection]) -> std::io::Result<IoThreads> {
+        let mut threads = IoThreads::default();
+        for thread in plan {
+            let agents: Vec<Box<dyn Agent + Send>> = thread
+                .agents
+                .iter()
+                .map(|name| {
+                    self.take(*name)
+                        .unwrap_or_else(|| panic!("{name:?} is planned but was not started"))
+                })
+                .collect();
+            let composite = CompositeAgent::new(agents);
+            let fds = composite.wake_fds();
+            let config = RunnerConfig {
+                core: thread.core,
+                idle: idle_strategy(thread.idle, Duration::from_micros(thread.park_us)),
+            };
+            let mut runner = AgentRunner::new(composite, config);
+            if !fds.is_empty() {
+                runner = runner.with_sleeper(Box::new(EpollSleeper::new(&fds)?));
+            }
+            match runner.spawn() {
+                Ok(handle) => threads.handles.push(handle),
+                Err(error) => {
+                    threads.close();
+                    return Err(error);
+                }
+            }
+        }
+        assert!(
+            self.agents.is_empty(),
+            "agents without a thread: {:?}",
+            self.agents.iter().map(|(name, _)| name).collect::<Vec<_>>()
+        );
+        Ok(threads)
+    }
+}
+
+/// The running I/O threads.
+#[derive(Debug, Default)]
+pub struct IoThreads {
+    handles: Vec<AgentHandle<CompositeAgent>>,
+}
+
+impl IoThreads {
+    /// Whether a thread has ended (its agents finished or one failed).
+    pub fn any_finished(&self) -> bool {
+        self.handles.iter().any(AgentHandle::is_finished)
+    }
+
+    /// Aborts every thread (an error path: nothing is drained).
+    pub fn close(self) {
+        for handle in &self.handles {
+            handle.close();
+        }
+        for handle in self.handles {
+            let _ = handle.join();
+        }
+    }
+
+    /// Waits for every thread; the first failure, if any (each is
+    /// logged).
+    pub fn join(self) -> std::io::Result<()> {
+        let mut first = Ok(());
+        for handle in self.handles {
+            let role = handle.role().to_owned();
+            match handle.join().1 {
+                Ok(()) | Err(AgentError::Finished) => {}
+                Err(AgentError::Failed(error)) => {
+                    tracing::error!(thread = %role, %error, "an I/O thread failed");
+                    if first.is_ok() {
+                        first = Err(error);
+                    }
+                }
+            }
+        }
+        first
+    }
+}
