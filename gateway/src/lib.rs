@@ -1,6 +1,6 @@
 //! Order entry and funding at the edge: SoupBinTCP 4.0 sessions, the OUCH
 //! 5.0 codec, the project's funding messages, logins and rate limits, the
-//! mio server and a client library (see `../shared/DESIGN.md`).
+//! mio server and a client library (see `docs/design.md`).
 //!
 //! - `soupbin`, `ouch`, `funding`: the codecs (sans-I/O).
 //! - `auth`: the login table (Argon2id password hashes).

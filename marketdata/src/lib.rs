@@ -1,6 +1,6 @@
 //! Market data: the ITCH 5.0 encoder, MoldUDP64 packets over multicast, the
 //! re-request server, snapshots, and a subscriber library that rebuilds
-//! books (see `../shared/DESIGN.md`).
+//! books (see `docs/design.md`).
 //!
 //! Built so far: the ITCH 5.0 codec (`itch`) and the MoldUDP64 packet
 //! codec (`moldudp64`), sans-I/O. The publisher, re-request server,

@@ -73,7 +73,7 @@ pub enum Start {
 }
 
 /// Addresses, limits and test knobs of a [`Subscriber`]. `Default` is the
-/// local exchange of `../shared/DESIGN.md`.
+/// local exchange of `docs/design.md`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SubscriberConfig {
     /// Feed A: a multicast group and port, or (for tests on hosts without

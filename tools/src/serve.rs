@@ -12,7 +12,7 @@ use crate::threads::{self, IoAgents, IoThreads};
 use engine::runner::{EngineHandle, LoopConfig};
 use engine::{Applied, Command, Engine, Recovered, Sequencer, Status};
 use gateway::server::{
-    AppliedCommand, Directory, DirectoryLogin, OutboundProxy, Server, ServerConfig, ServerHandle,
+    AppliedCommand, Directory, DirectoryLogin, GatewayControl, OutboundProxy, Server, ServerConfig,
     ServerParts, SessionStreams,
 };
 use std::net::SocketAddr;
@@ -306,7 +306,6 @@ fn md_config(config: &Config) -> anyhow::Result<marketdata::server::MdConfig> {
 #[derive(Debug)]
 pub struct Running {
     engine: EngineHandle,
-    server: ServerHandle,
     edges: Edges,
     io: IoThreads,
     pub order_entry: SocketAddr,
@@ -530,14 +529,21 @@ pub fn start(config: &Config) -> anyhow::Result<Running> {
         io_agents.add(IoAgentName::Marketdata, Box::new(agent));
         md_control = Some(control);
     }
-    let io_plan: Vec<_> = io_plan
-        .into_iter()
-        .filter_map(|mut thread| {
-            // The gateway still runs its own loop (see `Server::spawn`).
-            thread.agents.retain(|agent| *agent != IoAgentName::Gateway);
-            (!thread.agents.is_empty()).then_some(thread)
-        })
-        .collect();
+    let gateway = match server.into_agent(parts) {
+        Ok((agent, control)) => {
+            io_agents.add(IoAgentName::Gateway, Box::new(agent));
+            control
+        }
+        Err(error) => {
+            engine.stop().close()?;
+            anyhow::bail!("cannot start the gateway: {error}");
+        }
+    };
+    let edges = Edges {
+        gateway,
+        md: md_control,
+        snapshot: snapshot_control,
+    };
     let io = match io_agents.spawn(&io_plan) {
         Ok(io) => io,
         Err(error) => {
@@ -545,23 +551,8 @@ pub fn start(config: &Config) -> anyhow::Result<Running> {
             anyhow::bail!("cannot start the I/O threads: {error}");
         }
     };
-    let edges = Edges {
-        md: md_control,
-        snapshot: snapshot_control,
-    };
-    let server = match server.spawn(parts) {
-        Ok(server) => server,
-        Err(error) => {
-            let closed = engine.stop().close();
-            edges.engine_done();
-            let _ = io.join();
-            closed?;
-            anyhow::bail!("cannot start the gateway thread: {error}");
-        }
-    };
     Ok(Running {
         engine,
-        server,
         edges,
         io,
         order_entry,
@@ -575,14 +566,14 @@ impl Running {
     /// Whether the engine or an I/O thread has ended on its own (a journal
     /// failure or an I/O error).
     pub fn failed(&self) -> bool {
-        self.engine.is_finished() || self.server.is_finished() || self.io.any_finished()
+        self.engine.is_finished() || self.io.any_finished()
     }
 
     /// Stops cleanly: no more input, the engine drains its ring, the
     /// journal is made durable and closed, the last replies and market
     /// data are sent and the sessions closed.
     pub fn stop(self) -> anyhow::Result<()> {
-        self.server.stop_input();
+        self.edges.gateway.stop_input();
         // Let commands already read reach the engine's ring.
         std::thread::sleep(Duration::from_millis(20));
         let sequencer = self.engine.stop();
@@ -592,12 +583,8 @@ impl Running {
         // the other fails; the snapshot agent catches up with the closed
         // journal and stops.
         self.edges.engine_done();
-        let gateway = self.server.finish();
         let io = self.io.join();
-        match &gateway {
-            Ok(stats) => tracing::info!(?stats, "gateway stopped"),
-            Err(error) => tracing::error!(%error, "the gateway stopped with an error"),
-        }
+        tracing::info!(stats = ?self.edges.gateway.stats(), "gateway stopped");
         if let Some(control) = &self.edges.md {
             tracing::info!(stats = ?control.stats(), "market data stopped");
         }
@@ -609,7 +596,6 @@ impl Running {
             );
         }
         closed?;
-        gateway?;
         io?;
         Ok(())
     }
@@ -619,6 +605,7 @@ impl Running {
 /// concerns.
 #[derive(Debug)]
 struct Edges {
+    gateway: GatewayControl,
     md: Option<marketdata::server::MdControl>,
     snapshot: Option<engine::SnapshotControl>,
 }
@@ -627,6 +614,7 @@ impl Edges {
     /// The engine has stopped and the journal is closed: each agent
     /// finishes what is durable and ends.
     fn engine_done(&self) {
+        self.gateway.engine_done();
         if let Some(control) = &self.md {
             control.engine_done();
         }
