@@ -375,6 +375,14 @@ pub(crate) fn scan_segment(
         if stop_after.is_some() || !is_last {
             return Err(corrupt(reason));
         }
+        if let Some(later) = valid_record_after(segment, offset, chain.next_sequence) {
+            return Err(corrupt(format!(
+                "{reason}, and a valid record (sequence {}) follows at offset {later}",
+                later_sequence(segment, later)
+            )));
+        }
+        // Bad bytes where an acknowledged record must be are never a torn
+        // tail.
         if let Some(checkpoint) = chain.checkpoint.filter(|_| chain.next_is_acknowledged()) {
             let dir = segment.path.parent().unwrap_or(Path::new("."));
             return Err(behind_checkpoint(
@@ -386,12 +394,6 @@ pub(crate) fn scan_segment(
                     chain.next_sequence
                 ),
             ));
-        }
-        if let Some(later) = valid_record_after(segment, offset, chain.next_sequence) {
-            return Err(corrupt(format!(
-                "{reason}, and a valid record (sequence {}) follows at offset {later}",
-                later_sequence(segment, later)
-            )));
         }
         return Ok(SegmentEnd::Torn {
             offset,

@@ -296,6 +296,46 @@ fn open_read_only_report(dir: &Path) -> Result<RecoveryReport, JournalError> {
     Journal::open_read_only(dir).map(|(_, report)| report)
 }
 
+/// Rewrites `dir`'s checkpoint (every copy, with the layout of
+/// `checkpoint.rs`) so that only records through `sequence` count as
+/// acknowledged: the state of a journal whose later records were appended
+/// but never reported durable before the process or machine stopped. Tests
+/// of a torn, unacknowledged tail damage only records beyond it.
+fn acknowledge_only_through(dir: &Path, sequence: u64) {
+    let (term, crc) = match record_spots(dir).0.iter().find(|s| s.sequence == sequence) {
+        Some(spot) => {
+            let bytes = fs::read(&spot.path).unwrap();
+            let header = spot.offset;
+            (
+                u64_at(&bytes, header + 24),
+                u32_at(&bytes, header + RECORD_HEADER_BYTES - 4),
+            )
+        }
+        None => {
+            assert_eq!(sequence, 0, "no record {sequence} in {dir:?}");
+            (0, 0)
+        }
+    };
+    let mut file = vec![0u8; 4 * 4096];
+    for copy in 0..4u64 {
+        let block = &mut file[copy as usize * 4096..][..64];
+        block[0..8].copy_from_slice(b"EXCKPT\0\x01");
+        block[8..12].copy_from_slice(&1u32.to_le_bytes());
+        block[12..16].copy_from_slice(&64u32.to_le_bytes());
+        block[16..24].copy_from_slice(&(1_000 + copy).to_le_bytes());
+        block[24..32].copy_from_slice(&sequence.to_le_bytes());
+        block[32..40].copy_from_slice(&term.to_le_bytes());
+        block[40..44].copy_from_slice(&crc.to_le_bytes());
+        let crc = crc32c::crc32c(&block[..60]);
+        block[60..64].copy_from_slice(&crc.to_le_bytes());
+    }
+    fs::write(dir.join("CHECKPOINT"), file).unwrap();
+    assert_eq!(
+        Journal::read_checkpoint(dir).unwrap().map(|c| c.sequence),
+        Some(sequence)
+    );
+}
+
 // ---------------------------------------------------------------------------
 // Torn tails
 // ---------------------------------------------------------------------------
@@ -310,6 +350,8 @@ fn torn_last_record_cut_at_every_byte_is_truncated_and_appends_continue() {
     // 120 records span several segments; the last one has padding.
     let records = 120;
     build(&pristine, records, options());
+    // The last record was appended, never acknowledged.
+    acknowledge_only_through(&pristine, records - 1);
     let (spots, _) = record_spots(&pristine);
     let last = spots.last().unwrap().clone();
     assert!(segment_files(&pristine).len() >= 3);
@@ -381,6 +423,8 @@ fn truncated_last_segment_file_gets_its_length_back() {
     let pristine = scratch.trial("pristine");
     let records = 40;
     build(&pristine, records, options());
+    // The last record was appended, never acknowledged.
+    acknowledge_only_through(&pristine, records - 1);
     let (spots, ends) = record_spots(&pristine);
     let last = spots.last().unwrap().clone();
     let end = ends.last().unwrap().end;
@@ -686,6 +730,9 @@ fn missing_segments_are_errors_and_leftovers_of_a_roll_over_are_removed() {
         .find(|s| s.path == files[count - 1])
         .unwrap()
         .sequence;
+    // The last segment's records were never acknowledged (the process
+    // stopped as it rolled over, before appending them).
+    acknowledge_only_through(&dir, first_in_last - 1);
     edit(&last, |bytes| bytes[SEGMENT_HEADER_BYTES..].fill(0));
     let seal_at = ends[count - 2].end;
     edit(&before_last, |bytes| bytes[seal_at..seal_at + 4].fill(0));
@@ -702,6 +749,7 @@ fn missing_segments_are_errors_and_leftovers_of_a_roll_over_are_removed() {
     // The same stop, with the new segment's header page lost too.
     let dir = scratch.trial("blank");
     copy_dir(&pristine, &dir);
+    acknowledge_only_through(&dir, first_in_last - 1);
     let last = moved(&files[count - 1], &dir);
     edit(&last, |bytes| bytes.fill(0));
     edit(&moved(&files[count - 2], &dir), |bytes| {
@@ -715,6 +763,7 @@ fn missing_segments_are_errors_and_leftovers_of_a_roll_over_are_removed() {
     // no particular order). The blank segment held nothing.
     let dir = scratch.trial("blank-after-seal");
     copy_dir(&pristine, &dir);
+    acknowledge_only_through(&dir, first_in_last - 1);
     let last = moved(&files[count - 1], &dir);
     edit(&last, |bytes| bytes.fill(0));
     let report = recover_and_continue(&dir, first_in_last - 1);
@@ -729,6 +778,7 @@ fn missing_segments_are_errors_and_leftovers_of_a_roll_over_are_removed() {
     // after a roll-over: kept.
     let dir = scratch.trial("empty-after-seal");
     copy_dir(&pristine, &dir);
+    acknowledge_only_through(&dir, first_in_last - 1);
     let last = moved(&files[count - 1], &dir);
     edit(&last, |bytes| bytes[SEGMENT_HEADER_BYTES..].fill(0));
     let report = recover_and_continue(&dir, first_in_last - 1);
