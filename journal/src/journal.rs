@@ -340,8 +340,12 @@ impl Journal {
         *journal.shared.checkpoint.lock() = Some(writer);
         // What recovery found may be only in the page cache (the process that
         // wrote it crashed): make it durable (and the checkpoint follow)
-        // before it counts as such.
-        journal.sync()?;
+        // before it counts as such. Under `memory` nothing waits for that:
+        // the flusher's first round syncs it (it starts from the first
+        // segment) before the checkpoint claims anything after it.
+        if !journal.shared.memory_policy {
+            journal.sync()?;
+        }
         journal.start_flusher();
         journal.prepare_next();
         Ok((journal, scan.report))
@@ -422,11 +426,19 @@ impl Journal {
         };
         {
             let shared = Arc::clone(&self.shared);
-            // Everything before the current write position was synced by
-            // `open`; the flusher takes over from exactly there.
-            let start = flusher::Cursor {
-                position: self.shared.segment_count.load(Ordering::Acquire) - 1,
-                flushed: self.offset,
+            // Under `fsync`, everything before the current write position
+            // was synced by `open`; the flusher takes over from exactly
+            // there. Under `memory`, from the start.
+            let start = if paced {
+                flusher::Cursor {
+                    position: 0,
+                    flushed: 0,
+                }
+            } else {
+                flusher::Cursor {
+                    position: self.shared.segment_count.load(Ordering::Acquire) - 1,
+                    flushed: self.offset,
+                }
             };
             self.flusher = Some(
                 std::thread::Builder::new()
