@@ -217,7 +217,10 @@ impl CheckpointWriter {
             last: current,
         };
         if let Some(durable) = rewrite {
-            writer.file.set_len((COPIES * BLOCK_BYTES) as u64).at(&writer.path)?;
+            writer
+                .file
+                .set_len((COPIES * BLOCK_BYTES) as u64)
+                .at(&writer.path)?;
             for _ in 0..COPIES {
                 writer.write(durable).at(&writer.path)?;
             }

@@ -702,7 +702,11 @@ impl Journal {
     /// The journal's durable checkpoint: the last record known to be on
     /// the device (`None` read-only).
     pub fn checkpoint(&self) -> Option<Checkpoint> {
-        self.shared.checkpoint.lock().as_ref().map(CheckpointWriter::current)
+        self.shared
+            .checkpoint
+            .lock()
+            .as_ref()
+            .map(CheckpointWriter::current)
     }
 
     /// The checkpoint recorded in `dir`, without opening the journal:
@@ -892,9 +896,8 @@ fn scan_beside_writer(
 /// the directory's lock, or that of its `LOCK` file).
 pub fn writer_holds_lock(dir: &Path) -> bool {
     let held = |path: PathBuf| {
-        File::open(path).is_ok_and(|file| {
-            matches!(file.try_lock_shared(), Err(fs::TryLockError::WouldBlock))
-        })
+        File::open(path)
+            .is_ok_and(|file| matches!(file.try_lock_shared(), Err(fs::TryLockError::WouldBlock)))
     };
     held(dir.to_path_buf()) || held(dir.join(LOCK_FILE))
 }

@@ -118,7 +118,8 @@ impl JournalReader {
         // SAFETY: published (see `next`).
         let bytes = unsafe { segment.bytes(offset, length) };
         let (header_bytes, body) = bytes.split_at(RECORD_HEADER_BYTES);
-        let header_bytes: &[u8; RECORD_HEADER_BYTES] = header_bytes.try_into().expect("a record header");
+        let header_bytes: &[u8; RECORD_HEADER_BYTES] =
+            header_bytes.try_into().expect("a record header");
         let linked = self.expected.is_none_or(|(sequence, link)| {
             header.sequence == sequence && header.previous_checksum == link
         });

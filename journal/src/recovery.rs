@@ -183,7 +183,11 @@ impl Chain {
 }
 
 /// The refusal of a journal that does not reach its checkpoint.
-pub(crate) fn behind_checkpoint(dir: &Path, checkpoint: &Checkpoint, found: String) -> JournalError {
+pub(crate) fn behind_checkpoint(
+    dir: &Path,
+    checkpoint: &Checkpoint,
+    found: String,
+) -> JournalError {
     JournalError::BehindCheckpoint {
         dir: dir.to_path_buf(),
         found,
@@ -210,14 +214,16 @@ pub(crate) fn check_segment_header(
     // SAFETY: recovery runs before the segment is shared with a writer.
     let bytes = unsafe { segment.bytes(0, SEGMENT_HEADER_BYTES) };
     let header =
-        SegmentHeader::decode(bytes.try_into().expect("64 bytes")).map_err(|error| match error {
-            SegmentHeaderError::Version(found) => JournalError::IncompatibleVersion {
-                path: segment.path.clone(),
-                found,
-                supported: FORMAT_VERSION,
+        SegmentHeader::decode(bytes.try_into().expect("64 bytes")).map_err(
+            |error| match error {
+                SegmentHeaderError::Version(found) => JournalError::IncompatibleVersion {
+                    path: segment.path.clone(),
+                    found,
+                    supported: FORMAT_VERSION,
+                },
+                _ => corrupt(format!("segment header: {}", error.describe())),
             },
-            _ => corrupt(format!("segment header: {}", error.describe())),
-        })?;
+        )?;
     if header.index != segment.index || header.first_sequence != segment.first_sequence {
         return Err(corrupt(format!(
             "the header says segment {} from sequence {}, the file name segment {} from {}",

@@ -1563,7 +1563,10 @@ fn a_missing_or_unreadable_checkpoint_is_refused_once_there_are_records() {
         }
         for result in [open_report(&dir), open_read_only_report(&dir)] {
             match result {
-                Err(JournalError::Checkpoint { path: found, reason }) => {
+                Err(JournalError::Checkpoint {
+                    path: found,
+                    reason,
+                }) => {
                     assert_eq!(found, path, "{damage}");
                     assert!(reason.contains("records 1..=40"), "{damage}: {reason}");
                 }
@@ -1775,13 +1778,13 @@ fn a_replicated_copy_is_byte_identical_and_a_broken_chain_is_refused() {
         reader.next().unwrap().unwrap().bytes.to_vec()
     };
     let next = next_bytes(&mut leader);
-    let refused = |follower: &mut Journal, bytes: &[u8], what: &str| {
-        match follower.append_replicated(bytes) {
-            Err(JournalError::ReplicatedRecord { expected, reason }) => {
-                assert_eq!(expected, records + 1, "{what}: {reason}");
-            }
-            other => panic!("{what}: expected ReplicatedRecord, got {other:?}"),
+    let refused = |follower: &mut Journal, bytes: &[u8], what: &str| match follower
+        .append_replicated(bytes)
+    {
+        Err(JournalError::ReplicatedRecord { expected, reason }) => {
+            assert_eq!(expected, records + 1, "{what}: {reason}");
         }
+        other => panic!("{what}: expected ReplicatedRecord, got {other:?}"),
     };
     // A record already there (wrong sequence), a changed byte (checksum),
     // cut short, and a record of another history (its link is wrong).
@@ -1814,10 +1817,17 @@ fn a_replicated_copy_is_byte_identical_and_a_broken_chain_is_refused() {
     assert_eq!(leader_files.len(), follower_files.len());
     for (a, b) in leader_files.iter().zip(&follower_files) {
         assert_eq!(a.file_name(), b.file_name());
-        assert!(fs::read(a).unwrap() == fs::read(b).unwrap(), "{a:?} differs");
+        assert!(
+            fs::read(a).unwrap() == fs::read(b).unwrap(),
+            "{a:?} differs"
+        );
     }
     assert_eq!(
-        Journal::read_checkpoint(&leader_dir).unwrap().map(|c| (c.sequence, c.checksum, c.term)),
-        Journal::read_checkpoint(&follower_dir).unwrap().map(|c| (c.sequence, c.checksum, c.term)),
+        Journal::read_checkpoint(&leader_dir)
+            .unwrap()
+            .map(|c| (c.sequence, c.checksum, c.term)),
+        Journal::read_checkpoint(&follower_dir)
+            .unwrap()
+            .map(|c| (c.sequence, c.checksum, c.term)),
     );
 }
