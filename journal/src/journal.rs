@@ -241,20 +241,7 @@ impl Journal {
         for path in &scan.report.removed {
             fs::remove_file(path).at(path)?;
         }
-        if let Some((path, length)) = restored
-            && scan.report.torn_tail.is_none()
-            && scan.segments.last().is_some_and(|last| last.path == path)
-        {
-            scan.report.torn_tail = Some(recovery::TornTail {
-                segment: path,
-                offset: length,
-                bytes: 0,
-                reason: format!(
-                    "the file was {length} bytes, shorter than its header says; its length was \
-                     restored"
-                ),
-            });
-        }
+        report_restored_file(&mut scan, restored);
         let offset = match scan.end {
             SegmentEnd::Open(offset) => Some(offset),
             SegmentEnd::Torn {
@@ -291,22 +278,7 @@ impl Journal {
                     scan.segments.is_empty(),
                     "a journal with segments has an end"
                 );
-                let index = 1;
-                let prepared =
-                    PreparedSegment::create(dir, index, options.segment_bytes, options.prefault)
-                        .at(dir)?;
-                let header = SegmentHeader {
-                    index,
-                    first_sequence: scan.chain.next_sequence,
-                    previous_checksum: scan.chain.last_checksum,
-                    capacity: options.segment_bytes as u64,
-                };
-                let segment = prepared
-                    .activate(dir, &header.encode(), scan.chain.next_sequence)
-                    .at(dir)?;
-                sync_directory(dir).at(dir)?;
-                segment.set_published_end(SEGMENT_HEADER_BYTES);
-                let current = Arc::new(segment);
+                let current = Arc::new(first_segment(dir, &options, &scan.chain)?);
                 Journal::assemble(
                     shared,
                     options,
@@ -417,6 +389,9 @@ impl Journal {
         }
     }
 
+    /// Starts the flusher: group commit under `fsync`; under `memory`, a
+    /// paced sync that keeps the checkpoint following what is on the
+    /// device (see the `flusher` module).
     fn start_flusher(&mut self) {
         let (delay, paced) = match self.options.durability {
             Durability::Fsync { flush_delay_us_max } => {
@@ -424,29 +399,27 @@ impl Journal {
             }
             Durability::Memory => (flusher::MEMORY_CHECKPOINT_INTERVAL, true),
         };
-        {
-            let shared = Arc::clone(&self.shared);
-            // Under `fsync`, everything before the current write position
-            // was synced by `open`; the flusher takes over from exactly
-            // there. Under `memory`, from the start.
-            let start = if paced {
-                flusher::Cursor {
-                    position: 0,
-                    flushed: 0,
-                }
-            } else {
-                flusher::Cursor {
-                    position: self.shared.segment_count.load(Ordering::Acquire) - 1,
-                    flushed: self.offset,
-                }
-            };
-            self.flusher = Some(
-                std::thread::Builder::new()
-                    .name("journal-flusher".to_owned())
-                    .spawn(move || flusher::run(&shared, delay, start, paced))
-                    .expect("spawn the journal flusher"),
-            );
-        }
+        // Under `fsync`, everything before the current write position was
+        // synced by `open`; the flusher takes over from exactly there. Under
+        // `memory`, from the start.
+        let start = if paced {
+            flusher::Cursor {
+                position: 0,
+                flushed: 0,
+            }
+        } else {
+            flusher::Cursor {
+                position: self.shared.segment_count.load(Ordering::Acquire) - 1,
+                flushed: self.offset,
+            }
+        };
+        let shared = Arc::clone(&self.shared);
+        self.flusher = Some(
+            std::thread::Builder::new()
+                .name("journal-flusher".to_owned())
+                .spawn(move || flusher::run(&shared, delay, start, paced))
+                .expect("spawn the journal flusher"),
+        );
     }
 
     fn prepare_next(&mut self) {
@@ -965,6 +938,49 @@ fn require_checkpoint(
             report.last_sequence
         ),
     })
+}
+
+/// The first segment of a journal that has none, with its header and
+/// final name, its directory entry durable.
+fn first_segment(
+    dir: &Path,
+    options: &JournalOptions,
+    chain: &recovery::Chain,
+) -> Result<Segment, JournalError> {
+    let index = 1;
+    let prepared =
+        PreparedSegment::create(dir, index, options.segment_bytes, options.prefault).at(dir)?;
+    let header = SegmentHeader {
+        index,
+        first_sequence: chain.next_sequence,
+        previous_checksum: chain.last_checksum,
+        capacity: options.segment_bytes as u64,
+    };
+    let segment = prepared
+        .activate(dir, &header.encode(), chain.next_sequence)
+        .at(dir)?;
+    sync_directory(dir).at(dir)?;
+    segment.set_published_end(SEGMENT_HEADER_BYTES);
+    Ok(segment)
+}
+
+/// A last segment file whose length [`restore_cut_file`] gave back is
+/// reported as a torn tail (if recovery found no other).
+fn report_restored_file(scan: &mut recovery::Scan, restored: Option<(PathBuf, u64)>) {
+    if let Some((path, length)) = restored
+        && scan.report.torn_tail.is_none()
+        && scan.segments.last().is_some_and(|last| last.path == path)
+    {
+        scan.report.torn_tail = Some(recovery::TornTail {
+            segment: path,
+            offset: length,
+            bytes: 0,
+            reason: format!(
+                "the file was {length} bytes, shorter than its header says; its length was \
+                 restored"
+            ),
+        });
+    }
 }
 
 /// A last segment file shorter than its header says (copied or cut short,
