@@ -7,10 +7,12 @@
 //! sync is never paid per record. When nothing is pending it sleeps for at
 //! most the configured delay, which bounds the latency it adds when idle.
 //!
-//! After each group it also advances the durable checkpoint (the
-//! `checkpoint` module) to the last record it synced, which it finds by
-//! walking the record headers of the range it synced: the appender never
-//! touches the checkpoint. Under the `memory` policy the same thread runs
+//! After each group it also hands the last record it synced (found by
+//! walking the record headers of the range it synced) to the checkpointer
+//! thread ([`run_checkpointer`]), which advances the durable checkpoint
+//! (the `checkpoint` module). The checkpoint's own `fdatasync` is thus
+//! neither on the append path nor between two groups: the next group's
+//! sync starts at once. Under the `memory` policy the flusher runs
 //! paced, one round per [`MEMORY_CHECKPOINT_INTERVAL`]: it syncs what was
 //! appended and advances the checkpoint, so that the checkpoint follows
 //! what is on the device (under `memory`, acknowledged records that were
@@ -67,15 +69,41 @@ pub(crate) fn run(shared: &Shared, delay: Duration, start: Cursor, paced: bool) 
         }
         durable = target;
         shared.durable.0.store(durable, Ordering::Release);
-        if let Some(last) = last
-            && let Some(writer) = shared.checkpoint.lock().as_mut()
-            && let Err(error) = writer.advance(last)
-        {
-            fail(shared, error.to_string());
-            return;
+        if let Some(last) = last {
+            *shared.checkpoint_due.lock() = Some(last);
+            shared.checkpoint_wake.notify_one();
         }
         if paced && !stopping {
             std::thread::park_timeout(delay);
+        }
+    }
+}
+
+/// The checkpointer thread: writes each synced record the flusher hands
+/// it (the newest only, when several came during one write) into the
+/// checkpoint, until the journal stops.
+pub(crate) fn run_checkpointer(shared: &Shared) {
+    loop {
+        let due = {
+            let mut due = shared.checkpoint_due.lock();
+            loop {
+                if let Some(record) = due.take() {
+                    break Some(record);
+                }
+                if shared.stop.load(Ordering::Acquire) {
+                    break None;
+                }
+                shared.checkpoint_wake.wait(&mut due);
+            }
+        };
+        let Some(record) = due else {
+            return;
+        };
+        if let Some(writer) = shared.checkpoint.lock().as_mut()
+            && let Err(error) = writer.advance(record)
+        {
+            fail(shared, error.to_string());
+            return;
         }
     }
 }

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use parking_lot::{Mutex, RwLock};
+use parking_lot::{Condvar, Mutex, RwLock};
 
 use crate::checkpoint::{self, Checkpoint, CheckpointWriter, DurableRecord, Found};
 use crate::error::{IoContext, JournalError};
@@ -112,6 +112,10 @@ pub(crate) struct Shared {
     /// The durable checkpoint, advanced by the flusher after each group
     /// and by [`Journal::sync`]; `None` read-only.
     pub(crate) checkpoint: Mutex<Option<CheckpointWriter>>,
+    /// The last record the flusher synced and the checkpointer has not
+    /// written yet, and the checkpointer's wake-up.
+    pub(crate) checkpoint_due: Mutex<Option<DurableRecord>>,
+    pub(crate) checkpoint_wake: Condvar,
 }
 
 impl Shared {
@@ -127,6 +131,8 @@ impl Shared {
             failure: Mutex::new(None),
             failed: AtomicBool::new(false),
             checkpoint: Mutex::new(None),
+            checkpoint_due: Mutex::new(None),
+            checkpoint_wake: Condvar::new(),
         }
     }
 
@@ -207,6 +213,7 @@ pub struct Journal {
     /// The next segment, being made ahead of need.
     preparing: Option<JoinHandle<std::io::Result<PreparedSegment>>>,
     flusher: Option<JoinHandle<()>>,
+    checkpointer: Option<JoinHandle<()>>,
     /// Held (locked) while the journal is open for writing.
     _lock: Option<DirectoryLock>,
 }
@@ -385,6 +392,7 @@ impl Journal {
             term: chain.last_term,
             preparing: None,
             flusher: None,
+            checkpointer: None,
             _lock: lock,
         }
     }
@@ -419,6 +427,13 @@ impl Journal {
                 .name("journal-flusher".to_owned())
                 .spawn(move || flusher::run(&shared, delay, start, paced))
                 .expect("spawn the journal flusher"),
+        );
+        let shared = Arc::clone(&self.shared);
+        self.checkpointer = Some(
+            std::thread::Builder::new()
+                .name("journal-checkpoint".to_owned())
+                .spawn(move || flusher::run_checkpointer(&shared))
+                .expect("spawn the journal checkpointer"),
         );
     }
 
@@ -765,6 +780,13 @@ impl Journal {
         if let Some(handle) = self.flusher.take() {
             handle.thread().unpark();
             handle.join().expect("the journal flusher panicked");
+        }
+        if let Some(handle) = self.checkpointer.take() {
+            // Under the lock the checkpointer checks `stop` under: it is
+            // waiting (and woken) or has yet to look.
+            drop(self.shared.checkpoint_due.lock());
+            self.shared.checkpoint_wake.notify_all();
+            handle.join().expect("the journal checkpointer panicked");
         }
         if self.shared.failed.load(Ordering::Acquire) {
             return Err(JournalError::Flusher(self.failure()));
