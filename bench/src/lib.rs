@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 
 pub mod cli;
+mod day_bench;
 mod e2e_bench;
 mod floors;
 mod harness;
