@@ -94,6 +94,9 @@ const _: () = assert!(3 * RESTING_MAX_LIMIT as usize / 2 + WINDOW_MAX as usize +
 const RESTART_TIMEOUT: Duration = Duration::from_secs(1_800);
 /// How long a clean stop may take.
 const STOP_TIMEOUT: Duration = Duration::from_secs(600);
+/// How long the market-data snapshot port is waited for once the server
+/// takes orders (it is absent when market data is disabled).
+const MD_SNAPSHOT_GRACE: Duration = Duration::from_secs(60);
 /// How often a restarting server's ports are tried.
 const PROBE_INTERVAL: Duration = Duration::from_millis(2);
 /// What the report calls the order stream.
@@ -391,11 +394,16 @@ fn measure_restart(
     ));
     let spawned = Instant::now();
     server.respawn()?;
-    let (order_entry, md_snapshot) = wait_for_ports(server, spawned)?;
-    let (username, password) = LOGINS[0];
-    let connection = log_in(server.address, window, false, username, password)?;
-    let serving = spawned.elapsed();
-    drop(connection);
+    let md_probe = probe_in_background(server.md_snapshot, spawned);
+    let served = wait_for_order_entry(server, spawned)
+        .and_then(|order_entry| Ok((order_entry, log_in_when_serving(server, window, spawned)?)));
+    let grace = if served.is_ok() {
+        MD_SNAPSHOT_GRACE
+    } else {
+        Duration::ZERO
+    };
+    let md_snapshot = md_probe.finish(grace);
+    let (order_entry, serving) = served?;
     let pid = server.pid().expect("a started server has a process");
     let memory = MemorySample::of_process(pid)?;
     let journal_commands = wait_for_sequence(server);
@@ -422,40 +430,84 @@ fn measure_restart(
     })
 }
 
-/// Tries the order-entry and market-data snapshot ports until both accept
-/// a connection (the snapshot port at most until a second after order
-/// entry: market data may be disabled); the time of each from `spawned`.
-fn wait_for_ports(
+/// A thread trying a port until it accepts a TCP connection.
+struct PortProbe {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<Option<Duration>>,
+}
+
+/// Tries `address` every [`PROBE_INTERVAL`] on a thread of its own (the
+/// market-data snapshot port opens on its own schedule, independently of
+/// order entry); the time from `spawned` at which it accepted.
+fn probe_in_background(address: SocketAddr, spawned: Instant) -> PortProbe {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    let stopped = std::sync::Arc::clone(&stop);
+    let thread = std::thread::spawn(move || {
+        while !stopped.load(Ordering::Acquire) {
+            if TcpStream::connect_timeout(&address, Duration::from_millis(100)).is_ok() {
+                return Some(spawned.elapsed());
+            }
+            std::thread::sleep(PROBE_INTERVAL);
+        }
+        None
+    });
+    PortProbe { stop, thread }
+}
+
+impl PortProbe {
+    /// Waits at most `grace` more for the port (it may be disabled), then
+    /// stops the probe.
+    fn finish(self, grace: Duration) -> Option<Duration> {
+        let deadline = Instant::now() + grace;
+        while !self.thread.is_finished() && Instant::now() < deadline {
+            std::thread::sleep(PROBE_INTERVAL);
+        }
+        self.stop.store(true, std::sync::atomic::Ordering::Release);
+        self.thread.join().ok().flatten()
+    }
+}
+
+/// Tries the order-entry port until it accepts a connection; the time from
+/// `spawned`.
+fn wait_for_order_entry(
     server: &SpawnedServer,
     spawned: Instant,
-) -> Result<(Duration, Option<Duration>), E2eBenchError> {
-    let accepts = |address: &SocketAddr| {
-        TcpStream::connect_timeout(address, Duration::from_millis(100)).is_ok()
-    };
-    let mut order_entry = None;
-    let mut md_snapshot = None;
+) -> Result<Duration, E2eBenchError> {
     loop {
         server.check_running()?;
-        if md_snapshot.is_none() && accepts(&server.md_snapshot) {
-            md_snapshot = Some(spawned.elapsed());
+        if TcpStream::connect_timeout(&server.address, Duration::from_millis(100)).is_ok() {
+            return Ok(spawned.elapsed());
         }
-        if order_entry.is_none() && accepts(&server.address) {
-            order_entry = Some(spawned.elapsed());
+        if spawned.elapsed() > RESTART_TIMEOUT {
+            return Err(E2eBenchError::Config(format!(
+                "the restarted server did not listen within {} s",
+                RESTART_TIMEOUT.as_secs()
+            )));
         }
-        let elapsed = spawned.elapsed();
-        match order_entry {
-            Some(listening)
-                if md_snapshot.is_some() || elapsed > listening + Duration::from_secs(1) =>
-            {
-                return Ok((listening, md_snapshot));
+        std::thread::sleep(PROBE_INTERVAL);
+    }
+}
+
+/// Logs in as DEMO1 (new messages only) until a login is accepted and an
+/// Account Query answered: the listener opens before the gateway's thread
+/// runs, so early attempts may time out. The time from `spawned`.
+fn log_in_when_serving(
+    server: &SpawnedServer,
+    window: u32,
+    spawned: Instant,
+) -> Result<Duration, E2eBenchError> {
+    let (username, password) = LOGINS[0];
+    loop {
+        match log_in(server.address, window, false, username, password) {
+            Ok(_connection) => return Ok(spawned.elapsed()),
+            Err(error) => {
+                server.check_running()?;
+                if spawned.elapsed() > RESTART_TIMEOUT {
+                    return Err(error);
+                }
+                std::thread::sleep(PROBE_INTERVAL);
             }
-            None if elapsed > RESTART_TIMEOUT => {
-                return Err(E2eBenchError::Config(format!(
-                    "the restarted server did not listen within {} s",
-                    RESTART_TIMEOUT.as_secs()
-                )));
-            }
-            _ => std::thread::sleep(PROBE_INTERVAL),
         }
     }
 }

@@ -10,6 +10,7 @@
 //! marked met or missed. Nothing in the markdown is written by hand: run
 //! the command again to refresh it.
 
+use crate::day_bench::DayBenchReport;
 use crate::floors::{FloorsConfig, FloorsReport, measure_floors};
 use crate::harness::{WorkloadReport, measure_with_config};
 use crate::journal_bench::{JournalBenchConfig, JournalBenchReport, measure_journal};
@@ -29,7 +30,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// The sections of `BENCHMARKS.md`, in order (the smoke test checks each).
-pub const SECTIONS: [&str; 8] = [
+pub const SECTIONS: [&str; 9] = [
     "## Machine and command",
     "## Physical floors",
     "## Engine against peers",
@@ -37,8 +38,14 @@ pub const SECTIONS: [&str; 8] = [
     "## Journal",
     "## Market data",
     "## End to end",
+    "## Memory and restart",
     "## Targets",
 ];
+
+/// A line after which `BENCHMARKS.md` is written by hand (recorded runs of
+/// the longer commands, figures of other builds): the report keeps
+/// everything from it on when it rewrites the file.
+pub const KEPT_MARKER: &str = "<!-- Everything below this line is kept by `exchange-bench report` when it rewrites the file. -->";
 
 /// The plots, under `OUT/benchmarks/`.
 pub const PLOTS: [&str; 3] = [
@@ -90,6 +97,9 @@ pub struct ReportConfig {
     pub e2e_executable: Option<PathBuf>,
     pub e2e_orders: u64,
     pub e2e_seconds: f64,
+    /// Enter Orders at which the memory section samples `serve` (it runs
+    /// when `e2e_executable` is set).
+    pub day_checkpoints: Vec<u64>,
 }
 
 impl ReportConfig {
@@ -130,6 +140,11 @@ impl ReportConfig {
             e2e_executable: None,
             e2e_orders: if quick { 500 } else { 20_000 },
             e2e_seconds: if quick { 0.2 } else { 1.0 },
+            day_checkpoints: if quick {
+                vec![2_000, 4_000]
+            } else {
+                vec![300_000, 1_000_000]
+            },
         }
     }
 }
@@ -164,6 +179,7 @@ struct Measured {
     journal: JournalBenchReport,
     md: MdBenchReport,
     e2e: Option<Result<E2eResult, String>>,
+    day: Option<Result<DayBenchReport, String>>,
     seconds: f64,
 }
 
@@ -181,9 +197,18 @@ pub fn write_report(
     plot_latency_vs_rate(&plots_dir.join(PLOTS[1]), &measured.open_loop)?;
     plot_throughput_vs_peers(&plots_dir.join(PLOTS[2]), &measured.engine)?;
     let path = config.out.join("BENCHMARKS.md");
-    std::fs::write(&path, markdown(config, &measured))
+    let kept = kept_tail(&std::fs::read_to_string(&path).unwrap_or_default());
+    std::fs::write(&path, markdown(config, &measured) + &kept)
         .map_err(|error| format!("{}: {error}", path.display()))?;
     Ok(path)
+}
+
+/// The hand-written end of an existing report, from [`KEPT_MARKER`] on
+/// (empty if it has none).
+fn kept_tail(existing: &str) -> String {
+    existing
+        .find(KEPT_MARKER)
+        .map_or(String::new(), |start| format!("\n{}", &existing[start..]))
 }
 
 fn measure_all(config: &ReportConfig, progress: &mut impl FnMut(&str)) -> Result<Measured, String> {
@@ -235,6 +260,10 @@ fn measure_all(config: &ReportConfig, progress: &mut impl FnMut(&str)) -> Result
         progress("end to end (exchange serve)");
         measure_e2e_section(config, executable)
     });
+    let day = config.e2e_executable.as_ref().map(|executable| {
+        progress("memory and restart (exchange serve)");
+        measure_day_section(config, executable)
+    });
     Ok(Measured {
         machine,
         commit: commit(),
@@ -244,6 +273,7 @@ fn measure_all(config: &ReportConfig, progress: &mut impl FnMut(&str)) -> Result
         journal,
         md,
         e2e,
+        day,
         seconds: started.elapsed().as_secs_f64(),
     })
 }
@@ -274,6 +304,21 @@ fn measure_e2e_section(config: &ReportConfig, executable: &Path) -> Result<E2eRe
         echo_p50_ns: report.echo_mio.round_trip_ns.p50,
         echo_p999_ns: report.echo_mio.round_trip_ns.p999,
     })
+}
+
+fn measure_day_section(config: &ReportConfig, executable: &Path) -> Result<DayBenchReport, String> {
+    use crate::day_bench::{DayBenchConfig, measure_day};
+    use crate::e2e_bench::{ServerDurability, StopMode};
+    let day_config = DayBenchConfig {
+        checkpoints: config.day_checkpoints.clone(),
+        connections: 4,
+        window: 256,
+        resting_max: 2_000,
+        executable: executable.to_path_buf(),
+        durability: ServerDurability::Memory,
+        restart: Some(StopMode::Clean),
+    };
+    measure_day(&day_config, |_| {}).map_err(|error| error.to_string())
 }
 
 /// `git rev-parse --short HEAD`, `-dirty` when the tree has changes;
@@ -467,6 +512,7 @@ fn markdown(config: &ReportConfig, measured: &Measured) -> String {
     journal_section(&mut text, measured);
     md_section(&mut text, measured);
     e2e_section(&mut text, measured);
+    day_section(&mut text, measured);
     targets_section(&mut text, measured);
 
     let _ = writeln!(text, "## Plots\n");
@@ -808,8 +854,77 @@ fn e2e_section(text: &mut String, measured: &Measured) {
     }
 }
 
-fn targets_section(text: &mut String, measured: &Measured) {
+fn day_section(text: &mut String, measured: &Measured) {
     let _ = writeln!(text, "{}\n", SECTIONS[7]);
+    let day = match &measured.day {
+        None => {
+            let _ = writeln!(
+                text,
+                "Not measured in this run (`--no-e2e`, or no `exchange` binary to start).\n"
+            );
+            return;
+        }
+        Some(Err(error)) => {
+            let _ = writeln!(text, "Failed: {error}\n");
+            return;
+        }
+        Some(Ok(day)) => day,
+    };
+    let _ = writeln!(
+        text,
+        "`exchange-bench day` at the report's size: a spawned `exchange serve` (memory \
+         durability) driven by {} connections ({}), its memory read from /proc/PID/status \
+         once every reply is in. RSS file is the mapped journal and logs; RSS anon the heap. \
+         Longer days: `exchange-bench day --orders 1000000,3000000,10000000` (see the recorded \
+         runs below).\n",
+        day.connections, day.order_mix
+    );
+    let mib = |kib: u64| format!("{:.1} MiB", kib as f64 / 1024.0);
+    let mut rows = vec![vec![
+        "0 (after start)".to_owned(),
+        String::new(),
+        mib(day.memory_at_start.vm_rss_kib),
+        mib(day.memory_at_start.rss_anon_kib),
+        mib(day.memory_at_start.rss_file_kib),
+    ]];
+    for checkpoint in &day.checkpoints {
+        rows.push(vec![
+            crate::cli::grouped(checkpoint.orders),
+            rate(checkpoint.orders_per_sec),
+            mib(checkpoint.memory.vm_rss_kib),
+            mib(checkpoint.memory.rss_anon_kib),
+            mib(checkpoint.memory.rss_file_kib),
+        ]);
+    }
+    table(
+        text,
+        &[
+            "orders in the day",
+            "orders/s",
+            "RSS",
+            "RSS anon",
+            "RSS file",
+        ],
+        &rows,
+    );
+    if let Some(restart) = &day.restart {
+        let _ = writeln!(
+            text,
+            "Restart ({}) on a journal of {} commands: order entry listening {:.3} s after \
+             the spawn, a login accepted {:.3} s after it; RSS then {}.\n",
+            restart.mode,
+            restart
+                .journal_commands
+                .map_or("?".to_owned(), crate::cli::grouped),
+            restart.order_entry_listening_seconds,
+            restart.serving_seconds,
+            mib(restart.memory.vm_rss_kib)
+        );
+    }
+}
+
+fn targets_section(text: &mut String, measured: &Measured) {
+    let _ = writeln!(text, "{}\n", SECTIONS[8]);
     let mut rows = Vec::new();
     for result in &measured.engine {
         // Only a peer whose fills equal ours did the same work: the verdict
@@ -1219,6 +1334,15 @@ mod tests {
             );
         }
         std::fs::remove_dir_all(&out).unwrap();
+    }
+
+    #[test]
+    fn the_hand_written_tail_is_kept() {
+        let existing = format!("# Benchmarks\nold figures\n{KEPT_MARKER}\n## Recorded\nkept\n");
+        let tail = kept_tail(&existing);
+        assert!(tail.contains("## Recorded\nkept") && tail.contains(KEPT_MARKER));
+        assert!(!tail.contains("old figures"));
+        assert_eq!(kept_tail("# Benchmarks\nno marker\n"), "");
     }
 
     #[test]

@@ -42,17 +42,30 @@ fn day_quick_reports_memory_per_checkpoint_and_a_clean_restart() {
         let cancels = u64_at(checkpoint, "/cancels");
         assert!(cancels > previous_cancels, "the mix cancels: {checkpoint}");
         previous_cancels = cancels;
-        assert!(u64_at(checkpoint, "/executions") > 0, "the mix trades: {checkpoint}");
+        assert!(
+            u64_at(checkpoint, "/executions") > 0,
+            "the mix trades: {checkpoint}"
+        );
         let rss = u64_at(checkpoint, "/memory/vm_rss_kib");
         assert!(rss > 0, "{checkpoint}");
-        assert!(u64_at(checkpoint, "/memory/vm_hwm_kib") >= rss, "{checkpoint}");
-        assert!(u64_at(checkpoint, "/memory/rss_anon_kib") > 0, "{checkpoint}");
+        assert!(
+            u64_at(checkpoint, "/memory/vm_hwm_kib") >= rss,
+            "{checkpoint}"
+        );
+        assert!(
+            u64_at(checkpoint, "/memory/rss_anon_kib") > 0,
+            "{checkpoint}"
+        );
     }
     assert_eq!(u64_at(&report, "/orders_rejected"), 0, "{report}");
     assert!(u64_at(&report, "/memory_at_start/vm_rss_kib") > 0);
 
     let restart = &report["restart"];
-    assert_eq!(restart["mode"].as_str(), Some("clean (SIGTERM)"), "{report}");
+    assert_eq!(
+        restart["mode"].as_str(),
+        Some("clean (SIGTERM)"),
+        "{report}"
+    );
     // The journal holds genesis and every order, and at most the cancels
     // on top (a refused cancel may or may not be journaled).
     let genesis = u64_at(&report, "/genesis_commands");
@@ -61,11 +74,16 @@ fn day_quick_reports_memory_per_checkpoint_and_a_clean_restart() {
         (genesis + 20_000..=genesis + 20_000 + previous_cancels).contains(&journaled),
         "{report}"
     );
-    let serving = restart["serving_seconds"].as_f64().expect("serving_seconds");
+    let serving = restart["serving_seconds"]
+        .as_f64()
+        .expect("serving_seconds");
     let listening = restart["order_entry_listening_seconds"]
         .as_f64()
         .expect("order_entry_listening_seconds");
-    assert!(serving > 0.0 && listening > 0.0 && listening <= serving, "{restart}");
+    assert!(
+        serving > 0.0 && listening > 0.0 && listening <= serving,
+        "{restart}"
+    );
     assert!(u64_at(restart, "/memory/vm_rss_kib") > 0, "{restart}");
     assert!(u64_at(restart, "/data_dir_bytes") > 0, "{restart}");
     for key in ["machine", "command", "order_mix"] {
@@ -85,7 +103,11 @@ fn day_crash_restart_recovers_every_acknowledged_order() {
         "--json",
     ]);
     let restart = &report["restart"];
-    assert_eq!(restart["mode"].as_str(), Some("crash (SIGKILL)"), "{report}");
+    assert_eq!(
+        restart["mode"].as_str(),
+        Some("crash (SIGKILL)"),
+        "{report}"
+    );
     let cancels = u64_at(&report, "/checkpoints/0/cancels");
     // Every order was answered before the kill, so each is in the journal
     // (memory durability survives the death of the process).
@@ -95,5 +117,9 @@ fn day_crash_restart_recovers_every_acknowledged_order() {
             .contains(&u64_at(restart, "/journal_commands")),
         "{report}"
     );
-    assert!(restart["serving_seconds"].as_f64().is_some_and(|seconds| seconds > 0.0));
+    assert!(
+        restart["serving_seconds"]
+            .as_f64()
+            .is_some_and(|seconds| seconds > 0.0)
+    );
 }
