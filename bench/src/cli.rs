@@ -252,6 +252,13 @@ pub struct DayArgs {
     #[arg(long, value_enum, default_value_t = RestartChoice::Clean)]
     pub restart: RestartChoice,
 
+    /// Start the server from this binary instead of this executable's
+    /// hidden `serve`: any binary with `serve --config FILE` and `config
+    /// show` (an `exchange` or `exchange-bench` of another build), so that
+    /// an old build and a new one are measured by the same bench.
+    #[arg(long, value_name = "PATH")]
+    pub server_binary: Option<std::path::PathBuf>,
+
     /// A small run for a smoke test (the defaults above in brackets).
     #[arg(long)]
     pub quick: bool,
@@ -589,7 +596,10 @@ fn run_day(arguments: &DayArgs) -> anyhow::Result<()> {
             .map_or(connections, |count| count as usize),
         window: arguments.window,
         resting_max: arguments.resting_max,
-        executable: std::env::current_exe().context("finding the exchange-bench executable")?,
+        executable: match &arguments.server_binary {
+            Some(path) => path.clone(),
+            None => std::env::current_exe().context("finding the exchange-bench executable")?,
+        },
         durability: match arguments.durability {
             DurabilityChoice::Memory => ServerDurability::Memory,
             DurabilityChoice::Fsync => ServerDurability::Fsync,

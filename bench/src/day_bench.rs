@@ -644,7 +644,7 @@ impl Trader {
             }),
             2 => {
                 let buy = match self.position {
-                    0 => step / 4 % 2 == 0,
+                    0 => (step / 4).is_multiple_of(2),
                     position => position < 0,
                 };
                 let (side, price) = if buy {
