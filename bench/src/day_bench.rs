@@ -186,8 +186,9 @@ pub(crate) struct Checkpoint {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub(crate) struct RestartReport {
     pub(crate) mode: &'static str,
-    /// The sequence the restarted server reported at start: the commands
-    /// in its journal (`None` if its output did not say).
+    /// The sequence the restarted server reported at start (`exchange: at
+    /// sequence N`), else the journal's last sequence on disk: the commands
+    /// journaled (`None` if neither is known).
     pub(crate) journal_commands: Option<u64>,
     /// What the restarted server said about its recovery.
     pub(crate) recovery: Option<String>,
@@ -204,6 +205,43 @@ pub(crate) struct RestartReport {
     pub(crate) memory: MemorySample,
     /// Bytes under the data directory at the restart.
     pub(crate) data_dir_bytes: u64,
+    /// The journal as read from disk between the stop and the restart
+    /// (`None` if it could not be read: see `journal_error`).
+    pub(crate) journal: Option<JournalOnDisk>,
+    pub(crate) journal_error: Option<String>,
+}
+
+/// What the journal directory holds, read with the journal crate while no
+/// server runs: how long the journal is, and whether a snapshot would let
+/// a start skip most of it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub(crate) struct JournalOnDisk {
+    pub(crate) first_sequence: u64,
+    pub(crate) last_sequence: u64,
+    pub(crate) segments: usize,
+    /// The newest snapshot that reads back whole, by its sequence.
+    pub(crate) newest_snapshot_sequence: Option<u64>,
+}
+
+impl JournalOnDisk {
+    /// Reads `dir` (the server's `data_dir/journal`) without writing to it.
+    fn read(dir: &Path) -> Result<JournalOnDisk, String> {
+        let (journal, report) =
+            journal::Journal::open_read_only(dir).map_err(|error| error.to_string())?;
+        let newest_snapshot_sequence = journal::SnapshotStore::new(dir)
+            .list()
+            .map_err(|error| error.to_string())?
+            .into_iter()
+            .flatten()
+            .map(|snapshot| snapshot.sequence)
+            .max();
+        Ok(JournalOnDisk {
+            first_sequence: report.first_sequence,
+            last_sequence: report.last_sequence,
+            segments: journal.segments().len(),
+            newest_snapshot_sequence,
+        })
+    }
 }
 
 /// The whole measurement.
@@ -388,6 +426,7 @@ fn measure_restart(
     progress(&format!("stopping the server: {}", mode.name()));
     let stop_seconds = server.stop_for_restart(mode, STOP_TIMEOUT)?.as_secs_f64();
     let data_dir_bytes = directory_bytes(&server.data_dir());
+    let journal_read = JournalOnDisk::read(&server.data_dir().join("journal"));
     progress(&format!(
         "restarting on the same data directory ({} bytes)",
         grouped(data_dir_bytes)
@@ -406,7 +445,12 @@ fn measure_restart(
     let (order_entry, serving) = served?;
     let pid = server.pid().expect("a started server has a process");
     let memory = MemorySample::of_process(pid)?;
-    let journal_commands = wait_for_sequence(server);
+    let journal_commands = wait_for_sequence(server).or_else(|| {
+        journal_read
+            .as_ref()
+            .ok()
+            .map(|journal| journal.last_sequence)
+    });
     let recovery = server
         .stdout_text()
         .lines()
@@ -427,6 +471,8 @@ fn measure_restart(
         serving_seconds: serving.as_secs_f64(),
         memory,
         data_dir_bytes,
+        journal_error: journal_read.as_ref().err().cloned(),
+        journal: journal_read.ok(),
     })
 }
 
@@ -724,12 +770,21 @@ impl Trader {
         is_order
     }
 
+    /// A request's final reply has come.
+    fn close_request(&mut self) -> Result<(), E2eBenchError> {
+        self.in_flight = self
+            .in_flight
+            .checked_sub(1)
+            .ok_or_else(|| protocol_error(&self.peer, "a final reply to no outstanding request"))?;
+        Ok(())
+    }
+
     /// Acts on one event from the server.
     fn handle(&mut self, event: Event, day: &mut DayTotals) -> Result<(), E2eBenchError> {
         match event {
-            Event::Accepted(_) => self.in_flight -= 1,
+            Event::Accepted(_) => self.close_request()?,
             Event::Rejected { user_ref_num, .. } => {
-                self.in_flight -= 1;
+                self.close_request()?;
                 self.slot(user_ref_num).open = false;
                 day.orders_rejected += 1;
             }
@@ -752,7 +807,7 @@ impl Trader {
             } => {
                 self.slot(user_ref_num).open = false;
                 if reason == ouch::CancelReason::UserRequested.byte() {
-                    self.in_flight -= 1;
+                    self.close_request()?;
                 } else if reason == ouch::CancelReason::ImmediateOrCancel.byte() {
                     day.ioc_unfilled += 1;
                 } else if reason == ouch::CancelReason::SelfMatchPrevention.byte() {
@@ -764,7 +819,7 @@ impl Trader {
                 day.self_match_canceled += 1;
             }
             Event::CancelRejected { .. } => {
-                self.in_flight -= 1;
+                self.close_request()?;
                 day.cancels_rejected += 1;
             }
             Event::EndOfSession => {
@@ -971,9 +1026,22 @@ impl RestartReport {
                 format!("{seconds:.3} s")
             });
         let memory = &self.memory;
+        let on_disk = match (&self.journal, &self.journal_error) {
+            (Some(journal), _) => format!(
+                "journal on disk: sequences {}..={} in {} segments; newest snapshot: {}\n",
+                grouped(journal.first_sequence),
+                grouped(journal.last_sequence),
+                journal.segments,
+                journal
+                    .newest_snapshot_sequence
+                    .map_or("none".to_owned(), grouped)
+            ),
+            (None, Some(error)) => format!("journal on disk: not read ({error})\n"),
+            (None, None) => String::new(),
+        };
         format!(
             "\nrestart, {}, journal of {} commands ({} bytes in the data directory):\n\
-             {}\
+             {}{on_disk}\
              stop: {:.3} s; from the spawn: order entry listening {:.3} s, market-data \
              snapshots listening {md}, login accepted and account query answered {:.3} s\n\
              memory once serving: RSS {} MiB (anon {} MiB, file {} MiB), HWM {} MiB\n",

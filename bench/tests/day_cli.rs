@@ -74,6 +74,13 @@ fn day_quick_reports_memory_per_checkpoint_and_a_clean_restart() {
         (genesis + 20_000..=genesis + 20_000 + previous_cancels).contains(&journaled),
         "{report}"
     );
+    // Read from the journal itself between the stop and the restart.
+    assert_eq!(
+        u64_at(restart, "/journal/last_sequence"),
+        journaled,
+        "{restart}"
+    );
+    assert_eq!(u64_at(restart, "/journal/first_sequence"), 1, "{restart}");
     let serving = restart["serving_seconds"]
         .as_f64()
         .expect("serving_seconds");
