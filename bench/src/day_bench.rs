@@ -62,12 +62,12 @@ use gateway::ouch::{
     self, CancelOrder, Capacity, ClOrdId, CrossType, Display, EnterOrder, IntermarketSweep, Price,
     Side, Symbol, TimeInForce,
 };
-use gateway::soupbin::ClientPacket;
 use serde::Serialize;
 use std::collections::VecDeque;
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+use wire::soupbin::ClientPacket;
 
 /// The price ticks the resting orders walk over (0.01 each).
 const RESTING_PRICE_STEPS: u32 = 50;
