@@ -161,6 +161,8 @@ fn flush_through(
         if !has_successor {
             return Ok(());
         }
+        // Sealed and durable: nothing of it is written again.
+        segment.release_resident_pages();
         cursor.position += 1;
         cursor.flushed = 0;
     }

@@ -155,6 +155,8 @@ impl JournalReader {
                 if self.shared.segment_count.load(Ordering::Acquire) <= self.position + 1 {
                     return Ok(None);
                 }
+                // Finished: this reader is done with its pages.
+                segment.release_resident_pages();
                 self.position += 1;
                 self.segment = None;
                 continue;

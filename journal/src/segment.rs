@@ -247,6 +247,24 @@ impl Segment {
         self.map.flush()
     }
 
+    /// Drops this process's resident pages of a finished segment: the bytes
+    /// stay in the file and the page cache, and a later read through the
+    /// mapping faults them back in. Called once a segment is sealed and
+    /// synced (the flusher) and when a reader leaves it, so that the
+    /// journal's share of the resident memory is the segments in use, not
+    /// the day's volume. Best effort: a refusal leaves the pages resident.
+    pub(crate) fn release_resident_pages(&self) {
+        // SAFETY: the mapping is shared and file-backed (never private or
+        // anonymous), so MADV_DONTNEED only removes this process's page-table
+        // entries; the bytes, dirty ones included, stay in the page cache and
+        // the file, and every later access through the mapping (a reader
+        // still holding a record's slice, an msync) sees the same bytes.
+        let _ = unsafe {
+            self.map
+                .unchecked_advise(memmap2::UncheckedAdvice::DontNeed)
+        };
+    }
+
     /// Seals the segment at `offset`: readers and recovery continue in the
     /// next segment from there.
     pub(crate) fn seal(&self, offset: usize) {
