@@ -23,6 +23,7 @@ mod command;
 mod config;
 mod event;
 mod funding;
+pub mod gate;
 mod instrument;
 mod ledger;
 mod machine;

@@ -3,7 +3,7 @@
 //! UDP, snapshots served over TCP (SoupBinTCP, GLIMPSE-style).
 //!
 //! ```text
-//!  [md output ring] ─▶ pending ─▶ durable? ─▶ Publisher ─▶ packets ─▶ feed A (+ feed B)
+//!  [md output ring] ─▶ DurabilityGate ─▶ durable? ─▶ Publisher ─▶ packets ─▶ feed A (+ feed B)
 //!                                                 │
 //!                                            message log ─▶ re-request answers (UDP 9003)
 //!                                            feed state  ─▶ snapshots (TCP 9004)
@@ -52,7 +52,8 @@ use engine::Consumer;
 use engine::agent::{
     Agent, AgentError, AgentHandle, AgentRunner, EpollSleeper, IdleStrategy, RunnerConfig,
 };
-use engine::runner::{Doorbell, Output, PendingOutputs, Released};
+use engine::gate::{DurabilityGate, Release};
+use engine::runner::{Doorbell, Output};
 use engine::{Command, CommandHeader, Event};
 use journal::DurablePosition;
 use mio::net::{TcpListener, TcpStream, UdpSocket as MioUdpSocket};
@@ -343,13 +344,13 @@ pub struct MdAgent {
     feed_a: UdpSocket,
     feed_b: Option<UdpSocket>,
     publisher: Publisher,
-    output: Consumer<Output>,
-    durable: DurablePosition,
+    /// The engine's ring, through the durability gate (out of its slot
+    /// only during `take_outputs`, which lends the rest of `self` to the
+    /// publishing of what it releases).
+    gate: Option<DurabilityGate>,
     doorbell: Arc<Doorbell>,
     control: Arc<MdShared>,
-    pending: PendingOutputs,
     poll_events: Events,
-    events: Vec<Event>,
     connections: Vec<Option<SnapshotConnection>>,
     buckets: HashMap<IpAddr, Bucket>,
     /// The re-request socket may hold requests (edge-triggered readiness:
@@ -404,13 +405,10 @@ impl MdAgent {
             feed_a: server.feed_a,
             feed_b: server.feed_b,
             publisher: parts.publisher,
-            output: parts.output,
-            durable: parts.durable,
+            gate: Some(DurabilityGate::new(parts.output, parts.durable)),
             doorbell,
             control,
-            pending: PendingOutputs::new(),
             poll_events: Events::with_capacity(256),
-            events: Vec::new(),
             connections: Vec::new(),
             buckets: HashMap::new(),
             rerequest_readable: false,
@@ -429,19 +427,19 @@ impl MdAgent {
     /// outputs taken and released, or `None` when finished.
     fn take_and_release(&mut self) -> Option<usize> {
         let finishing = self.control.engine_done.load(Ordering::Acquire);
-        let taken = self.pending.take_from(&mut self.output, 4096);
-        let released = self.release();
-        if self.unflushed && (released == 0 || self.pending.is_empty()) {
+        let (taken, released) = self.take_outputs(true);
+        if self.unflushed && (released == 0 || !self.gate_ref().is_waiting()) {
             self.flush();
         }
-        if finishing && self.output.is_empty() {
+        if finishing && self.gate_mut().ring_is_empty() {
             // The engine has stopped and the journal is closed: what it
             // made durable was released above; anything left was never
             // durable and is not published.
-            self.release();
-            if !self.pending.is_empty() {
+            self.take_outputs(true);
+            let waiting = self.gate_ref().waiting();
+            if waiting > 0 {
                 tracing::warn!(
-                    outputs = self.pending.len(),
+                    outputs = waiting,
                     "outputs of commands the journal did not make durable are not published"
                 );
             }
@@ -449,6 +447,53 @@ impl MdAgent {
             return None;
         }
         Some(taken + released)
+    }
+
+    /// Takes a bounded number of outputs from the engine's ring through the
+    /// durability gate, publishing each durable command (and, with
+    /// `release_queued`, the queued ones that became durable); how many
+    /// were taken and how many commands published.
+    fn take_outputs(&mut self, release_queued: bool) -> (usize, usize) {
+        let mut gate = self.gate.take().expect("the gate is back between passes");
+        let mut released = 0;
+        let taken = gate.take(&mut |release| released += self.on_release(release));
+        if release_queued {
+            gate.release_durable(&mut |release| released += self.on_release(release));
+        }
+        self.gate = Some(gate);
+        (taken, released)
+    }
+
+    /// Publishes one durable command; 1 if it was published.
+    fn on_release(&mut self, release: Release<'_>) -> usize {
+        match release {
+            Release::Failed => {
+                if !self.failed {
+                    tracing::error!(
+                        "the engine stopped (the journal refused a command): no more market data"
+                    );
+                }
+                self.failed = true;
+                0
+            }
+            Release::Command {
+                header,
+                command,
+                events,
+                ..
+            } => {
+                self.publish(header, command, events);
+                1
+            }
+        }
+    }
+
+    fn gate_ref(&self) -> &DurabilityGate {
+        self.gate.as_ref().expect("the gate is back between passes")
+    }
+
+    fn gate_mut(&mut self) -> &mut DurabilityGate {
+        self.gate.as_mut().expect("the gate is back between passes")
     }
 
     /// Handles what the sockets have (without waiting); returns how many
@@ -473,7 +518,7 @@ impl MdAgent {
             }
             // Snapshots and re-requests must not keep the engine's ring
             // from being drained (the engine waits when it is full).
-            self.pending.take_from(&mut self.output, usize::MAX);
+            self.take_outputs(false);
         }
         self.poll_events = events;
         Ok(count)
@@ -504,38 +549,6 @@ impl MdAgent {
             .stats
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = self.stats;
-    }
-
-    /// Publishes every complete command at the front of the queue that is
-    /// durable. Returns how many.
-    fn release(&mut self) -> usize {
-        if self.pending.is_empty() {
-            return 0;
-        }
-        let durable = self.durable.sequence();
-        let mut released = 0;
-        let mut events = std::mem::take(&mut self.events);
-        while let Some(output) = self.pending.pop_durable(durable, &mut events) {
-            match output {
-                Released::Failed => {
-                    if !self.failed {
-                        tracing::error!(
-                            "the engine stopped (the journal refused a command): no more market \
-                             data"
-                        );
-                    }
-                    self.failed = true;
-                }
-                Released::Command {
-                    header, command, ..
-                } => {
-                    self.publish(header, &command, &events);
-                    released += 1;
-                }
-            }
-        }
-        self.events = events;
-        released
     }
 
     /// Runs `f` on the publisher with a sender to the feeds; keeps the
@@ -943,7 +956,7 @@ impl Agent for MdAgent {
         self.heartbeat();
         // Outputs waiting for the disk: nothing wakes this agent when the
         // durable position moves, so its runner must not sleep.
-        if !self.pending.is_empty() {
+        if self.gate_ref().is_waiting() {
             work += 1;
         }
         Ok(work)
@@ -953,8 +966,7 @@ impl Agent for MdAgent {
         // Only an idle sleep is announced (see `do_work`): the engine rings
         // the bell after its next publication.
         self.doorbell.sleeping();
-        !self.output.is_empty()
-            || !self.pending.is_empty()
+        !self.gate_mut().is_drained()
             || self.rerequest_readable
             || self.control.engine_done.load(Ordering::Acquire)
     }

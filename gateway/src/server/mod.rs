@@ -41,7 +41,6 @@
 mod admission;
 mod agent;
 mod directory;
-mod durability;
 pub mod inbound;
 pub mod origin;
 pub mod outbound;
@@ -73,7 +72,7 @@ use crate::auth::Logins;
 use crate::funding;
 use crate::ouch::Inbound;
 use admission::{Accepted, Admission, Authenticator, FIRST_SESSION, awaiting_answer};
-use durability::{DurabilityGate, Release};
+use engine::gate::{DurabilityGate, Release};
 use session::{OwnedPacket, ReadOutcome, Session, Sessions, State};
 use submit::SubmitPath;
 

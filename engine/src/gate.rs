@@ -1,6 +1,7 @@
 //! The durability gate: engine outputs leave it only once the command that
-//! caused them is durable in the journal, so no reply leaves before its
-//! cause would survive a crash.
+//! caused them is durable in the journal, so no reply or market-data message
+//! leaves before its cause would survive a crash. Both edges (the gateway
+//! and market data) consume their output ring through one.
 //!
 //! While everything taken is durable and nothing waits, a command is
 //! released as soon as its last event is taken (no copy through the
@@ -8,17 +9,19 @@
 //! the queue ([`PendingOutputs`]), in order, and are released as the
 //! durable position passes them.
 
-use engine::runner::Origin;
-use engine::runner::{Output, PendingOutputs, Released};
-use engine::{Command, CommandHeader, Consumer, Event, Status};
 use journal::DurablePosition;
+
+use crate::command::{Command, CommandHeader};
+use crate::event::{Event, Status};
+use crate::ring::Consumer;
+use crate::runner::{Origin, Output, PendingOutputs, Released};
 
 /// Outputs taken from the ring per call, for a bounded pass.
 const OUTPUTS_PER_PASS: usize = 4096;
 
 /// One durable command, with its events.
 #[derive(Debug)]
-pub(super) enum Release<'a> {
+pub enum Release<'a> {
     Command {
         header: CommandHeader,
         command: &'a Command,
@@ -41,8 +44,10 @@ struct Assembling {
     events_left: u32,
 }
 
+/// One consumer of an engine output ring that releases whole, durable
+/// commands, in order (see the module docs).
 #[derive(Debug)]
-pub(super) struct DurabilityGate {
+pub struct DurabilityGate {
     output: Consumer<Output>,
     durable: DurablePosition,
     /// Engine outputs waiting for durability.
@@ -54,7 +59,7 @@ pub(super) struct DurabilityGate {
 }
 
 impl DurabilityGate {
-    pub(super) fn new(output: Consumer<Output>, durable: DurablePosition) -> DurabilityGate {
+    pub fn new(output: Consumer<Output>, durable: DurablePosition) -> DurabilityGate {
         DurabilityGate {
             output,
             durable,
@@ -65,18 +70,29 @@ impl DurabilityGate {
     }
 
     /// Whether outputs wait for durability.
-    pub(super) fn is_waiting(&self) -> bool {
+    pub fn is_waiting(&self) -> bool {
         !self.pending.is_empty()
     }
 
+    /// Outputs queued for durability.
+    pub fn waiting(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Whether the ring is empty (a command being assembled has events
+    /// still in it).
+    pub fn ring_is_empty(&mut self) -> bool {
+        self.output.is_empty()
+    }
+
     /// Whether anything is left: queued, half-assembled or in the ring.
-    pub(super) fn is_drained(&mut self) -> bool {
+    pub fn is_drained(&mut self) -> bool {
         self.pending.is_empty() && self.assembling.is_none() && self.output.is_empty()
     }
 
     /// Takes the engine's outputs (a bounded number), releasing each
     /// durable command to `release`. Returns how many outputs were taken.
-    pub(super) fn take(&mut self, release: &mut impl FnMut(Release<'_>)) -> usize {
+    pub fn take(&mut self, release: &mut impl FnMut(Release<'_>)) -> usize {
         let mut taken = 0;
         let mut durable = None;
         while self.pending.is_empty() && taken < OUTPUTS_PER_PASS {
@@ -144,7 +160,7 @@ impl DurabilityGate {
     }
 
     /// Releases every complete, durable command at the front of the queue.
-    pub(super) fn release_durable(&mut self, release: &mut impl FnMut(Release<'_>)) {
+    pub fn release_durable(&mut self, release: &mut impl FnMut(Release<'_>)) {
         if self.pending.is_empty() {
             return;
         }
