@@ -82,7 +82,7 @@ pub use directory::{Directory, DirectoryLogin};
 pub use origin::{Channel, OriginError, OriginRecord};
 pub use outbound::{AppliedCommand, OutboundProxy, Routed};
 pub use reasons::Refusal;
-pub use streams::{SessionStreams, StreamKey};
+pub use streams::{SessionStreams, StreamError, StreamKey, StreamsConfig};
 
 /// Bytes read from one socket per pass, for fairness between sessions.
 const READ_BYTES_PER_PASS: usize = 64 * 1024;
@@ -781,13 +781,22 @@ impl Router<'_> {
             status,
             events,
         };
-        if self
-            .proxy
-            .applied(self.directory, self.streams, &applied)
-            .day_ended
-        {
-            self.end_of_day();
+        match self.proxy.applied(self.directory, self.streams, &applied) {
+            Ok(routed) if routed.day_ended => self.end_of_day(),
+            Ok(_) => {}
+            Err(error) => self.stream_failed(&error),
         }
+    }
+
+    /// A stream's store failed: its sessions could no longer be told what
+    /// the journal holds, so no more commands are accepted (as when the
+    /// journal refuses one); the journal keeps what was done.
+    fn stream_failed(&mut self, error: &StreamError) {
+        if !*self.failed {
+            tracing::error!(%error, "a session stream failed; no more commands are accepted");
+        }
+        *self.failed = true;
+        self.control.stop_input.store(true, Ordering::Release);
     }
 
     /// The trading day ended: every session gets what is left of its
@@ -802,7 +811,9 @@ impl Router<'_> {
             session.send(&ServerPacket::EndOfSession);
             session.close_after_flush("end of the trading day".to_owned(), self.now);
         }
-        self.streams.clear();
+        if let Err(error) = self.streams.clear() {
+            self.stream_failed(&error);
+        }
     }
 }
 
