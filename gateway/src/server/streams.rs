@@ -436,17 +436,37 @@ mod tests {
 
     #[test]
     fn memory_stays_within_the_budget_whatever_the_volume() {
-        let mut streams = streams();
+        let names = (0..4).map(|index| format!("login{index}")).collect();
+        let mut streams = SessionStreams::temporary(names);
         let budget = streams.config.cache_bytes_max;
-        for origin in 1..=50_000u64 {
-            let bytes = [origin as u8; 40];
-            streams.append(KEY, &bytes, origin).unwrap();
-            if origin % 3 == 0 {
-                streams.append(OTHER, &bytes[..20], origin).unwrap();
+        // Logins × ports: the documented bound.
+        let bound = 4 * 2 * budget;
+        let mut seed = 0x5eed_u64;
+        let mut dice = |below: u64| {
+            seed = seed
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (seed >> 33) % below
+        };
+        let mut expected: Vec<(StreamKey, u64, Vec<u8>)> = Vec::new();
+        for origin in 1..=200_000u64 {
+            let channel = if dice(4) == 0 {
+                Channel::Funding
+            } else {
+                Channel::OrderEntry
+            };
+            let key = (channel, dice(4) as usize);
+            let bytes = vec![origin as u8; 1 + dice(120) as usize];
+            let sequence = streams.append(key, &bytes, origin).unwrap();
+            if origin % 1_000 == 0 {
+                expected.push((key, sequence, bytes));
+                assert!(streams.resident_bytes() <= bound);
             }
-            assert!(streams.resident_bytes() <= streams.open_streams() * budget);
         }
-        assert_eq!(streams.open_streams(), 2);
-        assert_eq!(message(&streams, KEY, 1).as_deref(), Some(&[1u8; 40][..]));
+        assert_eq!(streams.open_streams(), 8);
+        assert!(streams.resident_bytes() <= bound);
+        for (key, sequence, bytes) in &expected {
+            assert_eq!(message(&streams, *key, *sequence).as_ref(), Some(bytes));
+        }
     }
 }
