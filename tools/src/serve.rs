@@ -355,7 +355,11 @@ pub fn start(config: &Config) -> anyhow::Result<Running> {
     let streams_config = |first_timestamp_ns: u64| StreamsConfig {
         root: config.streams_dir(),
         session_prefix: wire::trading_day::yymmdd(first_timestamp_ns),
-        login_names: config.logins.iter().map(|login| login.name.clone()).collect(),
+        login_names: config
+            .logins
+            .iter()
+            .map(|login| login.name.clone())
+            .collect(),
         cache_bytes_max: section.stream_cache_bytes_max,
     };
     let mut streams: Option<SessionStreams> = None;
@@ -390,8 +394,9 @@ pub fn start(config: &Config) -> anyhow::Result<Running> {
         if stream_error.is_some() {
             return;
         }
-        let streams = streams
-            .get_or_insert_with(|| SessionStreams::new(streams_config(applied.header.timestamp_ns)));
+        let streams = streams.get_or_insert_with(|| {
+            SessionStreams::new(streams_config(applied.header.timestamp_ns))
+        });
         let routed = proxy.applied(
             &mut directory,
             streams,

@@ -74,7 +74,10 @@ fn a_login_from_any_sequence_after_a_restart_gets_the_live_bytes() {
         }
     }
     let streams = dir.join("streams");
-    assert!(streams.is_dir(), "the streams are on disk under {streams:?}");
+    assert!(
+        streams.is_dir(),
+        "the streams are on disk under {streams:?}"
+    );
 
     // Twice: the first restart finds the stores written live, the second
     // the stores the first one kept.

@@ -23,7 +23,8 @@
 //! Behaviour:
 //! - **Durability.** No message leaves before its cause is durable.
 //! - **Streams.** Each login has a stream of sequenced messages per port,
-//!   kept for the trading day (rebuilt from the journal at start-up). A
+//!   kept for the trading day in a message store on disk (a fixed memory
+//!   budget each; completed from the journal at start-up). A
 //!   client logging in with a sequence number gets every message from it
 //!   on, after a restart too.
 //! - **Protection.** A malformed frame or message ends its session (logged
@@ -181,7 +182,7 @@ pub struct ServerParts {
     pub logins: Logins,
     /// Logins, instruments and the trading day (rebuilt from the journal).
     pub directory: Directory,
-    /// The day's streams so far (rebuilt from the journal).
+    /// The day's streams so far (on disk, completed from the journal).
     pub streams: SessionStreams,
     pub input: Producer<Request>,
     pub output: Consumer<Output>,

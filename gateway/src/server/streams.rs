@@ -143,7 +143,10 @@ impl SessionStreams {
         if sequence <= stream.store.last_sequence() {
             let check = cfg!(debug_assertions) || sequence == stream.store.last_sequence();
             if check {
-                let stored = stream.store.get(sequence)?.map_or(0, |stored| stored.origin);
+                let stored = stream
+                    .store
+                    .get(sequence)?
+                    .map_or(0, |stored| stored.origin);
                 if stored != origin_sequence {
                     return Err(StreamError::Disagrees {
                         dir: stream.store.dir().to_owned(),
@@ -381,7 +384,10 @@ mod tests {
     fn replay(streams: &mut SessionStreams, count: u64) {
         for origin in 1..=count {
             let bytes = format!("message {origin}");
-            assert_eq!(streams.append(KEY, bytes.as_bytes(), origin).unwrap(), origin);
+            assert_eq!(
+                streams.append(KEY, bytes.as_bytes(), origin).unwrap(),
+                origin
+            );
         }
     }
 
@@ -431,7 +437,10 @@ mod tests {
         let mut second = reopened(&first);
         first.streams.clear();
         let error = second.append(KEY, b"other", 7).unwrap_err();
-        assert!(matches!(error, StreamError::Disagrees { sequence: 1, .. }), "{error}");
+        assert!(
+            matches!(error, StreamError::Disagrees { sequence: 1, .. }),
+            "{error}"
+        );
     }
 
     #[test]
