@@ -327,6 +327,11 @@ pub fn start(config: &Config) -> anyhow::Result<Running> {
         "server.ring_capacity must be a power of two of at least 64, not {}",
         section.ring_capacity
     );
+    anyhow::ensure!(
+        section.stream_cache_bytes_max >= 4096,
+        "server.stream_cache_bytes_max must be at least 4096, not {}",
+        section.stream_cache_bytes_max
+    );
     // A funding Balance Report lists every asset in one SoupBinTCP packet.
     let assets_max = (wire::soupbin::PAYLOAD_BYTES_MAX
         - gateway::funding::BALANCE_REPORT_HEADER_LEN)
