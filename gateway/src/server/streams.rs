@@ -108,7 +108,8 @@ impl SessionStreams {
 
     /// Streams in a fresh directory under the system's temporary one,
     /// removed when dropped (for tests).
-    pub fn temporary(login_names: Vec<String>) -> SessionStreams {
+    #[cfg(test)]
+    pub(crate) fn temporary(login_names: Vec<String>) -> SessionStreams {
         use std::sync::atomic::{AtomicU64, Ordering};
         static NEXT: AtomicU64 = AtomicU64::new(0);
         let root = std::env::temp_dir().join(format!(
