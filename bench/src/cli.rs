@@ -76,6 +76,24 @@ pub enum BenchCommand {
     /// same. Every order is an IOC buy of 1 ACME at 95.0000 that never
     /// crosses (accepted dead, then canceled), so the book stays empty.
     E2e(E2eArgs),
+    /// Measure the resident memory of `exchange serve` against the orders
+    /// of one trading day, then the time a restart takes against the
+    /// journal's length.
+    ///
+    /// The server is started as `e2e` starts it (a fresh data directory
+    /// under the temporary directory, free ports, `--durability`).
+    /// `--connections` logins send, as fast as the server answers and with
+    /// `--window` requests outstanding each, a cycle of a resting buy, a
+    /// resting sell, an IOC that crosses the spread and trades, and a
+    /// cancel of the oldest open order (repeated while more than
+    /// `--resting-max` are open; self-trade prevention `cancel-oldest`). At each count
+    /// of `--orders` (Enter Orders over all connections) the replies are
+    /// awaited and VmRSS, VmHWM, RssAnon and RssFile read from
+    /// /proc/PID/status. Then the server is stopped (`--restart`) and
+    /// started again on the same directory, timed from the spawn until
+    /// order entry and the market-data snapshot port listen and until a
+    /// login is accepted. The data directory is removed at the end.
+    Day(DayArgs),
     /// Measure market data: the publisher (engine events to ITCH 5.0 in
     /// MoldUDP64 packets), book building by a subscriber, and the latency
     /// from engine to subscriber through UDP and two threads.
@@ -201,6 +219,64 @@ pub struct E2eArgs {
     /// Print exactly one JSON object on stdout instead of a table.
     #[arg(long)]
     pub json: bool,
+}
+
+/// Arguments of `exchange-bench day`.
+#[derive(Debug, Args)]
+pub struct DayArgs {
+    /// Enter Orders (over all connections) at which memory is sampled,
+    /// ascending, comma-separated; the last ends the day [default:
+    /// 1000000,3000000; 10000,20000 with --quick].
+    #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u64).range(1..=1_000_000_000))]
+    pub orders: Vec<u64>,
+
+    /// Client connections (logins DEMO1..DEMO4 with the default
+    /// configuration) [default: 4, 2 with --quick].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=4))]
+    pub connections: Option<u32>,
+
+    /// Requests outstanding per connection.
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=i64::from(crate::day_bench::WINDOW_MAX)))]
+    pub window: u32,
+
+    /// Open resting orders per connection past which the oldest is
+    /// canceled.
+    #[arg(long, default_value_t = 2_000, value_parser = clap::value_parser!(u32).range(2..=i64::from(crate::day_bench::RESTING_MAX_LIMIT)))]
+    pub resting_max: u32,
+
+    /// The journal durability of the server.
+    #[arg(long, value_enum, default_value_t = DurabilityChoice::Memory)]
+    pub durability: DurabilityChoice,
+
+    /// How the server is stopped before the restart.
+    #[arg(long, value_enum, default_value_t = RestartChoice::Clean)]
+    pub restart: RestartChoice,
+
+    /// Start the server from this binary instead of this executable's
+    /// hidden `serve`: any binary with `serve --config FILE` and `config
+    /// show` (an `exchange` or `exchange-bench` of another build), so that
+    /// an old build and a new one are measured by the same bench.
+    #[arg(long, value_name = "PATH")]
+    pub server_binary: Option<std::path::PathBuf>,
+
+    /// A small run for a smoke test (the defaults above in brackets).
+    #[arg(long)]
+    pub quick: bool,
+
+    /// Print exactly one JSON object on stdout instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// How `day` stops the server before it restarts it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum RestartChoice {
+    /// SIGTERM: the server closes its journal cleanly.
+    Clean,
+    /// SIGKILL: a crash.
+    Crash,
+    /// No restart.
+    None,
 }
 
 fn seconds_positive(text: &str) -> Result<f64, String> {
@@ -387,6 +463,7 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Journal(arguments) => run_journal(&arguments),
         BenchCommand::Ring(arguments) => run_ring(&arguments),
         BenchCommand::E2e(arguments) => run_e2e(&arguments),
+        BenchCommand::Day(arguments) => run_day(&arguments),
         BenchCommand::Md(arguments) => run_md(&arguments),
         BenchCommand::Latency(arguments) => {
             let output =
@@ -486,6 +563,57 @@ fn run_e2e(arguments: &E2eArgs) -> anyhow::Result<()> {
         .context("measuring order entry end to end")?;
     let output = if arguments.json {
         serde_json::to_string(&E2eJson {
+            report: &report,
+            machine: &machine,
+            command: &command,
+        })?
+    } else {
+        report.table(&machine, &command)
+    };
+    println!("{output}");
+    Ok(())
+}
+
+fn run_day(arguments: &DayArgs) -> anyhow::Result<()> {
+    use crate::day_bench::{DayBenchConfig, DayJson};
+    use crate::e2e_bench::{ServerDurability, StopMode};
+    let machine = Machine::detect();
+    let command = std::env::args().collect::<Vec<_>>().join(" ");
+    let (checkpoints, connections) = if arguments.quick {
+        (vec![10_000, 20_000], 2)
+    } else {
+        (vec![1_000_000, 3_000_000], 4)
+    };
+    let config = DayBenchConfig {
+        checkpoints: if arguments.orders.is_empty() {
+            checkpoints
+        } else {
+            arguments.orders.clone()
+        },
+        // At most 4 (clap's range).
+        connections: arguments
+            .connections
+            .map_or(connections, |count| count as usize),
+        window: arguments.window,
+        resting_max: arguments.resting_max,
+        executable: match &arguments.server_binary {
+            Some(path) => path.clone(),
+            None => std::env::current_exe().context("finding the exchange-bench executable")?,
+        },
+        durability: match arguments.durability {
+            DurabilityChoice::Memory => ServerDurability::Memory,
+            DurabilityChoice::Fsync => ServerDurability::Fsync,
+        },
+        restart: match arguments.restart {
+            RestartChoice::Clean => Some(StopMode::Clean),
+            RestartChoice::Crash => Some(StopMode::Crash),
+            RestartChoice::None => None,
+        },
+    };
+    let report = crate::day_bench::measure_day(&config, |step| eprintln!("day: {step}"))
+        .context("measuring a trading day of `exchange serve`")?;
+    let output = if arguments.json {
+        serde_json::to_string(&DayJson {
             report: &report,
             machine: &machine,
             command: &command,

@@ -97,7 +97,7 @@ pub(crate) const ORDER_MIX: &str = "every order: Enter Order buy 1 ACME @ 95.000
      (exchange: Order Accepted dead + Order Canceled; echo: one Order Accepted-sized frame)";
 
 /// The logins of the default configuration, as (username, password).
-const LOGINS: [(&str, &str); 4] = [
+pub(crate) const LOGINS: [(&str, &str); 4] = [
     ("DEMO1", "demo1"),
     ("DEMO2", "demo2"),
     ("DEMO3", "demo3"),
@@ -116,13 +116,13 @@ const PACKET_LENGTH_MAX: u16 = 4096;
 const INPUT_BUFFER_BYTES: usize = 1 << 18;
 /// The client sends a heartbeat after this much silence (the protocol asks
 /// for one within 1 s).
-const CLIENT_HEARTBEAT_INTERVAL: Duration = Duration::from_millis(500);
+pub(crate) const CLIENT_HEARTBEAT_INTERVAL: Duration = Duration::from_millis(500);
 /// A phase with orders outstanding and no reply for this long has failed.
-const STALL_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const STALL_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a login or an account query may take.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a spawned server may take to accept connections.
-const SERVER_START_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const SERVER_START_TIMEOUT: Duration = Duration::from_secs(30);
 /// The round-trip histograms' range: 1 ns to 60 s, 3 significant digits.
 const HISTOGRAM_NS_MAX: u64 = 60_000_000_000;
 
@@ -230,12 +230,12 @@ impl std::error::Error for E2eBenchError {
     }
 }
 
-fn io_error(what: impl Into<String>) -> impl FnOnce(io::Error) -> E2eBenchError {
+pub(crate) fn io_error(what: impl Into<String>) -> impl FnOnce(io::Error) -> E2eBenchError {
     let what = what.into();
     move |source| E2eBenchError::Io { what, source }
 }
 
-fn protocol_error(peer: &str, problem: impl Into<String>) -> E2eBenchError {
+pub(crate) fn protocol_error(peer: &str, problem: impl Into<String>) -> E2eBenchError {
     E2eBenchError::Protocol {
         peer: peer.to_owned(),
         problem: problem.into(),
@@ -551,7 +551,7 @@ fn new_histogram() -> Histogram<u64> {
 /// One client connection: pre-encoded frames out, a framed buffer in, and
 /// the send times of the outstanding orders, indexed by UserRefNum.
 #[derive(Debug)]
-struct Connection {
+pub(crate) struct Connection {
     stream: TcpStream,
     /// The Enter Order frame; only its UserRefNum changes.
     order_frame: [u8; ENTER_ORDER_FRAME_BYTES],
@@ -570,13 +570,13 @@ struct Connection {
     input: Box<[u8]>,
     input_read: usize,
     input_write: usize,
-    last_send: Instant,
+    pub(crate) last_send: Instant,
 }
 
 /// What a connection can be told by its peer, reduced to what the client
 /// acts on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Event {
+pub(crate) enum Event {
     LoginAccepted,
     LoginRejected(u8),
     Accepted(u32),
@@ -588,12 +588,31 @@ enum Event {
         next_user_ref_num: u32,
     },
     EndOfSession,
-    /// Heartbeats, cancels, executions and whatever else: not acted on.
+    /// An order (of this session) executed.
+    Executed {
+        user_ref_num: u32,
+        quantity: u32,
+    },
+    /// An order canceled, `reason` the OUCH Cancel Reason byte (`U` for
+    /// user requested, `I` for an IOC remainder).
+    Canceled {
+        user_ref_num: u32,
+        reason: u8,
+    },
+    /// An order canceled by self-match prevention.
+    AiqCanceled {
+        user_ref_num: u32,
+    },
+    /// A Cancel Order refused (the order was no longer open).
+    CancelRejected {
+        user_ref_num: u32,
+    },
+    /// Heartbeats and whatever else: not acted on.
     Other,
 }
 
 impl Connection {
-    fn open(
+    pub(crate) fn open(
         address: SocketAddr,
         slots_min: u32,
         first_ref: u32,
@@ -625,12 +644,18 @@ impl Connection {
     }
 
     /// Orders written and not yet acknowledged, counting from the oldest.
-    fn in_flight(&self) -> u32 {
+    pub(crate) fn in_flight(&self) -> u32 {
         self.next_ref.wrapping_sub(self.oldest_ref)
     }
 
-    fn out_is_empty(&self) -> bool {
+    pub(crate) fn out_is_empty(&self) -> bool {
         self.out.is_empty()
+    }
+
+    /// The UserRefNum the next order of [`Connection::queue_orders`]
+    /// takes: after [`log_in`], the first one free on the server.
+    pub(crate) fn next_user_ref_num(&self) -> u32 {
+        self.next_ref
     }
 
     /// Restarts the UserRefNums (before any order is sent).
@@ -657,8 +682,14 @@ impl Connection {
         }
     }
 
+    /// Appends an encoded frame as it is (for a client that sends other
+    /// messages than the bench's one Enter Order).
+    pub(crate) fn queue_frame(&mut self, frame: &[u8]) {
+        self.out.extend_from_slice(frame);
+    }
+
     /// Appends an encoded packet (login, heartbeat, query, logout).
-    fn queue_packet(&mut self, packet: &ClientPacket<'_>) {
+    pub(crate) fn queue_packet(&mut self, packet: &ClientPacket<'_>) {
         // The packets queued here are small and fixed: encoding cannot fail.
         packet
             .encode(&mut self.out)
@@ -666,7 +697,7 @@ impl Connection {
     }
 
     /// Writes what the socket takes; whether anything was written.
-    fn flush(&mut self, peer: &str) -> Result<bool, E2eBenchError> {
+    pub(crate) fn flush(&mut self, peer: &str) -> Result<bool, E2eBenchError> {
         let mut progress = false;
         while self.out_written < self.out.len() {
             match self.stream.write(&self.out[self.out_written..]) {
@@ -691,7 +722,7 @@ impl Connection {
     }
 
     /// Reads what the socket has; how many bytes.
-    fn fill(&mut self, peer: &str) -> Result<usize, E2eBenchError> {
+    pub(crate) fn fill(&mut self, peer: &str) -> Result<usize, E2eBenchError> {
         if self.input_read > 0 && self.input_read == self.input_write {
             self.input_read = 0;
             self.input_write = 0;
@@ -720,7 +751,7 @@ impl Connection {
     }
 
     /// The next complete frame of the input as an event.
-    fn next_event(&mut self, peer: &str) -> Result<Option<Event>, E2eBenchError> {
+    pub(crate) fn next_event(&mut self, peer: &str) -> Result<Option<Event>, E2eBenchError> {
         let unread = &self.input[self.input_read..self.input_write];
         let Some((frame, consumed)) = soupbin::next_frame(unread, PACKET_LENGTH_MAX)
             .map_err(|error| protocol_error(peer, format!("bad SoupBinTCP framing: {error}")))?
@@ -741,6 +772,20 @@ impl Connection {
                     },
                     Outbound::AccountQueryResponse(response) => Event::AccountQuery {
                         next_user_ref_num: response.next_user_ref_num,
+                    },
+                    Outbound::OrderExecuted(executed) => Event::Executed {
+                        user_ref_num: executed.user_ref_num,
+                        quantity: executed.quantity,
+                    },
+                    Outbound::OrderCanceled(canceled) => Event::Canceled {
+                        user_ref_num: canceled.user_ref_num,
+                        reason: canceled.reason.byte(),
+                    },
+                    Outbound::AiqCanceled(canceled) => Event::AiqCanceled {
+                        user_ref_num: canceled.user_ref_num,
+                    },
+                    Outbound::CancelReject(rejected) => Event::CancelRejected {
+                        user_ref_num: rejected.user_ref_num,
                     },
                     _ => Event::Other,
                 }
@@ -776,7 +821,7 @@ impl Connection {
     }
 
     /// Writes and reads until `pick` accepts an event, or the deadline.
-    fn wait_for<T>(
+    pub(crate) fn wait_for<T>(
         &mut self,
         peer: &str,
         what: &str,
@@ -956,6 +1001,10 @@ fn run_phase(
                     Event::LoginAccepted
                     | Event::LoginRejected(_)
                     | Event::AccountQuery { .. }
+                    | Event::Executed { .. }
+                    | Event::Canceled { .. }
+                    | Event::AiqCanceled { .. }
+                    | Event::CancelRejected { .. }
                     | Event::Other => {}
                 }
             }
@@ -1311,7 +1360,7 @@ fn measure_exchange(
 
 /// One logged-in connection, its UserRefNums starting at 1 on a fresh
 /// server, else at the Account Query Response's next UserRefNum.
-fn log_in(
+pub(crate) fn log_in(
     address: SocketAddr,
     window: u32,
     fresh: bool,
@@ -1351,22 +1400,61 @@ fn log_in(
     Ok(connection)
 }
 
+/// How a spawned server is stopped before it is started again on the same
+/// data directory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum StopMode {
+    /// SIGTERM: `serve` drains, makes the journal durable and closes it.
+    Clean,
+    /// SIGKILL: a crash; recovery finds whatever the journal holds.
+    Crash,
+}
+
+impl StopMode {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            StopMode::Clean => "clean (SIGTERM)",
+            StopMode::Crash => "crash (SIGKILL)",
+        }
+    }
+}
+
 /// `exchange serve` started by this bench, with a configuration and data
 /// directory of its own; killed and cleaned up when dropped.
 #[derive(Debug)]
-struct SpawnedServer {
+pub(crate) struct SpawnedServer {
     /// `None` once reaped. In a cell so that the measurement can poll it
     /// through a shared reference between phases.
     child: RefCell<Option<Child>>,
     dir: PathBuf,
-    address: SocketAddr,
+    /// The order-entry port.
+    pub(crate) address: SocketAddr,
+    /// The market-data snapshot port (TCP).
+    pub(crate) md_snapshot: SocketAddr,
+    executable: PathBuf,
+    config_path: PathBuf,
+    /// Processes started on this directory so far (each has its own logs).
+    starts: u32,
 }
 
 impl SpawnedServer {
-    fn start(
+    /// Starts a server on a fresh directory under the system's temporary
+    /// directory and waits until its order-entry port accepts connections.
+    pub(crate) fn start(
         executable: &Path,
         durability: ServerDurability,
         connections: usize,
+    ) -> Result<SpawnedServer, E2eBenchError> {
+        SpawnedServer::start_with(executable, durability, connections, &|_| Ok(()))
+    }
+
+    /// As [`SpawnedServer::start`], with `patch` applied to the
+    /// configuration after the bench's own changes.
+    pub(crate) fn start_with(
+        executable: &Path,
+        durability: ServerDurability,
+        connections: usize,
+        patch: &dyn Fn(&mut toml::Table) -> Result<(), String>,
     ) -> Result<SpawnedServer, E2eBenchError> {
         static STARTED: AtomicU64 = AtomicU64::new(0);
         let dir = std::env::temp_dir().join(format!(
@@ -1378,43 +1466,148 @@ impl SpawnedServer {
         // From here on, dropping `server` removes the directory.
         let mut server = SpawnedServer {
             child: RefCell::new(None),
+            config_path: dir.join("exchange.toml"),
             dir,
             address: SocketAddr::from(([127, 0, 0, 1], 0)),
+            md_snapshot: SocketAddr::from(([127, 0, 0, 1], 0)),
+            executable: executable.to_path_buf(),
+            starts: 0,
         };
         let default_toml = default_configuration(executable)?;
-        let [order_entry, funding] = free_ports()?;
+        let [order_entry, funding, md_snapshot] = free_ports()?;
         server.address = SocketAddr::from(([127, 0, 0, 1], order_entry));
+        server.md_snapshot = SocketAddr::from(([127, 0, 0, 1], md_snapshot));
         let text = patch_configuration(
             &default_toml,
             &server.dir.join("data"),
-            order_entry,
-            funding,
+            [order_entry, funding, md_snapshot],
             durability,
             connections,
         )?;
-        let config_path = server.dir.join("exchange.toml");
-        std::fs::write(&config_path, text)
-            .map_err(io_error(format!("writing {}", config_path.display())))?;
-        let stdout = std::fs::File::create(server.dir.join("stdout.log"))
-            .map_err(io_error("creating the server's stdout log"))?;
-        let stderr = std::fs::File::create(server.dir.join("stderr.log"))
-            .map_err(io_error("creating the server's stderr log"))?;
-        let child = Command::new(executable)
-            .arg("serve")
-            .arg("--config")
-            .arg(&config_path)
-            .stdin(Stdio::null())
-            .stdout(stdout)
-            .stderr(stderr)
-            .spawn()
-            .map_err(io_error(format!("starting {} serve", executable.display())))?;
-        *server.child.get_mut() = Some(child);
+        let mut table: toml::Table = text.parse().map_err(|error| {
+            E2eBenchError::Config(format!("the patched configuration: {error}"))
+        })?;
+        patch(&mut table)
+            .map_err(|problem| E2eBenchError::Config(format!("the configuration: {problem}")))?;
+        let text = table.to_string();
+        std::fs::write(&server.config_path, text).map_err(io_error(format!(
+            "writing {}",
+            server.config_path.display()
+        )))?;
+        server.spawn_child()?;
         server.wait_listening()?;
         Ok(server)
     }
 
+    /// Starts `EXECUTABLE serve --config FILE` on this directory, its output
+    /// in `stdout-N.log` and `stderr-N.log` (N counting starts from 1), and
+    /// returns without waiting for it.
+    fn spawn_child(&mut self) -> Result<(), E2eBenchError> {
+        assert!(
+            self.child.get_mut().is_none(),
+            "a server is already running"
+        );
+        self.starts += 1;
+        let stdout = std::fs::File::create(self.log_path("stdout"))
+            .map_err(io_error("creating the server's stdout log"))?;
+        let stderr = std::fs::File::create(self.log_path("stderr"))
+            .map_err(io_error("creating the server's stderr log"))?;
+        let child = Command::new(&self.executable)
+            .arg("serve")
+            .arg("--config")
+            .arg(&self.config_path)
+            .stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(stderr)
+            .spawn()
+            .map_err(io_error(format!(
+                "starting {} serve",
+                self.executable.display()
+            )))?;
+        *self.child.get_mut() = Some(child);
+        Ok(())
+    }
+
+    fn log_path(&self, stream: &str) -> PathBuf {
+        self.dir.join(format!("{stream}-{}.log", self.starts))
+    }
+
+    /// The process id of the running server.
+    pub(crate) fn pid(&self) -> Option<u32> {
+        self.child.borrow().as_ref().map(Child::id)
+    }
+
+    /// The data directory (journal, market-data log, snapshots).
+    pub(crate) fn data_dir(&self) -> PathBuf {
+        self.dir.join("data")
+    }
+
+    /// What the running (or last) server has printed on standard output.
+    pub(crate) fn stdout_text(&self) -> String {
+        std::fs::read_to_string(self.log_path("stdout")).unwrap_or_default()
+    }
+
+    /// Stops the server as `mode` says and waits for it to exit (at most
+    /// `timeout`); how long that took. Its data directory is kept.
+    pub(crate) fn stop_for_restart(
+        &mut self,
+        mode: StopMode,
+        timeout: Duration,
+    ) -> Result<Duration, E2eBenchError> {
+        let started = Instant::now();
+        let Some(mut child) = self.child.get_mut().take() else {
+            return Err(E2eBenchError::Config("no server is running".to_owned()));
+        };
+        let signalled = match mode {
+            StopMode::Crash => child.kill(),
+            // No signal crate in the bench: kill(1) sends SIGTERM.
+            StopMode::Clean => Command::new("kill")
+                .arg("-TERM")
+                .arg(child.id().to_string())
+                .status()
+                .and_then(|status| {
+                    if status.success() {
+                        Ok(())
+                    } else {
+                        Err(io::Error::other(format!("kill -TERM: {status}")))
+                    }
+                }),
+        };
+        signalled.map_err(io_error("signalling the exchange server"))?;
+        loop {
+            match child.try_wait() {
+                Ok(Some(status)) => {
+                    if mode == StopMode::Clean && !status.success() {
+                        return Err(E2eBenchError::ServerExited {
+                            status: status.to_string(),
+                            stderr: self.stderr_tail(),
+                        });
+                    }
+                    return Ok(started.elapsed());
+                }
+                Ok(None) if started.elapsed() > timeout => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err(E2eBenchError::Config(format!(
+                        "the server did not stop within {} s of {}",
+                        timeout.as_secs(),
+                        mode.name()
+                    )));
+                }
+                Ok(None) => std::thread::sleep(Duration::from_millis(5)),
+                Err(error) => return Err(io_error("waiting for the exchange server")(error)),
+            }
+        }
+    }
+
+    /// Starts the server again on the same directory and configuration,
+    /// without waiting for it: the caller times its start.
+    pub(crate) fn respawn(&mut self) -> Result<(), E2eBenchError> {
+        self.spawn_child()
+    }
+
     /// Waits until the order-entry port accepts a connection.
-    fn wait_listening(&mut self) -> Result<(), E2eBenchError> {
+    pub(crate) fn wait_listening(&mut self) -> Result<(), E2eBenchError> {
         let deadline = Instant::now() + SERVER_START_TIMEOUT;
         loop {
             self.check_running()?;
@@ -1432,7 +1625,7 @@ impl SpawnedServer {
     }
 
     /// An error if the server has exited.
-    fn check_running(&self) -> Result<(), E2eBenchError> {
+    pub(crate) fn check_running(&self) -> Result<(), E2eBenchError> {
         let mut child = self.child.borrow_mut();
         let Some(running) = child.as_mut() else {
             return Ok(());
@@ -1453,7 +1646,7 @@ impl SpawnedServer {
 
     /// The last lines of the server's standard error.
     fn stderr_tail(&self) -> String {
-        let text = std::fs::read_to_string(self.dir.join("stderr.log")).unwrap_or_default();
+        let text = std::fs::read_to_string(self.log_path("stderr")).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
         let tail = lines[lines.len().saturating_sub(40)..].join("\n");
         if tail.is_empty() {
@@ -1464,7 +1657,7 @@ impl SpawnedServer {
     }
 
     /// Kills the server, waits for it and removes its directory.
-    fn stop(mut self) -> Result<(), E2eBenchError> {
+    pub(crate) fn stop(mut self) -> Result<(), E2eBenchError> {
         let result = self.kill_and_wait();
         let removed = std::fs::remove_dir_all(&self.dir)
             .map_err(io_error(format!("removing {}", self.dir.display())));
@@ -1513,27 +1706,28 @@ fn default_configuration(executable: &Path) -> Result<String, E2eBenchError> {
         .map_err(|_| E2eBenchError::Config("config show printed non-UTF-8 text".to_owned()))
 }
 
-/// Two distinct free loopback ports (free when asked: another process
+/// Three distinct free loopback ports (free when asked: another process
 /// could take them before the server binds, which then fails loudly).
-fn free_ports() -> Result<[u16; 2], E2eBenchError> {
-    let first = TcpListener::bind("127.0.0.1:0").map_err(io_error("finding a free port"))?;
-    let second = TcpListener::bind("127.0.0.1:0").map_err(io_error("finding a free port"))?;
-    let port = |listener: &TcpListener| {
-        listener
-            .local_addr()
+fn free_ports() -> Result<[u16; 3], E2eBenchError> {
+    // All three held at once, so that they differ.
+    let listeners = [(); 3].map(|()| TcpListener::bind("127.0.0.1:0"));
+    let mut ports = [0; 3];
+    for (port, listener) in ports.iter_mut().zip(listeners) {
+        *port = listener
+            .and_then(|listener| listener.local_addr())
             .map(|address| address.port())
-            .map_err(io_error("finding a free port"))
-    };
-    Ok([port(&first)?, port(&second)?])
+            .map_err(io_error("finding a free port"))?;
+    }
+    Ok(ports)
 }
 
-/// The default configuration with this bench's data directory, ports,
-/// durability, sessions and rate limit.
+/// The default configuration with this bench's data directory, ports
+/// (order entry, funding, market-data snapshots), durability, sessions and
+/// rate limit.
 fn patch_configuration(
     default_toml: &str,
     data_dir: &Path,
-    order_entry: u16,
-    funding: u16,
+    [order_entry, funding, md_snapshot]: [u16; 3],
     durability: ServerDurability,
     connections: usize,
 ) -> Result<String, E2eBenchError> {
@@ -1568,15 +1762,22 @@ fn patch_configuration(
         "funding".to_owned(),
         Value::String(format!("127.0.0.1:{funding}")),
     );
-    // Market data runs as in `serve`, its ports chosen by the system.
+    // Market data runs as in `serve`, its re-request port chosen by the
+    // system; the snapshot port is known, so that a restart can be timed
+    // until it answers.
     let marketdata = table
         .entry("marketdata")
         .or_insert_with(|| Value::Table(Table::new()))
         .as_table_mut()
         .ok_or_else(|| bad("[marketdata] is not a table".to_owned()))?;
-    for key in ["rerequest", "snapshot"] {
-        marketdata.insert(key.to_owned(), Value::String("127.0.0.1:0".to_owned()));
-    }
+    marketdata.insert(
+        "rerequest".to_owned(),
+        Value::String("127.0.0.1:0".to_owned()),
+    );
+    marketdata.insert(
+        "snapshot".to_owned(),
+        Value::String(format!("127.0.0.1:{md_snapshot}")),
+    );
     let server = table
         .get_mut("server")
         .and_then(Value::as_table_mut)
@@ -1798,8 +1999,7 @@ mod tests {
         let text = patch_configuration(
             default_toml,
             Path::new("/tmp/x/data"),
-            40001,
-            40002,
+            [40001, 40002, 40003],
             ServerDurability::Memory,
             4,
         )

@@ -12,7 +12,7 @@
 //!    thread has finished preparing the next segment (so that work does not
 //!    share the machine with the timed loop). A warm-up, then `records`
 //!    appends between two clock reads. Its peer, timed in the same run: the
-//!    same header-sized and body-sized copies (32 + body bytes) into a
+//!    same header-sized and body-sized copies (40 + body bytes) into a
 //!    preallocated, pre-faulted buffer of the same total size, each record
 //!    at the offset the journal would use, the sources behind
 //!    [`std::hint::black_box`]. The ratio is taken per run, then the median.
@@ -550,7 +550,7 @@ fn append_and_replay(
     })
 }
 
-/// Nanoseconds per record to copy a 32-byte header and `body` into a
+/// Nanoseconds per record to copy a 40-byte header and `body` into a
 /// preallocated, pre-faulted buffer at the offsets the journal would use:
 /// what an append cannot beat.
 fn plain_copy_ns(body: &[u8], records: u64, warm_up: u64) -> f64 {
@@ -1110,10 +1110,11 @@ mod tests {
 
     #[test]
     fn segments_hold_their_records_and_medians_are_the_middle() {
-        assert_eq!(footprint(64), 96);
-        assert_eq!(footprint(1), 40);
+        // Format version 2: a 40-byte record header.
+        assert_eq!(footprint(64), 104);
+        assert_eq!(footprint(1), 48);
         let bytes = segment_bytes_for(1_000, 64);
-        assert!(bytes >= SEGMENT_HEADER_BYTES + 1_000 * 96 + RECORD_ALIGNMENT);
+        assert!(bytes >= SEGMENT_HEADER_BYTES + 1_000 * 104 + RECORD_ALIGNMENT);
         assert_eq!(bytes % 4_096, 0);
         assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
         assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), 3.0);

@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 
 pub mod cli;
+mod day_bench;
 mod e2e_bench;
 mod floors;
 mod harness;
@@ -47,7 +48,7 @@ pub use md_bench::{
     RateFigures, TargetReport, Transport, measure_md,
 };
 pub use random::{Random, SplitMix64};
-pub use report::{PLOTS, ReportArgs, ReportConfig, SECTIONS, write_report};
+pub use report::{KEPT_MARKER, PLOTS, ReportArgs, ReportConfig, SECTIONS, write_report};
 pub use ring_bench::{
     BATCH_MAX, HopPercentiles, QueueReport, RING_CAPACITY, RingBenchConfig, RingBenchReport,
     RingMessage, measure_ring,

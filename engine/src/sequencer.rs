@@ -184,6 +184,7 @@ impl Sequencer {
         observer: Option<&mut dyn FnMut(&Applied<'_>)>,
     ) -> Result<(Sequencer, Recovered), RecoveryError> {
         config.validate().map_err(RecoveryError::Config)?;
+        refuse_lost_journal(dir)?;
         let (journal, report) = Journal::open(dir, options)?;
         let snapshots = SnapshotStore::new(dir);
         let new_journal = journal.last_sequence() == 0 && snapshots.list()?.is_empty();
@@ -613,6 +614,23 @@ struct Discard;
 impl EventSink for Discard {
     #[inline]
     fn push(&mut self, _event: Event) {}
+}
+
+/// A directory whose `ENGINE_CONFIG` says it was initialised, but whose
+/// journal (segments and checkpoint) is gone, lost its exchange: it is
+/// refused, never begun again from genesis.
+fn refuse_lost_journal(dir: &Path) -> Result<(), RecoveryError> {
+    let path = dir.join(ENGINE_CONFIG_FILE);
+    if path.exists() && !Journal::is_initialised(dir)? {
+        return Err(RecoveryError::ConfigFile {
+            path,
+            reason: "present, but the journal beside it (its segments and CHECKPOINT) is gone: \
+                     this data directory held an exchange whose journal was lost. Restore the \
+                     journal from a copy; a new exchange starts in an empty directory"
+                .to_owned(),
+        });
+    }
+    Ok(())
 }
 
 /// Compares `requested` with the capacities recorded beside the journal,

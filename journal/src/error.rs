@@ -36,6 +36,36 @@ pub enum JournalError {
         index: u64,
         reason: String,
     },
+    /// A file written by another version of the format: not damage, and
+    /// never taken for it.
+    #[error("{}: incompatible journal version {found}, this build reads {supported}", path.display())]
+    IncompatibleVersion {
+        path: PathBuf,
+        found: u32,
+        supported: u32,
+    },
+    /// The journal does not reach what its checkpoint recorded as durable:
+    /// acknowledged records were lost (deleted segments, a cut file, a
+    /// damaged record). Refused; never truncated.
+    #[error(
+        "journal in {} has lost durable records: {found}; the checkpoint (generation \
+         {generation}) records sequence {sequence} (crc {checksum:#010x}) as durable",
+        dir.display()
+    )]
+    BehindCheckpoint {
+        dir: PathBuf,
+        /// What the journal has instead, naming the segment and sequence.
+        found: String,
+        generation: u64,
+        sequence: u64,
+        checksum: u32,
+    },
+    /// The checkpoint cannot vouch for the journal: no copy of it is valid.
+    #[error("{}: {reason}", path.display())]
+    Checkpoint { path: PathBuf, reason: String },
+    /// A pre-sequenced (replicated) record does not continue this journal.
+    #[error("replicated record refused (this journal expects sequence {expected}): {reason}")]
+    ReplicatedRecord { expected: u64, reason: String },
     /// A record body is larger than the configured maximum.
     #[error("a record body of {bytes} bytes is over the maximum of {bytes_max}")]
     RecordTooLarge { bytes: usize, bytes_max: usize },

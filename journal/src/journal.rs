@@ -9,8 +9,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use parking_lot::{Mutex, RwLock};
+use parking_lot::{Condvar, Mutex, RwLock};
 
+use crate::checkpoint::{self, Checkpoint, CheckpointWriter, DurableRecord, Found};
 use crate::error::{IoContext, JournalError};
 use crate::flusher;
 use crate::layout::{
@@ -108,6 +109,13 @@ pub(crate) struct Shared {
     pub(crate) stop: AtomicBool,
     pub(crate) failure: Mutex<Option<String>>,
     pub(crate) failed: AtomicBool,
+    /// The durable checkpoint, advanced by the flusher after each group
+    /// and by [`Journal::sync`]; `None` read-only.
+    pub(crate) checkpoint: Mutex<Option<CheckpointWriter>>,
+    /// The last record the flusher synced and the checkpointer has not
+    /// written yet, and the checkpointer's wake-up.
+    pub(crate) checkpoint_due: Mutex<Option<DurableRecord>>,
+    pub(crate) checkpoint_wake: Condvar,
 }
 
 impl Shared {
@@ -122,6 +130,9 @@ impl Shared {
             stop: AtomicBool::new(stopped),
             failure: Mutex::new(None),
             failed: AtomicBool::new(false),
+            checkpoint: Mutex::new(None),
+            checkpoint_due: Mutex::new(None),
+            checkpoint_wake: Condvar::new(),
         }
     }
 
@@ -197,14 +208,26 @@ pub struct Journal {
     offset: usize,
     next_sequence: u64,
     last_checksum: u32,
+    /// The term of the last record, and of the next [`Journal::append`].
+    term: u64,
     /// The next segment, being made ahead of need.
     preparing: Option<JoinHandle<std::io::Result<PreparedSegment>>>,
     flusher: Option<JoinHandle<()>>,
+    checkpointer: Option<JoinHandle<()>>,
     /// Held (locked) while the journal is open for writing.
-    _lock: Option<File>,
+    _lock: Option<DirectoryLock>,
 }
 
 const LOCK_FILE: &str = "LOCK";
+
+/// A writer's locks: `flock` on the `LOCK` file and on the directory
+/// itself. Deleting `LOCK` cannot defeat the second: a directory cannot be
+/// removed while it holds a journal, and a new `LOCK` file is a new lock.
+#[derive(Debug)]
+struct DirectoryLock {
+    _file: File,
+    _dir: File,
+}
 
 impl Journal {
     /// Opens (creating if need be) the journal in `dir` for appending, after
@@ -219,24 +242,13 @@ impl Journal {
         fs::create_dir_all(dir).at(dir)?;
         let lock = lock_directory(dir)?;
         let restored = restore_cut_file(dir)?;
-        let mut scan = recovery::scan_directory(dir, true, None, false)?;
+        let found = checkpoint::read(dir)?;
+        let mut scan = recovery::scan_directory(dir, true, None, false, found.valid())?;
+        require_checkpoint(dir, &found, &scan.report)?;
         for path in &scan.report.removed {
             fs::remove_file(path).at(path)?;
         }
-        if let Some((path, length)) = restored
-            && scan.report.torn_tail.is_none()
-            && scan.segments.last().is_some_and(|last| last.path == path)
-        {
-            scan.report.torn_tail = Some(recovery::TornTail {
-                segment: path,
-                offset: length,
-                bytes: 0,
-                reason: format!(
-                    "the file was {length} bytes, shorter than its header says; its length was \
-                     restored"
-                ),
-            });
-        }
+        report_restored_file(&mut scan, restored);
         let offset = match scan.end {
             SegmentEnd::Open(offset) => Some(offset),
             SegmentEnd::Torn {
@@ -273,22 +285,7 @@ impl Journal {
                     scan.segments.is_empty(),
                     "a journal with segments has an end"
                 );
-                let index = 1;
-                let prepared =
-                    PreparedSegment::create(dir, index, options.segment_bytes, options.prefault)
-                        .at(dir)?;
-                let header = SegmentHeader {
-                    index,
-                    first_sequence: scan.chain.next_sequence,
-                    previous_checksum: scan.chain.last_checksum,
-                    capacity: options.segment_bytes as u64,
-                };
-                let segment = prepared
-                    .activate(dir, &header.encode(), scan.chain.next_sequence)
-                    .at(dir)?;
-                sync_directory(dir).at(dir)?;
-                segment.set_published_end(SEGMENT_HEADER_BYTES);
-                let current = Arc::new(segment);
+                let current = Arc::new(first_segment(dir, &options, &scan.chain)?);
                 Journal::assemble(
                     shared,
                     options,
@@ -311,8 +308,20 @@ impl Journal {
                 .segment_count
                 .store(segments.len(), Ordering::Release);
         }
+        // A new checkpoint only once the first segment exists: a checkpoint
+        // without segments means they were lost.
+        let writer = match found {
+            Found::Valid(current) => CheckpointWriter::open(dir, current, None)?,
+            Found::Missing | Found::Invalid(_) => {
+                CheckpointWriter::open(dir, Checkpoint::default(), Some(journal.last_record()))?
+            }
+        };
+        *journal.shared.checkpoint.lock() = Some(writer);
         // What recovery found may be only in the page cache (the process that
-        // wrote it crashed): make it durable before it counts as such.
+        // wrote it crashed): make it durable (and the checkpoint follow)
+        // before it counts as such. Under `memory` nothing waits for that:
+        // the flusher's first round syncs it (it starts from the first
+        // segment) before the checkpoint claims anything after it.
         if !journal.shared.memory_policy {
             journal.sync()?;
         }
@@ -325,7 +334,11 @@ impl Journal {
     /// [`Journal::open`] does but changes nothing (a torn tail is reported,
     /// not truncated). Appending to it returns [`JournalError::ReadOnly`].
     pub fn open_read_only(dir: &Path) -> Result<(Journal, RecoveryReport), JournalError> {
-        let scan = scan_beside_writer(dir)?;
+        // Read before the segments: beside a live writer it only grows, so
+        // the journal scanned after it reaches it.
+        let found = checkpoint::read(dir)?;
+        let scan = scan_beside_writer(dir, found.valid())?;
+        require_checkpoint(dir, &found, &scan.report)?;
         let last_sequence = scan.chain.next_sequence - 1;
         let shared = Arc::new(Shared::new(dir, last_sequence, true, true));
         let segments: Vec<Arc<Segment>> = scan.segments.into_iter().map(Arc::new).collect();
@@ -366,7 +379,7 @@ impl Journal {
         current: Arc<Segment>,
         offset: usize,
         chain: &recovery::Chain,
-        lock: Option<File>,
+        lock: Option<DirectoryLock>,
     ) -> Journal {
         Journal {
             shared,
@@ -376,29 +389,52 @@ impl Journal {
             offset,
             next_sequence: chain.next_sequence,
             last_checksum: chain.last_checksum,
+            term: chain.last_term,
             preparing: None,
             flusher: None,
+            checkpointer: None,
             _lock: lock,
         }
     }
 
+    /// Starts the flusher: group commit under `fsync`; under `memory`, a
+    /// paced sync that keeps the checkpoint following what is on the
+    /// device (see the `flusher` module).
     fn start_flusher(&mut self) {
-        if let Durability::Fsync { flush_delay_us_max } = self.options.durability {
-            let shared = Arc::clone(&self.shared);
-            let delay = Duration::from_micros(flush_delay_us_max);
-            // Everything before the current write position was synced by
-            // `open`; the flusher takes over from exactly there.
-            let start = flusher::Cursor {
+        let (delay, paced) = match self.options.durability {
+            Durability::Fsync { flush_delay_us_max } => {
+                (Duration::from_micros(flush_delay_us_max), false)
+            }
+            Durability::Memory => (flusher::MEMORY_CHECKPOINT_INTERVAL, true),
+        };
+        // Under `fsync`, everything before the current write position was
+        // synced by `open`; the flusher takes over from exactly there. Under
+        // `memory`, from the start.
+        let start = if paced {
+            flusher::Cursor {
+                position: 0,
+                flushed: 0,
+            }
+        } else {
+            flusher::Cursor {
                 position: self.shared.segment_count.load(Ordering::Acquire) - 1,
                 flushed: self.offset,
-            };
-            self.flusher = Some(
-                std::thread::Builder::new()
-                    .name("journal-flusher".to_owned())
-                    .spawn(move || flusher::run(&shared, delay, start))
-                    .expect("spawn the journal flusher"),
-            );
-        }
+            }
+        };
+        let shared = Arc::clone(&self.shared);
+        self.flusher = Some(
+            std::thread::Builder::new()
+                .name("journal-flusher".to_owned())
+                .spawn(move || flusher::run(&shared, delay, start, paced))
+                .expect("spawn the journal flusher"),
+        );
+        let shared = Arc::clone(&self.shared);
+        self.checkpointer = Some(
+            std::thread::Builder::new()
+                .name("journal-checkpoint".to_owned())
+                .spawn(move || flusher::run_checkpointer(&shared))
+                .expect("spawn the journal checkpointer"),
+        );
     }
 
     fn prepare_next(&mut self) {
@@ -425,11 +461,56 @@ impl Journal {
         body: &[u8],
     ) -> Result<u64, JournalError> {
         assert!(record_type != 0, "record type 0 is reserved");
-        if self.read_only {
-            return Err(JournalError::ReadOnly);
+        self.check_writable()?;
+        if body.len() > self.options.record_bytes_max {
+            return Err(JournalError::RecordTooLarge {
+                bytes: body.len(),
+                bytes_max: self.options.record_bytes_max,
+            });
         }
-        if self.shared.failed.load(Ordering::Relaxed) {
-            return Err(JournalError::Flusher(self.failure()));
+        let mut header = RecordHeader {
+            length: (RECORD_HEADER_BYTES + body.len()) as u32,
+            record_type,
+            flags: 0,
+            sequence: self.next_sequence,
+            timestamp_ns,
+            term: self.term,
+            previous_checksum: self.last_checksum,
+            checksum: 0,
+        }
+        .encode();
+        let checksum = record_checksum(&header, body);
+        header[record_field::CHECKSUM..].copy_from_slice(&checksum.to_le_bytes());
+        self.write_record(&header, body, checksum)
+    }
+
+    /// Appends a record that already carries its sequence, term, link and
+    /// checksum (a follower writing the leader's records): `record` is the
+    /// record's header and body as stored, [`crate::Record::bytes`] of the
+    /// leader's reader. It is refused unless its checksum holds, its
+    /// sequence is [`Journal::next_sequence`], it links to this journal's
+    /// last record, its term is not below [`Journal::term`] and its type and
+    /// flags are valid. The journal then holds exactly the leader's bytes;
+    /// its term becomes the record's.
+    pub fn append_replicated(&mut self, record: &[u8]) -> Result<u64, JournalError> {
+        self.check_writable()?;
+        let refuse = |reason: String| JournalError::ReplicatedRecord {
+            expected: self.next_sequence,
+            reason,
+        };
+        let Some((header_bytes, body)) = record.split_first_chunk::<RECORD_HEADER_BYTES>() else {
+            return Err(refuse(format!(
+                "{} bytes are shorter than a record header",
+                record.len()
+            )));
+        };
+        let header = RecordHeader::decode(header_bytes);
+        if header.length as usize != record.len() {
+            return Err(refuse(format!(
+                "its length field says {} bytes, {} were given",
+                header.length,
+                record.len()
+            )));
         }
         if body.len() > self.options.record_bytes_max {
             return Err(JournalError::RecordTooLarge {
@@ -437,6 +518,70 @@ impl Journal {
                 bytes_max: self.options.record_bytes_max,
             });
         }
+        if record_checksum(header_bytes, body) != header.checksum {
+            return Err(refuse("checksum mismatch".to_owned()));
+        }
+        if header.record_type == 0 || header.flags != 0 {
+            return Err(refuse(format!(
+                "record type {} with flags {:#06x}",
+                header.record_type, header.flags
+            )));
+        }
+        if header.sequence != self.next_sequence {
+            return Err(refuse(format!("it has sequence {}", header.sequence)));
+        }
+        if header.previous_checksum != self.last_checksum {
+            return Err(refuse(format!(
+                "it links to {:#010x}, this journal's last record has crc {:#010x}",
+                header.previous_checksum, self.last_checksum
+            )));
+        }
+        if header.term < self.term {
+            return Err(refuse(format!(
+                "its term {} is below this journal's {}",
+                header.term, self.term
+            )));
+        }
+        self.term = header.term;
+        self.write_record(header_bytes, body, header.checksum)
+    }
+
+    /// Sets the term of the records appended from now on (a new leader's
+    /// term). Terms never decrease along a journal.
+    pub fn set_term(&mut self, term: u64) -> Result<(), JournalError> {
+        if term < self.term {
+            return Err(JournalError::Options(format!(
+                "term {term} is below the journal's current term {}",
+                self.term
+            )));
+        }
+        self.term = term;
+        Ok(())
+    }
+
+    /// The term of the last record (and of the next [`Journal::append`]).
+    pub fn term(&self) -> u64 {
+        self.term
+    }
+
+    fn check_writable(&self) -> Result<(), JournalError> {
+        if self.read_only {
+            return Err(JournalError::ReadOnly);
+        }
+        if self.shared.failed.load(Ordering::Relaxed) {
+            return Err(JournalError::Flusher(self.failure()));
+        }
+        Ok(())
+    }
+
+    /// Copies a complete record (header with its checksum, and body) to
+    /// the write position and publishes it.
+    fn write_record(
+        &mut self,
+        header: &[u8; RECORD_HEADER_BYTES],
+        body: &[u8],
+        checksum: u32,
+    ) -> Result<u64, JournalError> {
         let footprint = record_footprint(body.len());
         // A record always leaves room for the seal, so every finished
         // segment is sealed and a lost successor is always detected.
@@ -445,18 +590,6 @@ impl Journal {
         }
         let sequence = self.next_sequence;
         let length = (RECORD_HEADER_BYTES + body.len()) as u32;
-        let mut header = RecordHeader {
-            length,
-            record_type,
-            flags: 0,
-            sequence,
-            timestamp_ns,
-            previous_checksum: self.last_checksum,
-            checksum: 0,
-        }
-        .encode();
-        let checksum = record_checksum(&header, body);
-        header[record_field::CHECKSUM..].copy_from_slice(&checksum.to_le_bytes());
         let offset = self.offset;
         // SAFETY: `&mut self` makes this the only writer; readers read only
         // published records and this record is published by the length
@@ -538,7 +671,48 @@ impl Journal {
                 .at(&segment.path)?;
         }
         // The names of segments created since the last directory sync.
-        sync_directory(&self.shared.dir).at(&self.shared.dir)
+        sync_directory(&self.shared.dir).at(&self.shared.dir)?;
+        match self.shared.checkpoint.lock().as_mut() {
+            Some(writer) => writer.advance(self.last_record()),
+            None => Ok(()),
+        }
+    }
+
+    /// The last record appended, as a checkpoint records it.
+    fn last_record(&self) -> DurableRecord {
+        DurableRecord {
+            sequence: self.last_sequence(),
+            term: self.term,
+            checksum: self.last_checksum,
+        }
+    }
+
+    /// The journal's durable checkpoint: the last record known to be on
+    /// the device (`None` read-only).
+    pub fn checkpoint(&self) -> Option<Checkpoint> {
+        self.shared
+            .checkpoint
+            .lock()
+            .as_ref()
+            .map(CheckpointWriter::current)
+    }
+
+    /// The checkpoint recorded in `dir`, without opening the journal:
+    /// `Ok(None)` when there is none or no copy of it is valid.
+    pub fn read_checkpoint(dir: &Path) -> Result<Option<Checkpoint>, JournalError> {
+        Ok(checkpoint::read(dir)?.valid())
+    }
+
+    /// Whether `dir` holds a journal that was ever opened for writing (a
+    /// checkpoint or a segment file): one that is gone is not a new one.
+    pub fn is_initialised(dir: &Path) -> Result<bool, JournalError> {
+        if dir.join(checkpoint::CHECKPOINT_FILE).exists() {
+            return Ok(true);
+        }
+        if !dir.exists() {
+            return Ok(false);
+        }
+        Ok(!recovery::list_segments(dir)?.segments.is_empty())
     }
 
     /// The sequence the next record will get.
@@ -607,6 +781,13 @@ impl Journal {
             handle.thread().unpark();
             handle.join().expect("the journal flusher panicked");
         }
+        if let Some(handle) = self.checkpointer.take() {
+            // Under the lock the checkpointer checks `stop` under: it is
+            // waiting (and woken) or has yet to look.
+            drop(self.shared.checkpoint_due.lock());
+            self.shared.checkpoint_wake.notify_all();
+            handle.join().expect("the journal checkpointer panicked");
+        }
         if self.shared.failed.load(Ordering::Acquire) {
             return Err(JournalError::Flusher(self.failure()));
         }
@@ -618,12 +799,16 @@ impl Journal {
     /// The operator's truncation: keeps records `1..=keep_through` and
     /// removes every later one (later segments are deleted). Records up to
     /// `keep_through` must verify; what follows is not read. Snapshots are
-    /// the caller's concern.
+    /// the caller's concern. The checkpoint is rewritten (every copy) to
+    /// the record kept last before anything is removed: a deliberate act
+    /// lowers it, and a stop part-way leaves a journal that reaches it.
     pub fn truncate(dir: &Path, keep_through: u64) -> Result<TruncateReport, JournalError> {
         let _lock = lock_directory(dir)?;
         let listing = recovery::list_segments(dir)?;
+        let current = checkpoint::read(dir)?.valid().unwrap_or_default();
         let mut removed = Vec::new();
         if keep_through == 0 {
+            CheckpointWriter::open(dir, current, Some(DurableRecord::default()))?;
             for (_, _, path) in listing.segments.iter().rev() {
                 fs::remove_file(path).at(path)?;
                 removed.push(path.clone());
@@ -634,10 +819,16 @@ impl Journal {
                 removed_segments: removed,
             });
         }
-        let scan = recovery::scan_directory(dir, true, Some(keep_through), false)?;
+        let scan = recovery::scan_directory(dir, true, Some(keep_through), false, None)?;
         let SegmentEnd::Stopped(offset) = scan.end else {
             unreachable!("a scan with stop_after ends Stopped or fails")
         };
+        let kept = DurableRecord {
+            sequence: keep_through,
+            term: scan.chain.last_term,
+            checksum: scan.chain.last_checksum,
+        };
+        CheckpointWriter::open(dir, current, Some(kept))?;
         // The kept tail first, then the later segments: a stop in between
         // leaves a journal whose start is refused (its chain breaks at the
         // next segment) and a second truncation finishes the job.
@@ -678,12 +869,15 @@ pub struct TruncateReport {
 /// a moving end, and it may finish a segment and start the next between
 /// this scan's listing and its reading: a scan that finds a finished last
 /// segment is taken again, a few times, before the error stands.
-fn scan_beside_writer(dir: &Path) -> Result<recovery::Scan, JournalError> {
+fn scan_beside_writer(
+    dir: &Path,
+    checkpoint: Option<Checkpoint>,
+) -> Result<recovery::Scan, JournalError> {
     const ATTEMPTS: u32 = 5;
     let mut attempt = 1;
     loop {
         let live = writer_holds_lock(dir);
-        match recovery::scan_directory(dir, false, None, live) {
+        match recovery::scan_directory(dir, false, None, live, checkpoint) {
             Err(JournalError::MissingSegment { .. }) if live && attempt < ATTEMPTS => {
                 attempt += 1;
                 std::thread::sleep(Duration::from_millis(10));
@@ -693,15 +887,21 @@ fn scan_beside_writer(dir: &Path) -> Result<recovery::Scan, JournalError> {
     }
 }
 
-/// Whether a process has the journal in `dir` open for writing.
+/// Whether a process has the journal in `dir` open for writing (it holds
+/// the directory's lock, or that of its `LOCK` file).
 pub fn writer_holds_lock(dir: &Path) -> bool {
-    let Ok(file) = File::open(dir.join(LOCK_FILE)) else {
-        return false;
+    let held = |path: PathBuf| {
+        File::open(path)
+            .is_ok_and(|file| matches!(file.try_lock_shared(), Err(fs::TryLockError::WouldBlock)))
     };
-    matches!(file.try_lock_shared(), Err(fs::TryLockError::WouldBlock))
+    held(dir.to_path_buf()) || held(dir.join(LOCK_FILE))
 }
 
-fn lock_directory(dir: &Path) -> Result<File, JournalError> {
+/// Takes the writer's locks: the `LOCK` file's (what earlier builds took)
+/// and the directory's own, which deleting a file cannot defeat (`flock`
+/// locks belong to the open file description, so a second open in this
+/// process is refused too).
+fn lock_directory(dir: &Path) -> Result<DirectoryLock, JournalError> {
     let path = dir.join(LOCK_FILE);
     let file = File::options()
         .create(true)
@@ -709,10 +909,99 @@ fn lock_directory(dir: &Path) -> Result<File, JournalError> {
         .write(true)
         .open(&path)
         .at(&path)?;
+    try_lock(&file, &path)?;
+    let dir_handle = File::open(dir).at(dir)?;
+    try_lock(&dir_handle, dir)?;
+    Ok(DirectoryLock {
+        _file: file,
+        _dir: dir_handle,
+    })
+}
+
+fn try_lock(file: &File, path: &Path) -> Result<(), JournalError> {
     match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(fs::TryLockError::WouldBlock) => Err(JournalError::Locked { path }),
-        Err(fs::TryLockError::Error(source)) => Err(JournalError::Io { path, source }),
+        Ok(()) => Ok(()),
+        Err(fs::TryLockError::WouldBlock) => Err(JournalError::Locked {
+            path: path.to_path_buf(),
+        }),
+        Err(fs::TryLockError::Error(source)) => Err(JournalError::Io {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+/// A journal with records needs a valid checkpoint: without one, lost
+/// acknowledged records could not be told from a torn tail. A journal with
+/// none (new, or a first open that stopped before writing it) gets one.
+fn require_checkpoint(
+    dir: &Path,
+    found: &Found,
+    report: &RecoveryReport,
+) -> Result<(), JournalError> {
+    let what = match found {
+        Found::Valid(_) => return Ok(()),
+        Found::Missing => "missing".to_owned(),
+        Found::Invalid(reason) => reason.clone(),
+    };
+    if report.last_sequence < report.first_sequence {
+        return Ok(());
+    }
+    Err(JournalError::Checkpoint {
+        path: dir.join(checkpoint::CHECKPOINT_FILE),
+        reason: format!(
+            "{what}, but the journal holds records {}..={}: without the checkpoint, lost \
+             acknowledged records cannot be told from an unfinished append. Restore it from a \
+             copy, or accept the journal as it is with `exchange journal truncate {} --to {} \
+             --yes`",
+            report.first_sequence,
+            report.last_sequence,
+            dir.display(),
+            report.last_sequence
+        ),
+    })
+}
+
+/// The first segment of a journal that has none, with its header and
+/// final name, its directory entry durable.
+fn first_segment(
+    dir: &Path,
+    options: &JournalOptions,
+    chain: &recovery::Chain,
+) -> Result<Segment, JournalError> {
+    let index = 1;
+    let prepared =
+        PreparedSegment::create(dir, index, options.segment_bytes, options.prefault).at(dir)?;
+    let header = SegmentHeader {
+        index,
+        first_sequence: chain.next_sequence,
+        previous_checksum: chain.last_checksum,
+        capacity: options.segment_bytes as u64,
+    };
+    let segment = prepared
+        .activate(dir, &header.encode(), chain.next_sequence)
+        .at(dir)?;
+    sync_directory(dir).at(dir)?;
+    segment.set_published_end(SEGMENT_HEADER_BYTES);
+    Ok(segment)
+}
+
+/// A last segment file whose length [`restore_cut_file`] gave back is
+/// reported as a torn tail (if recovery found no other).
+fn report_restored_file(scan: &mut recovery::Scan, restored: Option<(PathBuf, u64)>) {
+    if let Some((path, length)) = restored
+        && scan.report.torn_tail.is_none()
+        && scan.segments.last().is_some_and(|last| last.path == path)
+    {
+        scan.report.torn_tail = Some(recovery::TornTail {
+            segment: path,
+            offset: length,
+            bytes: 0,
+            reason: format!(
+                "the file was {length} bytes, shorter than its header says; its length was \
+                 restored"
+            ),
+        });
     }
 }
 

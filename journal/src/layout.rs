@@ -32,19 +32,22 @@
 //!  | length | type   | flags  | sequence       | timestamp_ns   |
 //!  | u32    | u16    | u16=0  | u64            | u64            |
 //!  +--------+--------+--------+----------------+----------------+
-//!  24       28       32
-//!  +--------+--------+------------------------------+- - - - - -+
-//!  | prev   | crc    | body (length - 32 bytes)     | zero pad  |
-//!  | crc u32| u32    |                              | to 8      |
-//!  +--------+--------+------------------------------+- - - - - -+
+//!  24               32       36       40
+//!  +----------------+--------+--------+------------------------------+- - - - - -+
+//!  | term           | prev   | crc    | body (length - 40 bytes)     | zero pad  |
+//!  | u64            | crc u32| u32    |                              | to 8      |
+//!  +----------------+--------+--------+------------------------------+- - - - - -+
 //! ```
 //!
-//! - `crc` is CRC32C over bytes `0..28` of the record (length included)
+//! - `crc` is CRC32C over bytes `0..36` of the record (length included)
 //!   followed by the body. `prev` is the `crc` of the record before it (in
 //!   the previous segment for a segment's first record, where it also equals
 //!   the segment header's `prev crc`); the journal's very first record links
 //!   to 0. A record that was cut, changed, reordered or lost breaks the
 //!   checksum or the chain.
+//! - `term` is the caller's epoch (a Raft term: the leader's term when the
+//!   record was first appended); it never decreases along the journal.
+//!   A journal that does not replicate leaves it 0.
 //! - `sequence` is contiguous from 1 across segments; the segment header's
 //!   `first sequence` is that of its first record.
 //! - `length` is written last, with a release store, so a concurrent reader
@@ -63,18 +66,18 @@
 /// The segment header's first 8 bytes.
 pub(crate) const SEGMENT_MAGIC: [u8; 8] = *b"EXJRNL\0\x01";
 /// The format version written and accepted.
-pub(crate) const FORMAT_VERSION: u32 = 1;
+pub(crate) const FORMAT_VERSION: u32 = 2;
 /// Bytes of the segment header; records start here.
 pub const SEGMENT_HEADER_BYTES: usize = 64;
 /// Bytes of a record header.
-pub const RECORD_HEADER_BYTES: usize = 32;
+pub const RECORD_HEADER_BYTES: usize = 40;
 /// Records start on multiples of this.
 pub const RECORD_ALIGNMENT: usize = 8;
 /// The `length` value that seals a segment.
 pub(crate) const SEAL: u32 = u32::MAX;
 
 const _: () = assert!(SEGMENT_HEADER_BYTES == 64);
-const _: () = assert!(RECORD_HEADER_BYTES == 32);
+const _: () = assert!(RECORD_HEADER_BYTES == 40);
 const _: () = assert!(SEGMENT_HEADER_BYTES.is_multiple_of(RECORD_ALIGNMENT));
 const _: () = assert!(RECORD_HEADER_BYTES.is_multiple_of(RECORD_ALIGNMENT));
 
@@ -85,8 +88,9 @@ pub(crate) mod record_field {
     pub(crate) const FLAGS: usize = 6;
     pub(crate) const SEQUENCE: usize = 8;
     pub(crate) const TIMESTAMP: usize = 16;
-    pub(crate) const PREVIOUS: usize = 24;
-    pub(crate) const CHECKSUM: usize = 28;
+    pub(crate) const TERM: usize = 24;
+    pub(crate) const PREVIOUS: usize = 32;
+    pub(crate) const CHECKSUM: usize = 36;
 }
 
 /// The bytes a record of `body_bytes` occupies, padding included.
@@ -102,6 +106,7 @@ pub(crate) struct RecordHeader {
     pub(crate) flags: u16,
     pub(crate) sequence: u64,
     pub(crate) timestamp_ns: u64,
+    pub(crate) term: u64,
     pub(crate) previous_checksum: u32,
     pub(crate) checksum: u32,
 }
@@ -114,6 +119,7 @@ impl RecordHeader {
             flags: read_u16(bytes, record_field::FLAGS),
             sequence: read_u64(bytes, record_field::SEQUENCE),
             timestamp_ns: read_u64(bytes, record_field::TIMESTAMP),
+            term: read_u64(bytes, record_field::TERM),
             previous_checksum: read_u32(bytes, record_field::PREVIOUS),
             checksum: read_u32(bytes, record_field::CHECKSUM),
         }
@@ -128,13 +134,14 @@ impl RecordHeader {
         bytes[6..8].copy_from_slice(&self.flags.to_le_bytes());
         bytes[8..16].copy_from_slice(&self.sequence.to_le_bytes());
         bytes[16..24].copy_from_slice(&self.timestamp_ns.to_le_bytes());
-        bytes[24..28].copy_from_slice(&self.previous_checksum.to_le_bytes());
-        bytes[28..32].copy_from_slice(&self.checksum.to_le_bytes());
+        bytes[24..32].copy_from_slice(&self.term.to_le_bytes());
+        bytes[32..36].copy_from_slice(&self.previous_checksum.to_le_bytes());
+        bytes[36..40].copy_from_slice(&self.checksum.to_le_bytes());
         bytes
     }
 }
 
-/// The checksum of a record: CRC32C of header bytes `0..28`, then the body.
+/// The checksum of a record: CRC32C of header bytes `0..36`, then the body.
 /// Computed with [`crate::checksum`], which is cheaper to call than the
 /// `crc32c` crate for inputs of a record's usual size and gives the same
 /// values.
@@ -206,6 +213,10 @@ impl SegmentHeader {
         if crate::checksum::crc32c(&bytes[..60]) != read_u32(bytes, 60) {
             return Err(SegmentHeaderError::Checksum);
         }
+        // After the checksum, so that a flipped bit in the version field
+        // is damage; a header that checks out with another version is
+        // another version of the format (every version keeps the magic,
+        // the version and the header crc where version 1 had them).
         let version = read_u32(bytes, 8);
         if version != FORMAT_VERSION {
             return Err(SegmentHeaderError::Version(version));
@@ -250,8 +261,9 @@ mod tests {
             flags: 0,
             sequence: 0x1817_1615_1413_1211,
             timestamp_ns: 0x2827_2625_2423_2221,
-            previous_checksum: 0x3433_3231,
-            checksum: 0x4443_4241,
+            term: 0x3837_3635_3433_3231,
+            previous_checksum: 0x4443_4241,
+            checksum: 0x5453_5251,
         };
         let bytes = header.encode();
         assert_eq!(
@@ -259,7 +271,7 @@ mod tests {
             [
                 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x00, 0x00, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16,
                 0x17, 0x18, 0x21, 0x22, 0x23, 0x24, 0x25, 0x26, 0x27, 0x28, 0x31, 0x32, 0x33, 0x34,
-                0x41, 0x42, 0x43, 0x44,
+                0x35, 0x36, 0x37, 0x38, 0x41, 0x42, 0x43, 0x44, 0x51, 0x52, 0x53, 0x54,
             ]
         );
         assert_eq!(RecordHeader::decode(&bytes), header);
@@ -268,11 +280,12 @@ mod tests {
     #[test]
     fn checksum_covers_length_and_body_but_not_itself() {
         let mut header = RecordHeader {
-            length: 40,
+            length: 48,
             record_type: 1,
             flags: 0,
             sequence: 7,
             timestamp_ns: 9,
+            term: 5,
             previous_checksum: 3,
             checksum: 0,
         }
@@ -300,6 +313,7 @@ mod tests {
             flags: 0,
             sequence: 0x0102_0304_0506_0708,
             timestamp_ns: 0x1112_1314_1516_1718,
+            term: 0x2122_2324_2526_2728,
             previous_checksum: 0xDEAD_BEEF,
             checksum: 0,
         };
@@ -344,9 +358,9 @@ mod tests {
 
     #[test]
     fn footprints_are_aligned() {
-        assert_eq!(record_footprint(0), 32);
-        assert_eq!(record_footprint(1), 40);
-        assert_eq!(record_footprint(8), 40);
-        assert_eq!(record_footprint(32), 64);
+        assert_eq!(record_footprint(0), 40);
+        assert_eq!(record_footprint(1), 48);
+        assert_eq!(record_footprint(8), 48);
+        assert_eq!(record_footprint(32), 72);
     }
 }

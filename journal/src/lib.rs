@@ -18,7 +18,11 @@
 //!   syncs in groups and publishes the durable sequence,
 //!   [`DurablePosition`]).
 //! - **Recovery** ([`Journal::open`]): every record is verified; the rules
-//!   are in the `recovery` module docs.
+//!   are in the `recovery` module docs. A durable [`Checkpoint`] (the last
+//!   record known to be on the device, in several checksummed copies) lets
+//!   it refuse a journal that lost acknowledged records.
+//! - **Followers** ([`Journal::append_replicated`]): a record that already
+//!   carries its sequence, term and checksum chain is written as it is.
 //! - **Snapshots** ([`SnapshotStore`]): a state's bytes with its sequence and
 //!   state hash, checksummed, written atomically (temporary file, sync,
 //!   rename).
@@ -27,6 +31,7 @@
 // segment's accessors and their callers, each block with its SAFETY
 // argument. Everything else forbids it, except `checksum`, whose one
 // `unsafe` is the call of its SSE 4.2 code once the CPU is known to have it.
+mod checkpoint;
 #[allow(unsafe_code)]
 mod checksum;
 mod error;
@@ -43,6 +48,7 @@ mod segment;
 mod snapshot;
 mod store;
 
+pub use checkpoint::Checkpoint;
 pub use error::JournalError;
 pub use journal::{
     Durability, DurablePosition, Journal, JournalOptions, TruncateReport, writer_holds_lock,

@@ -24,7 +24,12 @@ pub struct Record<'a> {
     pub sequence: u64,
     pub timestamp_ns: u64,
     pub record_type: u16,
+    /// The epoch the record was appended in (see [`crate::Journal::set_term`]).
+    pub term: u64,
     pub body: &'a [u8],
+    /// The whole record as stored (header and body, without padding): what
+    /// a follower passes to [`crate::Journal::append_replicated`].
+    pub bytes: &'a [u8],
 }
 
 /// Walks the journal's records in order from a starting sequence.
@@ -90,14 +95,14 @@ impl JournalReader {
             // SAFETY: the record is published (its length was loaded with
             // acquire ordering) and published bytes are never written again
             // while the segment is shared.
-            let body = unsafe {
-                segment.bytes(offset + RECORD_HEADER_BYTES, length - RECORD_HEADER_BYTES)
-            };
+            let bytes = unsafe { segment.bytes(offset, length) };
             return Ok(Some(Record {
                 sequence: header.sequence,
                 timestamp_ns: header.timestamp_ns,
                 record_type: header.record_type,
-                body,
+                term: header.term,
+                body: &bytes[RECORD_HEADER_BYTES..],
+                bytes,
             }));
         }
     }
@@ -113,7 +118,8 @@ impl JournalReader {
         // SAFETY: published (see `next`).
         let bytes = unsafe { segment.bytes(offset, length) };
         let (header_bytes, body) = bytes.split_at(RECORD_HEADER_BYTES);
-        let header_bytes: &[u8; RECORD_HEADER_BYTES] = header_bytes.try_into().expect("32");
+        let header_bytes: &[u8; RECORD_HEADER_BYTES] =
+            header_bytes.try_into().expect("a record header");
         let linked = self.expected.is_none_or(|(sequence, link)| {
             header.sequence == sequence && header.previous_checksum == link
         });
@@ -190,7 +196,7 @@ impl JournalReader {
             }
             // SAFETY: published (see `next`).
             let header_bytes = unsafe { segment.bytes(self.offset, RECORD_HEADER_BYTES) };
-            let header = RecordHeader::decode(header_bytes.try_into().expect("32 bytes"));
+            let header = RecordHeader::decode(header_bytes.try_into().expect("a record header"));
             return Ok(Some((self.offset, length, header)));
         }
     }

@@ -28,7 +28,13 @@
 //!    seal did, that seal is a torn tail.
 //! 6. With `stop_after`, the operator's truncation: records after that
 //!    sequence are neither checked nor kept.
-//! 7. A read-only scan beside a live writer (one that holds the lock) takes
+//! 7. With a checkpoint (see the `checkpoint` module), every record at or
+//!    below its sequence was acknowledged as durable: the journal must
+//!    reach it, with the crc it recorded. Bad bytes there are never a torn
+//!    tail, and a journal that ends before it (a cut at a record boundary,
+//!    deleted segments) is refused with [`JournalError::BehindCheckpoint`].
+//!    Only what lies beyond the checkpoint is torn-tail territory.
+//! 8. A read-only scan beside a live writer (one that holds the lock) takes
 //!    the first zero length of the last segment as the end: what follows is
 //!    an append in progress, or appends published since the scan read that
 //!    length.
@@ -36,10 +42,11 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use crate::checkpoint::Checkpoint;
 use crate::error::{IoContext, JournalError};
 use crate::layout::{
-    RECORD_ALIGNMENT, RECORD_HEADER_BYTES, RecordHeader, SEAL, SEGMENT_HEADER_BYTES, SegmentHeader,
-    SegmentHeaderError, record_checksum, record_footprint,
+    FORMAT_VERSION, RECORD_ALIGNMENT, RECORD_HEADER_BYTES, RecordHeader, SEAL,
+    SEGMENT_HEADER_BYTES, SegmentHeader, SegmentHeaderError, record_checksum, record_footprint,
 };
 use crate::segment::{Segment, parse_segment_file_name};
 
@@ -136,6 +143,58 @@ pub(crate) struct Chain {
     pub(crate) next_sequence: u64,
     /// The checksum the next record must link to.
     pub(crate) last_checksum: u32,
+    /// The last record's term (the next may not have a smaller one).
+    pub(crate) last_term: u64,
+    /// The checkpoint the scan holds the journal to, if any.
+    pub(crate) checkpoint: Option<Checkpoint>,
+    /// The crc of the record at the checkpoint's sequence, once seen.
+    pub(crate) checkpoint_record: Option<u32>,
+}
+
+impl Chain {
+    pub(crate) fn empty() -> Chain {
+        Chain {
+            next_sequence: 1,
+            last_checksum: 0,
+            last_term: 0,
+            checkpoint: None,
+            checkpoint_record: None,
+        }
+    }
+
+    /// Whether the next record is at or below the checkpoint: acknowledged.
+    fn next_is_acknowledged(&self) -> bool {
+        self.checkpoint
+            .is_some_and(|checkpoint| self.next_sequence <= checkpoint.sequence)
+    }
+
+    /// Takes in a valid record.
+    fn advance(&mut self, header: &RecordHeader) {
+        if self
+            .checkpoint
+            .is_some_and(|checkpoint| checkpoint.sequence == header.sequence)
+        {
+            self.checkpoint_record = Some(header.checksum);
+        }
+        self.next_sequence += 1;
+        self.last_checksum = header.checksum;
+        self.last_term = header.term;
+    }
+}
+
+/// The refusal of a journal that does not reach its checkpoint.
+pub(crate) fn behind_checkpoint(
+    dir: &Path,
+    checkpoint: &Checkpoint,
+    found: String,
+) -> JournalError {
+    JournalError::BehindCheckpoint {
+        dir: dir.to_path_buf(),
+        found,
+        generation: checkpoint.generation,
+        sequence: checkpoint.sequence,
+        checksum: checkpoint.checksum,
+    }
 }
 
 /// Checks a segment's header against its name and the chain, starting the
@@ -154,8 +213,17 @@ pub(crate) fn check_segment_header(
     };
     // SAFETY: recovery runs before the segment is shared with a writer.
     let bytes = unsafe { segment.bytes(0, SEGMENT_HEADER_BYTES) };
-    let header = SegmentHeader::decode(bytes.try_into().expect("64 bytes"))
-        .map_err(|error| corrupt(format!("segment header: {}", error.describe())))?;
+    let header =
+        SegmentHeader::decode(bytes.try_into().expect("64 bytes")).map_err(
+            |error| match error {
+                SegmentHeaderError::Version(found) => JournalError::IncompatibleVersion {
+                    path: segment.path.clone(),
+                    found,
+                    supported: FORMAT_VERSION,
+                },
+                _ => corrupt(format!("segment header: {}", error.describe())),
+            },
+        )?;
     if header.index != segment.index || header.first_sequence != segment.first_sequence {
         return Err(corrupt(format!(
             "the header says segment {} from sequence {}, the file name segment {} from {}",
@@ -174,6 +242,7 @@ pub(crate) fn check_segment_header(
             *chain = Some(Chain {
                 next_sequence: header.first_sequence,
                 last_checksum: header.previous_checksum,
+                ..Chain::empty()
             })
         }
         Some(chain) => {
@@ -229,6 +298,12 @@ fn check_record(
     }
     if header.sequence != chain.next_sequence {
         return Some(format!("sequence {} out of order", header.sequence));
+    }
+    if header.term < chain.last_term {
+        return Some(format!(
+            "term {} is below the previous record's {}",
+            header.term, chain.last_term
+        ));
     }
     if header.previous_checksum != chain.last_checksum {
         return Some(format!(
@@ -290,8 +365,7 @@ pub(crate) fn scan_segment(
             match check_record(segment, offset, length, chain, &mut header) {
                 None => {
                     let header = header.expect("a valid record has a header");
-                    chain.next_sequence += 1;
-                    chain.last_checksum = header.checksum;
+                    chain.advance(&header);
                     offset += record_footprint(length as usize - RECORD_HEADER_BYTES);
                     continue;
                 }
@@ -312,6 +386,20 @@ pub(crate) fn scan_segment(
                 "{reason}, and a valid record (sequence {}) follows at offset {later}",
                 later_sequence(segment, later)
             )));
+        }
+        // Bad bytes where an acknowledged record must be are never a torn
+        // tail.
+        if let Some(checkpoint) = chain.checkpoint.filter(|_| chain.next_is_acknowledged()) {
+            let dir = segment.path.parent().unwrap_or(Path::new("."));
+            return Err(behind_checkpoint(
+                dir,
+                &checkpoint,
+                format!(
+                    "{reason} in {} at offset {offset}, where the acknowledged record {} must be",
+                    segment.path.display(),
+                    chain.next_sequence
+                ),
+            ));
         }
         return Ok(SegmentEnd::Torn {
             offset,
@@ -391,6 +479,7 @@ pub(crate) fn scan_directory(
     writable: bool,
     stop_after: Option<u64>,
     live_writer: bool,
+    checkpoint: Option<Checkpoint>,
 ) -> Result<Scan, JournalError> {
     let listing = list_segments(dir)?;
     let mut report = RecoveryReport {
@@ -427,6 +516,10 @@ pub(crate) fn scan_directory(
         let chain = chain.as_mut().expect("set by the first header");
         if position == 0 {
             report.first_sequence = chain.next_sequence;
+            chain.checkpoint = checkpoint;
+            if checkpoint.is_some_and(|c| c.sequence + 1 == chain.next_sequence) {
+                chain.checkpoint_record = Some(chain.last_checksum);
+            }
         }
         end = scan_segment(segment, chain, is_last, stop_after, live_writer)?;
         if is_last && end == SegmentEnd::Full && cut_short(segment) {
@@ -485,10 +578,10 @@ pub(crate) fn scan_directory(
         }
         position += 1;
     }
-    let chain = chain.unwrap_or(Chain {
-        next_sequence: 1,
-        last_checksum: 0,
-    });
+    let chain = chain.unwrap_or_else(Chain::empty);
+    if let Some(checkpoint) = &checkpoint {
+        check_against_checkpoint(dir, &segments, &chain, &end, checkpoint)?;
+    }
     if stop_after.is_some_and(|stop| stop >= chain.next_sequence) {
         return Err(JournalError::TruncateBeyondEnd {
             requested: stop_after.expect("checked"),
@@ -519,6 +612,56 @@ pub(crate) fn scan_directory(
         end,
         report,
     })
+}
+
+/// A journal must reach its checkpoint, with the crc it recorded there.
+fn check_against_checkpoint(
+    dir: &Path,
+    segments: &[Segment],
+    chain: &Chain,
+    end: &SegmentEnd,
+    checkpoint: &Checkpoint,
+) -> Result<(), JournalError> {
+    let Some(last_segment) = segments.last() else {
+        if checkpoint.sequence == 0 {
+            return Ok(());
+        }
+        return Err(behind_checkpoint(
+            dir,
+            checkpoint,
+            "there are no journal segments at all".to_owned(),
+        ));
+    };
+    let last = chain.next_sequence - 1;
+    if last < checkpoint.sequence {
+        let at = match end {
+            SegmentEnd::Open(offset) | SegmentEnd::Torn { offset, .. } => {
+                format!(" at offset {offset}")
+            }
+            _ => String::new(),
+        };
+        return Err(behind_checkpoint(
+            dir,
+            checkpoint,
+            format!(
+                "the journal ends at sequence {last}, in {}{at}",
+                last_segment.path.display()
+            ),
+        ));
+    }
+    match chain.checkpoint_record {
+        Some(checksum) if checksum != checkpoint.checksum => Err(behind_checkpoint(
+            dir,
+            checkpoint,
+            format!(
+                "record {} has crc {checksum:#010x}: another journal's record",
+                checkpoint.sequence
+            ),
+        )),
+        // Present and matching, or before the first segment present (removed
+        // after a snapshot covered it).
+        _ => Ok(()),
+    }
 }
 
 /// Whether a segment's file is shorter than its header says.

@@ -20,7 +20,9 @@ use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 
 use memmap2::{MmapOptions, MmapRaw};
 
-use crate::layout::{RECORD_ALIGNMENT, SEAL, SEGMENT_HEADER_BYTES};
+use crate::layout::{
+    RECORD_ALIGNMENT, RECORD_HEADER_BYTES, RecordHeader, SEAL, SEGMENT_HEADER_BYTES,
+};
 
 /// A segment's file name: `segment-<index, 8 digits>-first-<first sequence,
 /// 20 digits>.journal`, so that names sort in journal order and say where
@@ -152,6 +154,26 @@ impl Segment {
         // SAFETY: as in `load_length`; the mapping is writable (asserted).
         let word = unsafe { AtomicU32::from_ptr(self.map.as_mut_ptr().add(offset).cast::<u32>()) };
         word.store(length, Ordering::Release);
+    }
+
+    /// The header of the published record at `offset` (a record boundary
+    /// below the published end), or `None` at a seal or a zero length.
+    pub(crate) fn published_header(&self, offset: usize) -> Option<RecordHeader> {
+        assert!(offset >= SEGMENT_HEADER_BYTES);
+        if offset + RECORD_HEADER_BYTES > self.published_end() {
+            return None;
+        }
+        let length = self.load_length(offset);
+        if length == 0 || length == SEAL {
+            return None;
+        }
+        // SAFETY: the record is published (its length was loaded with
+        // acquire ordering, below the published end) and published bytes
+        // are never written again while the segment is shared.
+        let bytes = unsafe { self.bytes(offset, RECORD_HEADER_BYTES) };
+        Some(RecordHeader::decode(
+            bytes.try_into().expect("a record header"),
+        ))
     }
 
     /// Bytes `offset..offset + length` of the segment.

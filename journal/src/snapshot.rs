@@ -153,7 +153,9 @@ impl SnapshotStore {
     }
 
     /// The newest snapshot whose header and body check out, at or below
-    /// `sequence_max`, with the errors of any newer ones that did not.
+    /// `sequence_max`, with the errors of any newer ones that did not. A
+    /// snapshot of another format version is an error
+    /// ([`JournalError::IncompatibleVersion`]), not skipped.
     #[allow(clippy::type_complexity)]
     pub fn newest_valid(
         &self,
@@ -168,6 +170,8 @@ impl SnapshotStore {
             match loaded {
                 Ok((info, _)) if info.sequence > sequence_max => {}
                 Ok(found) => return Ok((Some(found), skipped)),
+                // Another build's snapshot is not damage to pass over.
+                Err(error @ JournalError::IncompatibleVersion { .. }) => return Err(error),
                 Err(error) => skipped.push(error),
             }
         }
@@ -216,10 +220,22 @@ fn check_header(path: &Path, bytes: &[u8]) -> Result<SnapshotInfo, JournalError>
     if crc32c::crc32c(&bytes[..60]) != read_u32(bytes, 60) {
         return Err(invalid("the header checksum does not match".to_owned()));
     }
+    // After the checksum: a flipped bit in the version field is damage (a
+    // damaged snapshot is passed over); a header that checks out with
+    // another version was written by another build, and is never taken
+    // for damage.
     let version = read_u32(bytes, 8);
-    if version != SNAPSHOT_VERSION || read_u32(bytes, 12) as usize != SNAPSHOT_HEADER_BYTES {
+    if version != SNAPSHOT_VERSION {
+        return Err(JournalError::IncompatibleVersion {
+            path: path.to_path_buf(),
+            found: version,
+            supported: SNAPSHOT_VERSION,
+        });
+    }
+    if read_u32(bytes, 12) as usize != SNAPSHOT_HEADER_BYTES {
         return Err(invalid(format!(
-            "format version {version} is not {SNAPSHOT_VERSION}"
+            "the header says {} header bytes, not {SNAPSHOT_HEADER_BYTES}",
+            read_u32(bytes, 12)
         )));
     }
     let sequence = read_u64(bytes, 16);

@@ -296,6 +296,46 @@ fn open_read_only_report(dir: &Path) -> Result<RecoveryReport, JournalError> {
     Journal::open_read_only(dir).map(|(_, report)| report)
 }
 
+/// Rewrites `dir`'s checkpoint (every copy, with the layout of
+/// `checkpoint.rs`) so that only records through `sequence` count as
+/// acknowledged: the state of a journal whose later records were appended
+/// but never reported durable before the process or machine stopped. Tests
+/// of a torn, unacknowledged tail damage only records beyond it.
+fn acknowledge_only_through(dir: &Path, sequence: u64) {
+    let (term, crc) = match record_spots(dir).0.iter().find(|s| s.sequence == sequence) {
+        Some(spot) => {
+            let bytes = fs::read(&spot.path).unwrap();
+            let header = spot.offset;
+            (
+                u64_at(&bytes, header + 24),
+                u32_at(&bytes, header + RECORD_HEADER_BYTES - 4),
+            )
+        }
+        None => {
+            assert_eq!(sequence, 0, "no record {sequence} in {dir:?}");
+            (0, 0)
+        }
+    };
+    let mut file = vec![0u8; 4 * 4096];
+    for copy in 0..4u64 {
+        let block = &mut file[copy as usize * 4096..][..64];
+        block[0..8].copy_from_slice(b"EXCKPT\0\x01");
+        block[8..12].copy_from_slice(&1u32.to_le_bytes());
+        block[12..16].copy_from_slice(&64u32.to_le_bytes());
+        block[16..24].copy_from_slice(&(1_000 + copy).to_le_bytes());
+        block[24..32].copy_from_slice(&sequence.to_le_bytes());
+        block[32..40].copy_from_slice(&term.to_le_bytes());
+        block[40..44].copy_from_slice(&crc.to_le_bytes());
+        let crc = crc32c::crc32c(&block[..60]);
+        block[60..64].copy_from_slice(&crc.to_le_bytes());
+    }
+    fs::write(dir.join("CHECKPOINT"), file).unwrap();
+    assert_eq!(
+        Journal::read_checkpoint(dir).unwrap().map(|c| c.sequence),
+        Some(sequence)
+    );
+}
+
 // ---------------------------------------------------------------------------
 // Torn tails
 // ---------------------------------------------------------------------------
@@ -310,6 +350,8 @@ fn torn_last_record_cut_at_every_byte_is_truncated_and_appends_continue() {
     // 120 records span several segments; the last one has padding.
     let records = 120;
     build(&pristine, records, options());
+    // The last record was appended, never acknowledged.
+    acknowledge_only_through(&pristine, records - 1);
     let (spots, _) = record_spots(&pristine);
     let last = spots.last().unwrap().clone();
     assert!(segment_files(&pristine).len() >= 3);
@@ -381,6 +423,8 @@ fn truncated_last_segment_file_gets_its_length_back() {
     let pristine = scratch.trial("pristine");
     let records = 40;
     build(&pristine, records, options());
+    // The last record was appended, never acknowledged.
+    acknowledge_only_through(&pristine, records - 1);
     let (spots, ends) = record_spots(&pristine);
     let last = spots.last().unwrap().clone();
     let end = ends.last().unwrap().end;
@@ -686,6 +730,9 @@ fn missing_segments_are_errors_and_leftovers_of_a_roll_over_are_removed() {
         .find(|s| s.path == files[count - 1])
         .unwrap()
         .sequence;
+    // The last segment's records were never acknowledged (the process
+    // stopped as it rolled over, before appending them).
+    acknowledge_only_through(&dir, first_in_last - 1);
     edit(&last, |bytes| bytes[SEGMENT_HEADER_BYTES..].fill(0));
     let seal_at = ends[count - 2].end;
     edit(&before_last, |bytes| bytes[seal_at..seal_at + 4].fill(0));
@@ -702,6 +749,7 @@ fn missing_segments_are_errors_and_leftovers_of_a_roll_over_are_removed() {
     // The same stop, with the new segment's header page lost too.
     let dir = scratch.trial("blank");
     copy_dir(&pristine, &dir);
+    acknowledge_only_through(&dir, first_in_last - 1);
     let last = moved(&files[count - 1], &dir);
     edit(&last, |bytes| bytes.fill(0));
     edit(&moved(&files[count - 2], &dir), |bytes| {
@@ -715,6 +763,7 @@ fn missing_segments_are_errors_and_leftovers_of_a_roll_over_are_removed() {
     // no particular order). The blank segment held nothing.
     let dir = scratch.trial("blank-after-seal");
     copy_dir(&pristine, &dir);
+    acknowledge_only_through(&dir, first_in_last - 1);
     let last = moved(&files[count - 1], &dir);
     edit(&last, |bytes| bytes.fill(0));
     let report = recover_and_continue(&dir, first_in_last - 1);
@@ -729,6 +778,7 @@ fn missing_segments_are_errors_and_leftovers_of_a_roll_over_are_removed() {
     // after a roll-over: kept.
     let dir = scratch.trial("empty-after-seal");
     copy_dir(&pristine, &dir);
+    acknowledge_only_through(&dir, first_in_last - 1);
     let last = moved(&files[count - 1], &dir);
     edit(&last, |bytes| bytes[SEGMENT_HEADER_BYTES..].fill(0));
     let report = recover_and_continue(&dir, first_in_last - 1);
@@ -1321,4 +1371,463 @@ fn read_only_opens_beside_a_live_writer_see_a_sound_journal() {
     drop(journal);
     let (_, report) = Journal::open_read_only(&dir).unwrap();
     assert_eq!(report.last_sequence, written);
+}
+
+// ---------------------------------------------------------------------------
+// The durable checkpoint: lost acknowledged records are refused
+// ---------------------------------------------------------------------------
+
+/// The refusal of a journal that lost acknowledged records, with the
+/// checkpoint's values and a description of what the journal has instead.
+#[track_caller]
+fn assert_behind_checkpoint(
+    result: Result<RecoveryReport, JournalError>,
+    sequence: u64,
+    found_names: &[&str],
+    what: &str,
+) {
+    match result {
+        Err(error @ JournalError::BehindCheckpoint { .. }) => {
+            let JournalError::BehindCheckpoint {
+                sequence: checkpoint_sequence,
+                ref found,
+                ..
+            } = error
+            else {
+                unreachable!()
+            };
+            assert_eq!(checkpoint_sequence, sequence, "{what}: {error}");
+            for name in found_names {
+                assert!(found.contains(name), "{what}: {found:?} should name {name}");
+            }
+            let message = error.to_string();
+            assert!(
+                message.contains("lost durable records")
+                    && message.contains(&format!("records sequence {sequence}")),
+                "{what}: {message}"
+            );
+        }
+        other => panic!("{what}: expected BehindCheckpoint at {sequence}, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_closed_journal_is_checkpointed_through_its_last_record() {
+    let scratch = Scratch::new("checkpoint-close");
+    let dir = scratch.trial("journal");
+    build(&dir, 40, options());
+    let checkpoint = Journal::read_checkpoint(&dir).unwrap().unwrap();
+    assert_eq!(checkpoint.sequence, 40);
+    let (spots, _) = record_spots(&dir);
+    let last = spots.last().unwrap();
+    let bytes = fs::read(&last.path).unwrap();
+    assert_eq!(
+        checkpoint.checksum,
+        u32_at(&bytes, last.offset + RECORD_HEADER_BYTES - 4)
+    );
+    let (journal, _) = Journal::open(&dir, options()).unwrap();
+    assert_eq!(journal.checkpoint(), Some(checkpoint));
+}
+
+#[test]
+fn all_segments_deleted_is_refused() {
+    let scratch = Scratch::new("checkpoint-no-segments");
+    let dir = scratch.trial("journal");
+    build(&dir, 40, options());
+    for path in segment_files(&dir) {
+        fs::remove_file(path).unwrap();
+    }
+    for (name, result) in [
+        ("read-write", open_report(&dir)),
+        ("read-only", open_read_only_report(&dir)),
+    ] {
+        assert_behind_checkpoint(result, 40, &["no journal segments"], name);
+    }
+    assert!(segment_files(&dir).is_empty(), "no new journal was begun");
+}
+
+/// The last segment cut exactly where a record starts (its bytes zeroed,
+/// or the file cut there): a sound, shorter journal, but the checkpoint
+/// says the records after the cut were acknowledged.
+#[test]
+fn a_journal_cut_at_a_record_boundary_is_refused() {
+    let scratch = Scratch::new("checkpoint-cut");
+    let pristine = scratch.trial("pristine");
+    let records = 40;
+    build(&pristine, records, options());
+    let (spots, _) = record_spots(&pristine);
+    for keep in [records - 1, records - 3] {
+        let first_lost = &spots[keep as usize];
+        for file_cut in [false, true] {
+            let what = format!("records after {keep} lost, file cut: {file_cut}");
+            let dir = scratch.trial("trial");
+            copy_dir(&pristine, &dir);
+            let path = moved(&first_lost.path, &dir);
+            if file_cut {
+                fs::OpenOptions::new()
+                    .write(true)
+                    .open(&path)
+                    .unwrap()
+                    .set_len(first_lost.offset as u64)
+                    .unwrap();
+            } else {
+                edit(&path, |bytes| bytes[first_lost.offset..].fill(0));
+            }
+            let name = path.file_name().unwrap().to_str().unwrap();
+            let ends_at = format!("ends at sequence {keep}");
+            let before = fs::read(&path).unwrap();
+            assert_behind_checkpoint(
+                open_read_only_report(&dir),
+                records,
+                &[name, &ends_at],
+                &what,
+            );
+            assert_behind_checkpoint(open_report(&dir), records, &[name, &ends_at], &what);
+            if !file_cut {
+                assert_eq!(fs::read(&path).unwrap(), before, "{what}: changed");
+            }
+        }
+    }
+}
+
+/// A flipped bit in the last record, which is acknowledged: with nothing
+/// valid after it, it would look like a torn tail, but it is refused, and
+/// nothing is truncated.
+#[test]
+fn a_flipped_bit_in_an_acknowledged_last_record_is_refused() {
+    let scratch = Scratch::new("checkpoint-flip");
+    let pristine = scratch.trial("pristine");
+    let records = 40;
+    build(&pristine, records, options());
+    let (spots, _) = record_spots(&pristine);
+    let last = spots.last().unwrap().clone();
+    for byte in [0, 9, RECORD_HEADER_BYTES + 1, last.length - 1] {
+        let dir = scratch.trial("trial");
+        copy_dir(&pristine, &dir);
+        let path = moved(&last.path, &dir);
+        edit(&path, |bytes| bytes[last.offset + byte] ^= 0x10);
+        let before = fs::read(&path).unwrap();
+        let offset = format!("at offset {}", last.offset);
+        let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+        let what = format!("byte {byte}");
+        assert_behind_checkpoint(
+            open_read_only_report(&dir),
+            records,
+            &[&name, &offset],
+            &what,
+        );
+        assert_behind_checkpoint(open_report(&dir), records, &[&name, &offset], &what);
+        assert_eq!(fs::read(&path).unwrap(), before, "{what}: truncated");
+    }
+}
+
+/// The same damage to a record beyond the checkpoint (appended, never
+/// acknowledged) is a torn tail, truncated as before.
+#[test]
+fn an_unacknowledged_torn_tail_beyond_the_checkpoint_is_truncated() {
+    let scratch = Scratch::new("checkpoint-torn");
+    let dir = scratch.trial("journal");
+    let records = 40;
+    build(&dir, records, options());
+    acknowledge_only_through(&dir, records - 2);
+    let (spots, _) = record_spots(&dir);
+    let last = spots.last().unwrap().clone();
+    edit(&last.path, |bytes| bytes[last.offset + 9] ^= 0x10);
+    let report = recover_and_continue(&dir, records - 1);
+    let torn = report.torn_tail.expect("a torn tail");
+    assert_eq!((torn.segment, torn.offset), (last.path, last.offset as u64));
+    assert_eq!(
+        Journal::read_checkpoint(&dir).unwrap().unwrap().sequence,
+        records,
+        "the close checkpointed the records appended after recovery"
+    );
+}
+
+#[test]
+fn a_missing_or_unreadable_checkpoint_is_refused_once_there_are_records() {
+    let scratch = Scratch::new("checkpoint-missing");
+    let pristine = scratch.trial("pristine");
+    build(&pristine, 40, options());
+    for damage in ["deleted", "every copy damaged"] {
+        let dir = scratch.trial("trial");
+        copy_dir(&pristine, &dir);
+        let path = dir.join("CHECKPOINT");
+        if damage == "deleted" {
+            fs::remove_file(&path).unwrap();
+        } else {
+            edit(&path, |bytes| {
+                for block in bytes.chunks_mut(4096) {
+                    block[20] ^= 1;
+                }
+            });
+        }
+        for result in [open_report(&dir), open_read_only_report(&dir)] {
+            match result {
+                Err(JournalError::Checkpoint {
+                    path: found,
+                    reason,
+                }) => {
+                    assert_eq!(found, path, "{damage}");
+                    assert!(reason.contains("records 1..=40"), "{damage}: {reason}");
+                }
+                other => panic!("{damage}: expected a Checkpoint error, got {other:?}"),
+            }
+        }
+        // The operator accepts the journal as it is: a deliberate act.
+        assert_eq!(Journal::truncate(&dir, 40).unwrap().last_sequence, 40);
+        assert_eq!(
+            Journal::read_checkpoint(&dir).unwrap().unwrap().sequence,
+            40
+        );
+        recover_and_continue(&dir, 40);
+    }
+    // A journal with no records yet has nothing to lose: it gets one.
+    let dir = scratch.trial("empty");
+    build(&dir, 0, options());
+    fs::remove_file(dir.join("CHECKPOINT")).unwrap();
+    recover_and_continue(&dir, 0);
+}
+
+#[test]
+fn the_operators_truncation_lowers_the_checkpoint() {
+    let scratch = Scratch::new("checkpoint-truncate");
+    let dir = scratch.trial("journal");
+    build(&dir, 60, options());
+    let before = Journal::read_checkpoint(&dir).unwrap().unwrap();
+    Journal::truncate(&dir, 25).unwrap();
+    let after = Journal::read_checkpoint(&dir).unwrap().unwrap();
+    assert_eq!(after.sequence, 25);
+    assert!(after.generation > before.generation);
+    recover_and_continue(&dir, 25);
+    Journal::truncate(&dir, 0).unwrap();
+    assert_eq!(Journal::read_checkpoint(&dir).unwrap().unwrap().sequence, 0);
+    recover_and_continue(&dir, 0);
+}
+
+/// The flusher advances the checkpoint as durability advances, under
+/// either policy, while the journal is open.
+#[test]
+fn the_checkpoint_follows_durability_while_open() {
+    let scratch = Scratch::new("checkpoint-live");
+    for durability in [
+        Durability::Fsync {
+            flush_delay_us_max: 200,
+        },
+        Durability::Memory,
+    ] {
+        let dir = scratch.trial("journal");
+        let options = JournalOptions {
+            durability,
+            ..options()
+        };
+        let (mut journal, _) = Journal::open(&dir, options).unwrap();
+        for _ in 0..50 {
+            append_next(&mut journal);
+        }
+        assert!(journal.durable().wait_for(50, Duration::from_secs(10)));
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while Journal::read_checkpoint(&dir).unwrap().unwrap().sequence < 50 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{durability:?}: the checkpoint stays at {:?}",
+                journal.checkpoint()
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(journal.checkpoint().unwrap().sequence, 50);
+        journal.close().unwrap();
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Format versions
+// ---------------------------------------------------------------------------
+
+/// Sets a little-endian u32 at `offset` and recomputes the header crc over
+/// `0..60` into `60..64` (segment and snapshot headers, checkpoint copies).
+fn set_version_and_reseal(bytes: &mut [u8], version: u32) {
+    bytes[8..12].copy_from_slice(&version.to_le_bytes());
+    let crc = crc32c::crc32c(&bytes[..60]);
+    bytes[60..64].copy_from_slice(&crc.to_le_bytes());
+}
+
+#[test]
+fn another_format_version_is_incompatible_not_corrupt() {
+    let scratch = Scratch::new("version");
+    let pristine = scratch.trial("pristine");
+    build(&pristine, 40, options());
+    let files = segment_files(&pristine);
+    for (name, version) in [("older", 1u32), ("newer", 3)] {
+        let dir = scratch.trial("trial");
+        copy_dir(&pristine, &dir);
+        let first = moved(&files[0], &dir);
+        edit(&first, |bytes| set_version_and_reseal(bytes, version));
+        for result in [open_report(&dir), open_read_only_report(&dir)] {
+            match result {
+                Err(error @ JournalError::IncompatibleVersion { .. }) => {
+                    assert!(
+                        error.to_string().contains(&format!(
+                            "incompatible journal version {version}, this build reads 2"
+                        )),
+                        "{name}: {error}"
+                    );
+                }
+                other => panic!("{name}: expected IncompatibleVersion, got {other:?}"),
+            }
+        }
+        // A checkpoint of another version is refused the same way.
+        let dir = scratch.trial("checkpoint");
+        copy_dir(&pristine, &dir);
+        edit(&dir.join("CHECKPOINT"), |bytes| {
+            set_version_and_reseal(&mut bytes[..64], version + 1)
+        });
+        assert!(matches!(
+            open_report(&dir),
+            Err(JournalError::IncompatibleVersion { found, supported: 1, .. }) if found == version + 1
+        ));
+    }
+    // A snapshot of another version is not a damaged snapshot passed over.
+    let dir = scratch.trial("snapshot");
+    copy_dir(&pristine, &dir);
+    let store = journal::SnapshotStore::new(&dir);
+    let info = store.write(40, 40_007, 0xABCD, b"state").unwrap();
+    edit(&info.path, |bytes| set_version_and_reseal(bytes, 9));
+    match store.newest_valid(u64::MAX) {
+        Err(error @ JournalError::IncompatibleVersion { found: 9, .. }) => {
+            assert!(error.to_string().contains("incompatible journal version 9"));
+        }
+        other => panic!("expected IncompatibleVersion, got {other:?}"),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The lock
+// ---------------------------------------------------------------------------
+
+/// Deleting `LOCK` while a writer lives does not let a second one in: the
+/// directory itself is locked (`flock` locks belong to the open file
+/// description, so a second open in this process is refused as a second
+/// process would be; `tools/tests/journal_cli.rs` tries one).
+#[test]
+fn a_deleted_lock_file_does_not_let_a_second_writer_in() {
+    let scratch = Scratch::new("lock-deleted");
+    let dir = scratch.trial("journal");
+    let (mut journal, _) = Journal::open(&dir, options()).unwrap();
+    append_next(&mut journal);
+    fs::remove_file(dir.join("LOCK")).unwrap();
+    match Journal::open(&dir, options()) {
+        Err(error @ JournalError::Locked { .. }) => {
+            let JournalError::Locked { ref path } = error else {
+                unreachable!()
+            };
+            assert_eq!(path, &dir);
+            assert!(error.to_string().contains("open for writing"), "{error}");
+        }
+        other => panic!("expected Locked, got {other:?}"),
+    }
+    assert!(matches!(
+        Journal::truncate(&dir, 0),
+        Err(JournalError::Locked { .. })
+    ));
+    assert!(journal::writer_holds_lock(&dir));
+    drop(journal);
+    assert!(!journal::writer_holds_lock(&dir));
+    let (journal, report) = Journal::open(&dir, options()).unwrap();
+    assert_eq!(report.last_sequence, 1);
+    assert_eq!(check_contents(&journal), 1);
+}
+
+// ---------------------------------------------------------------------------
+// Followers: the pre-sequenced append
+// ---------------------------------------------------------------------------
+
+/// A follower copies the leader's journal record by record, terms
+/// included: the two journals hold the same records and the same bytes.
+#[test]
+fn a_replicated_copy_is_byte_identical_and_a_broken_chain_is_refused() {
+    let scratch = Scratch::new("replicated");
+    let leader_dir = scratch.trial("leader");
+    let follower_dir = scratch.trial("follower");
+    let records = 150;
+    let (mut leader, _) = Journal::open(&leader_dir, options()).unwrap();
+    for sequence in 1..=records {
+        if sequence % 40 == 0 {
+            leader.set_term(sequence / 40).unwrap();
+        }
+        append_next(&mut leader);
+    }
+    assert_eq!(leader.term(), 3);
+    assert!(leader.set_term(2).is_err(), "terms never go back");
+    let (mut follower, _) = Journal::open(&follower_dir, options()).unwrap();
+    let mut reader = leader.reader(1);
+    let mut copied = Vec::new();
+    while let Some(record) = reader.next().unwrap() {
+        assert_eq!(record.term, record.sequence / 40, "{}", record.sequence);
+        assert_eq!(
+            follower.append_replicated(record.bytes).unwrap(),
+            record.sequence
+        );
+        copied.push(record.bytes.to_vec());
+    }
+    assert_eq!(follower.term(), 3);
+    assert_eq!(check_contents(&follower), records);
+
+    let next_bytes = |leader: &mut Journal| {
+        append_next(leader);
+        let mut reader = leader.reader(leader.last_sequence());
+        reader.next().unwrap().unwrap().bytes.to_vec()
+    };
+    let next = next_bytes(&mut leader);
+    let refused = |follower: &mut Journal, bytes: &[u8], what: &str| match follower
+        .append_replicated(bytes)
+    {
+        Err(JournalError::ReplicatedRecord { expected, reason }) => {
+            assert_eq!(expected, records + 1, "{what}: {reason}");
+        }
+        other => panic!("{what}: expected ReplicatedRecord, got {other:?}"),
+    };
+    // A record already there (wrong sequence), a changed byte (checksum),
+    // cut short, and a record of another history (its link is wrong).
+    refused(&mut follower, &copied[10], "an old record");
+    let mut flipped = next.clone();
+    flipped[RECORD_HEADER_BYTES] ^= 1;
+    refused(&mut follower, &flipped, "a flipped body bit");
+    refused(&mut follower, &next[..next.len() - 1], "cut short");
+    let other_dir = scratch.trial("other");
+    let (mut other, _) = Journal::open(&other_dir, options()).unwrap();
+    for bytes in &copied[..records as usize - 1] {
+        other.append_replicated(bytes).unwrap();
+    }
+    other.append(9, 1, b"another history").unwrap();
+    let mut other_reader = other.reader(records);
+    let foreign = other_reader.next().unwrap().unwrap().bytes.to_vec();
+    drop(other_reader);
+    other.append(9, 2, b"its next record").unwrap();
+    let mut other_reader = other.reader(records + 1);
+    let foreign_next = other_reader.next().unwrap().unwrap().bytes.to_vec();
+    assert_ne!(foreign, copied[records as usize - 1]);
+    refused(&mut follower, &foreign_next, "another history's record");
+    // Refusals changed nothing: the right record still goes in.
+    assert_eq!(follower.append_replicated(&next).unwrap(), records + 1);
+    leader.close().unwrap();
+    follower.close().unwrap();
+
+    let leader_files = segment_files(&leader_dir);
+    let follower_files = segment_files(&follower_dir);
+    assert_eq!(leader_files.len(), follower_files.len());
+    for (a, b) in leader_files.iter().zip(&follower_files) {
+        assert_eq!(a.file_name(), b.file_name());
+        assert!(
+            fs::read(a).unwrap() == fs::read(b).unwrap(),
+            "{a:?} differs"
+        );
+    }
+    assert_eq!(
+        Journal::read_checkpoint(&leader_dir)
+            .unwrap()
+            .map(|c| (c.sequence, c.checksum, c.term)),
+        Journal::read_checkpoint(&follower_dir)
+            .unwrap()
+            .map(|c| (c.sequence, c.checksum, c.term)),
+    );
 }

@@ -244,7 +244,14 @@ fn verify(dir: &Path) -> anyhow::Result<ExitCode> {
     let opened = Journal::open_read_only(dir);
     let (journal, report) = match opened {
         Ok(opened) => opened,
-        Err(error @ (JournalError::Corrupt { .. } | JournalError::MissingSegment { .. })) => {
+        // Acknowledged records lost (the journal does not reach its
+        // checkpoint, or has none to vouch for it) is corruption too.
+        Err(
+            error @ (JournalError::Corrupt { .. }
+            | JournalError::MissingSegment { .. }
+            | JournalError::BehindCheckpoint { .. }
+            | JournalError::Checkpoint { .. }),
+        ) => {
             println!("CORRUPT: {error}");
             return Ok(ExitCode::from(1));
         }
@@ -291,6 +298,12 @@ fn verify(dir: &Path) -> anyhow::Result<ExitCode> {
         report.last_sequence,
         report.segments
     );
+    if let Some(checkpoint) = Journal::read_checkpoint(dir)? {
+        println!(
+            "checkpoint: records through {} (crc {:#010x}, term {}) durable, generation {}",
+            checkpoint.sequence, checkpoint.checksum, checkpoint.term, checkpoint.generation
+        );
+    }
     if let Some(torn) = &report.torn_tail {
         println!(
             "TORN TAIL: {} bytes at offset {} of {} ({}); the next start truncates it",

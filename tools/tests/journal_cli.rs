@@ -186,3 +186,124 @@ fn serve_journals_genesis_and_the_tools_read_it() {
     );
     std::fs::remove_dir_all(&work).unwrap();
 }
+
+/// Each record's offset and footprint in a segment's bytes.
+fn record_spans(segment: &[u8]) -> Vec<(usize, usize)> {
+    let mut spans = Vec::new();
+    let mut offset = 64;
+    while offset + 4 <= segment.len() {
+        let length = u32::from_le_bytes(segment[offset..offset + 4].try_into().unwrap()) as usize;
+        if length == 0 || length == u32::MAX as usize {
+            break;
+        }
+        let footprint = length.next_multiple_of(8);
+        spans.push((offset, footprint));
+        offset += footprint;
+    }
+    spans
+}
+
+fn segments_of(dir: &Path) -> Vec<PathBuf> {
+    let mut segments: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|e| e == "journal"))
+        .collect();
+    segments.sort();
+    segments
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Acknowledged records lost without a trace of damage (a clean cut at a
+/// record boundary, deleted segments, a deleted journal beside its
+/// ENGINE_CONFIG) are refused by `verify` and by `serve`, never taken for
+/// a shorter journal or a new exchange; and a second process cannot write
+/// beside a live writer even after `LOCK` was deleted.
+#[test]
+fn lost_acknowledged_records_and_a_deleted_lock_are_refused() {
+    let work = scratch("lost");
+    let shown = exchange(&["config", "show"], &work);
+    let config = free_port_config(&work, &text(&shown.stdout));
+    let first = serve(&work, &config);
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    let dir = work.join("data/journal");
+    let dir_text = dir.to_str().unwrap();
+    let info = json_of(&exchange(&["journal", "info", dir_text, "--json"], &work));
+    let last = info["last_sequence"].as_u64().unwrap();
+    assert!(last > 10, "{info}");
+
+    // A second process, with LOCK deleted while this one writes.
+    {
+        let options = journal::JournalOptions {
+            segment_bytes: 1 << 20,
+            prefault: false,
+            ..Default::default()
+        };
+        let (writer, _) = journal::Journal::open(&dir, options).unwrap();
+        std::fs::remove_file(dir.join("LOCK")).unwrap();
+        let second = exchange(
+            &["journal", "truncate", dir_text, "--to", "5", "--yes"],
+            &work,
+        );
+        assert!(!second.status.success());
+        assert!(
+            text(&second.stderr).contains("open for writing"),
+            "{}",
+            text(&second.stderr)
+        );
+        let started = serve(&work, &config);
+        assert!(!started.status.success(), "{}", text(&started.stdout));
+        writer.close().unwrap();
+    }
+
+    // The last segment cut exactly where its last two records start: a
+    // sound journal, two records short of its checkpoint.
+    let cut_dir = work.join("cut");
+    std::fs::create_dir_all(&cut_dir).unwrap();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), cut_dir.join(entry.file_name())).unwrap();
+    }
+    let segment = segments_of(&cut_dir).pop().unwrap();
+    let mut bytes = std::fs::read(&segment).unwrap();
+    let spans = record_spans(&bytes);
+    let (cut_at, _) = spans[spans.len() - 2];
+    bytes[cut_at..].fill(0);
+    std::fs::write(&segment, &bytes).unwrap();
+    let verify = exchange(&["journal", "verify", cut_dir.to_str().unwrap()], &work);
+    assert_eq!(verify.status.code(), Some(1), "{}", text(&verify.stdout));
+    let said = text(&verify.stdout);
+    assert!(
+        said.contains("lost durable records")
+            && said.contains(&format!("ends at sequence {}", last - 2))
+            && said.contains(&format!("records sequence {last}")),
+        "{said}"
+    );
+
+    // Every segment deleted: the checkpoint says what was lost.
+    for path in segments_of(&dir) {
+        std::fs::remove_file(path).unwrap();
+    }
+    let refused = serve(&work, &config);
+    assert!(!refused.status.success());
+    assert!(
+        text(&refused.stderr).contains("no journal segments"),
+        "{}",
+        text(&refused.stderr)
+    );
+    // The checkpoint deleted too: ENGINE_CONFIG still says an exchange
+    // lived here. Never a new genesis.
+    std::fs::remove_file(dir.join("CHECKPOINT")).unwrap();
+    let refused = serve(&work, &config);
+    assert!(!refused.status.success());
+    assert!(
+        text(&refused.stderr).contains("journal was lost"),
+        "{}",
+        text(&refused.stderr)
+    );
+    assert!(segments_of(&dir).is_empty(), "no journal was begun");
+    std::fs::remove_dir_all(&work).unwrap();
+}

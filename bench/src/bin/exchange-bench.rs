@@ -3,13 +3,14 @@
 //! the benchmarks need (the peer order books, the plotting library).
 //!
 //! The subcommands are those of [`bench::cli::BenchCommand`]: `engine`,
-//! `latency`, `journal`, `ring`, `e2e`, `md` and `report`. Three more are
-//! hidden and are not benchmarks: `serve`, `config show` and `journal-tool`
-//! run the very code of `exchange serve`, `exchange config show` and
-//! `exchange journal` (from the `tools` library). `e2e` (and `report`,
-//! which runs it) starts the server it measures as `exchange-bench serve`,
-//! from this executable: the server measured is always built from the same
-//! sources as the bench, with no second binary to build or find.
+//! `latency`, `journal`, `ring`, `e2e`, `day`, `md` and `report`. Three
+//! more are hidden and are not benchmarks: `serve`, `config show` and
+//! `journal-tool` run the very code of `exchange serve`, `exchange config
+//! show` and `exchange journal` (from the `tools` library). `e2e` and `day`
+//! (and `report`, which runs them) start the server they measure as
+//! `exchange-bench serve`, from this executable: the server measured is
+//! built from the same sources as the bench, with no second binary to
+//! build or find (`day --server-binary` can start another build's).
 
 use bench::cli::BenchCommand;
 use clap::{Parser, Subcommand};
@@ -22,7 +23,7 @@ use tools::config::Config;
 #[command(
     name = "exchange-bench",
     version,
-    about = "The benchmarks of the exchange core: engine, latency, journal, ring, e2e, md, report"
+    about = "The benchmarks of the exchange core: engine, latency, journal, ring, e2e, day, md, report"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -33,7 +34,7 @@ struct Cli {
 enum Command {
     #[command(flatten)]
     Bench(BenchCommand),
-    /// `exchange serve`, for the server that `e2e` starts.
+    /// `exchange serve`, for the server that `e2e` and `day` start.
     #[command(hide = true)]
     Serve {
         #[arg(long, value_name = "FILE")]
