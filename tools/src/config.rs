@@ -210,6 +210,11 @@ pub struct ServerSection {
     pub io_threads: Vec<IoThreadSection>,
     /// Slots of each ring between the threads (a power of two).
     pub ring_capacity: usize,
+    /// Memory each session stream (a login's port, for the trading day)
+    /// may hold: its store's write buffer and recent-message cache. The
+    /// streams hold at most (logins × 2) × this; older messages are read
+    /// from `data_dir/streams` (see docs/store.md).
+    pub stream_cache_bytes_max: usize,
 }
 
 impl Default for ServerSection {
@@ -234,6 +239,7 @@ impl Default for ServerSection {
                 },
             ],
             ring_capacity: 65_536,
+            stream_cache_bytes_max: 64 << 10,
         }
     }
 }
@@ -544,6 +550,11 @@ impl Config {
     /// MoldUDP64 session).
     pub fn marketdata_dir(&self) -> PathBuf {
         self.data_dir.join("marketdata")
+    }
+
+    /// The session streams' stores: `streams/<session name>/<login>/<port>/`.
+    pub fn streams_dir(&self) -> PathBuf {
+        self.data_dir.join("streams")
     }
 
     pub fn journal_dir(&self) -> PathBuf {

@@ -13,7 +13,7 @@ use engine::runner::{EngineHandle, LoopConfig};
 use engine::{Applied, Command, Engine, Recovered, Sequencer, Status};
 use gateway::server::{
     AppliedCommand, Directory, DirectoryLogin, GatewayControl, OutboundProxy, Server, ServerConfig,
-    ServerParts, SessionStreams,
+    ServerParts, SessionStreams, StreamError, StreamsConfig,
 };
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -327,6 +327,11 @@ pub fn start(config: &Config) -> anyhow::Result<Running> {
         "server.ring_capacity must be a power of two of at least 64, not {}",
         section.ring_capacity
     );
+    anyhow::ensure!(
+        section.stream_cache_bytes_max >= 4096,
+        "server.stream_cache_bytes_max must be at least 4096, not {}",
+        section.stream_cache_bytes_max
+    );
     // A funding Balance Report lists every asset in one SoupBinTCP packet.
     let assets_max = (wire::soupbin::PAYLOAD_BYTES_MAX
         - gateway::funding::BALANCE_REPORT_HEADER_LEN)
@@ -350,7 +355,20 @@ pub fn start(config: &Config) -> anyhow::Result<Running> {
         })
         .collect();
     let mut directory = Directory::new(&directory_logins).map_err(anyhow::Error::msg)?;
-    let mut streams = SessionStreams::new();
+    // The streams' directory is named after the first command's day, so
+    // they are opened at the first command the replay sees.
+    let streams_config = |first_timestamp_ns: u64| StreamsConfig {
+        root: config.streams_dir(),
+        session_prefix: wire::trading_day::yymmdd(first_timestamp_ns),
+        login_names: config
+            .logins
+            .iter()
+            .map(|login| login.name.clone())
+            .collect(),
+        cache_bytes_max: section.stream_cache_bytes_max,
+    };
+    let mut streams: Option<SessionStreams> = None;
+    let mut stream_error: Option<StreamError> = None;
     let mut proxy = OutboundProxy::new();
     let md_section = &config.marketdata;
     let mut publisher = if md_section.enabled {
@@ -378,9 +396,15 @@ pub fn start(config: &Config) -> anyhow::Result<Running> {
             );
         }
         first_timestamp.get_or_insert(applied.header.timestamp_ns);
+        if stream_error.is_some() {
+            return;
+        }
+        let streams = streams.get_or_insert_with(|| {
+            SessionStreams::new(streams_config(applied.header.timestamp_ns))
+        });
         let routed = proxy.applied(
             &mut directory,
-            &mut streams,
+            streams,
             &AppliedCommand {
                 header: applied.header,
                 command: applied.command,
@@ -389,11 +413,25 @@ pub fn start(config: &Config) -> anyhow::Result<Running> {
                 events: applied.events,
             },
         );
-        if routed.day_ended {
-            streams.clear();
+        let cleared = match routed {
+            Ok(routed) if routed.day_ended => streams.clear(),
+            Ok(_) => Ok(()),
+            Err(error) => Err(error),
+        };
+        if let Err(error) = cleared {
+            stream_error = Some(error);
         }
     };
     let (sequencer, recovered) = boot_with(config, Some(&mut observe))?;
+    let mut streams = streams.unwrap_or_else(|| SessionStreams::new(streams_config(0)));
+    if let Some(error) = stream_error.take() {
+        sequencer.close()?;
+        return Err(anyhow::Error::from(error).context("rebuilding the session streams"));
+    }
+    if let Err(error) = streams.finish_replay() {
+        sequencer.close()?;
+        return Err(anyhow::Error::from(error).context("rebuilding the session streams"));
+    }
     let mut description = describe_recovery(&recovered);
     description.push_str(&describe(config, sequencer.engine()));
     let session_prefix = wire::trading_day::yymmdd(first_timestamp.unwrap_or(0));

@@ -254,7 +254,7 @@ mod tests {
         let parts = ServerParts {
             logins: Logins::new(Vec::new()).unwrap(),
             directory: Directory::new(&[]).unwrap(),
-            streams: SessionStreams::new(),
+            streams: SessionStreams::temporary(Vec::new()),
             input,
             output,
             waker: AgentRunner::new(Idle, RunnerConfig::default()).waker(),

@@ -23,7 +23,8 @@
 //! Behaviour:
 //! - **Durability.** No message leaves before its cause is durable.
 //! - **Streams.** Each login has a stream of sequenced messages per port,
-//!   kept for the trading day (rebuilt from the journal at start-up). A
+//!   kept for the trading day in a message store on disk (a fixed memory
+//!   budget each; completed from the journal at start-up). A
 //!   client logging in with a sequence number gets every message from it
 //!   on, after a restart too.
 //! - **Protection.** A malformed frame or message ends its session (logged
@@ -81,7 +82,7 @@ pub use directory::{Directory, DirectoryLogin};
 pub use origin::{Channel, OriginError, OriginRecord};
 pub use outbound::{AppliedCommand, OutboundProxy, Routed};
 pub use reasons::Refusal;
-pub use streams::{SessionStreams, StreamKey};
+pub use streams::{SessionStreams, StreamError, StreamKey, StreamsConfig};
 
 /// Bytes read from one socket per pass, for fairness between sessions.
 const READ_BYTES_PER_PASS: usize = 64 * 1024;
@@ -180,7 +181,7 @@ pub struct ServerParts {
     pub logins: Logins,
     /// Logins, instruments and the trading day (rebuilt from the journal).
     pub directory: Directory,
-    /// The day's streams so far (rebuilt from the journal).
+    /// The day's streams so far (on disk, completed from the journal).
     pub streams: SessionStreams,
     pub input: Producer<Request>,
     pub output: Consumer<Output>,
@@ -780,13 +781,22 @@ impl Router<'_> {
             status,
             events,
         };
-        if self
-            .proxy
-            .applied(self.directory, self.streams, &applied)
-            .day_ended
-        {
-            self.end_of_day();
+        match self.proxy.applied(self.directory, self.streams, &applied) {
+            Ok(routed) if routed.day_ended => self.end_of_day(),
+            Ok(_) => {}
+            Err(error) => self.stream_failed(&error),
         }
+    }
+
+    /// A stream's store failed: its sessions could no longer be told what
+    /// the journal holds, so no more commands are accepted (as when the
+    /// journal refuses one); the journal keeps what was done.
+    fn stream_failed(&mut self, error: &StreamError) {
+        if !*self.failed {
+            tracing::error!(%error, "a session stream failed; no more commands are accepted");
+        }
+        *self.failed = true;
+        self.control.stop_input.store(true, Ordering::Release);
     }
 
     /// The trading day ended: every session gets what is left of its
@@ -801,7 +811,9 @@ impl Router<'_> {
             session.send(&ServerPacket::EndOfSession);
             session.close_after_flush("end of the trading day".to_owned(), self.now);
         }
-        self.streams.clear();
+        if let Err(error) = self.streams.clear() {
+            self.stream_failed(&error);
+        }
     }
 }
 

@@ -28,7 +28,7 @@ use wire::trading_day::time_of_day_ns;
 use super::directory::Directory;
 use super::origin::{Channel, OriginRecord};
 use super::reasons::{self, ouch_reason};
-use super::streams::SessionStreams;
+use super::streams::{SessionStreams, StreamError};
 use crate::funding::{self, FundingKind};
 use crate::ouch::{self, Options, Outbound};
 
@@ -71,13 +71,14 @@ impl OutboundProxy {
     }
 
     /// Appends the messages of one applied command to the streams it
-    /// concerns and keeps the directory current.
+    /// concerns and keeps the directory current. `Err`: a stream's store
+    /// failed (the streams can no longer follow the journal).
     pub fn applied(
         &mut self,
         directory: &mut Directory,
         streams: &mut SessionStreams,
         applied: &AppliedCommand<'_>,
-    ) -> Routed {
+    ) -> Result<Routed, StreamError> {
         let origin = self.origin(applied);
         for event in applied.events {
             directory.observe(event);
@@ -93,16 +94,16 @@ impl OutboundProxy {
                         (Channel::Funding, login),
                         &self.scratch,
                         applied.header.sequence,
-                    );
+                    )?;
                 }
             }
-            _ => self.order_messages(directory, streams, applied, origin),
+            _ => self.order_messages(directory, streams, applied, origin)?,
         }
         let day_ended = matches!(applied.command, Command::Admin(AdminCommand::EndOfDay));
         if day_ended {
             directory.end_day();
         }
-        Routed { day_ended }
+        Ok(Routed { day_ended })
     }
 
     fn origin(&mut self, applied: &AppliedCommand<'_>) -> Option<OriginRecord> {
@@ -125,7 +126,7 @@ impl OutboundProxy {
         streams: &mut SessionStreams,
         applied: &AppliedCommand<'_>,
         origin: Option<OriginRecord>,
-    ) {
+    ) -> Result<(), StreamError> {
         let context = OrderContext::new(applied, origin);
         for event in applied.events {
             for (account, message) in order_event(directory, &context, event)
@@ -141,9 +142,10 @@ impl OutboundProxy {
                     (Channel::OrderEntry, login),
                     &self.scratch,
                     applied.header.sequence,
-                );
+                )?;
             }
         }
+        Ok(())
     }
 }
 
@@ -654,7 +656,7 @@ mod tests {
         fn new(scale: u8) -> Harness {
             Harness {
                 directory: directory(scale),
-                streams: SessionStreams::new(),
+                streams: SessionStreams::temporary(Vec::new()),
                 proxy: OutboundProxy::new(),
                 sequence: 0,
             }
@@ -680,13 +682,14 @@ mod tests {
             };
             self.proxy
                 .applied(&mut self.directory, &mut self.streams, &applied)
+                .unwrap()
         }
 
         fn ouch(&self, login: usize) -> Vec<Outbound> {
             let key = (Channel::OrderEntry, login);
             (1..=self.streams.len(key))
                 .map(|sequence| {
-                    Outbound::decode(self.streams.message(key, sequence).unwrap()).unwrap()
+                    Outbound::decode(&self.streams.message(key, sequence).unwrap()).unwrap()
                 })
                 .collect()
         }
@@ -695,7 +698,7 @@ mod tests {
             let key = (Channel::Funding, FUND);
             (1..=self.streams.len(key))
                 .map(|sequence| {
-                    funding::Reply::decode(self.streams.message(key, sequence).unwrap()).unwrap()
+                    funding::Reply::decode(&self.streams.message(key, sequence).unwrap()).unwrap()
                 })
                 .collect()
         }

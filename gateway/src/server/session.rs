@@ -265,7 +265,7 @@ impl Session {
             let Some(message) = streams.message(logged_in.key, logged_in.next) else {
                 break;
             };
-            ServerPacket::SequencedData(message)
+            ServerPacket::SequencedData(&message)
                 .encode(&mut self.out)
                 .expect("a stream message within the SoupBinTCP limit");
             budget = budget.saturating_sub(message.len() + 3);
@@ -279,7 +279,7 @@ impl Session {
             return;
         };
         while let Some(message) = streams.message(logged_in.key, logged_in.next) {
-            ServerPacket::SequencedData(message)
+            ServerPacket::SequencedData(&message)
                 .encode(&mut self.out)
                 .expect("a stream message within the SoupBinTCP limit");
             logged_in.next += 1;

@@ -2,11 +2,31 @@
 //! direction: the outbound proxy appends, sessions read from where their
 //! client is. A login has one stream per port ([`StreamKey`]); message 1 is
 //! the first of the day, and a client that logs in again — after a restart
-//! too, since the journal rebuilds the streams — resumes where it asks.
+//! too — resumes where it asks.
 //!
-//! The API is deliberately small (append, len, message, bytes_from, clear)
-//! so that a disk-backed store can replace this in-memory one.
+//! Why on disk: a stream is replayed from any point all day, so kept in
+//! memory it grows with the day's volume. Each stream is a
+//! [`journal::MessageStore`] under `root/<session name>/<login>/<port>/`
+//! (`root` is `data_dir/streams`), with a small fixed memory budget
+//! ([`StreamsConfig::cache_bytes_max`]): recent messages come from its
+//! cache, older ones from the files, and nothing else grows with the
+//! messages. A store is opened when its stream gets its first message of
+//! the run (opening is cheap) and stays open for the day.
+//!
+//! The stores are derived from the journal, like the streams were: a
+//! message is sent only once its command is durable in the journal, so the
+//! store is never synced. At start-up the journal is replayed through the
+//! outbound proxy as before, but a message the store already holds (by
+//! position; its origin checked) is not written again: only the missing
+//! tail is appended, and [`SessionStreams::finish_replay`] cuts what the
+//! store holds beyond the journal. A re-login after a crash therefore gets
+//! the bytes the journal implies, as it did when the streams were rebuilt
+//! in memory.
 
+use std::borrow::Cow;
+use std::path::{Path, PathBuf};
+
+use journal::{MessageStore, StoreError, StoreOptions};
 // Few keys, looked up per message, none chosen by a client: FxHash.
 use rustc_hash::FxHashMap as HashMap;
 
@@ -16,88 +36,293 @@ use super::origin::Channel;
 /// table).
 pub type StreamKey = (Channel, usize);
 
-/// One session's messages, concatenated.
-#[derive(Debug, Default)]
+/// Where the streams live and how much memory each may hold.
+#[derive(Clone, Debug)]
+pub struct StreamsConfig {
+    /// `data_dir/streams`: one directory per trading day's session name.
+    pub root: PathBuf,
+    /// The first part of the session names (see
+    /// [`wire::trading_day::session_name`]).
+    pub session_prefix: String,
+    /// The login table's names, by index (a stream's directory).
+    pub login_names: Vec<String>,
+    /// Each open stream's memory budget (its store's
+    /// [`StoreOptions::cache_bytes_max`]).
+    pub cache_bytes_max: usize,
+}
+
+/// Why a stream could not be kept.
+#[derive(Debug, thiserror::Error)]
+pub enum StreamError {
+    #[error("stream store: {0}")]
+    Store(#[from] StoreError),
+    /// The store on disk holds, at `sequence`, a message of another command
+    /// than the journal replay produces: it was not derived from this
+    /// journal. Remove the day's directory to regenerate it.
+    #[error(
+        "the stream store {} disagrees with the journal at message {sequence} \
+         (stored origin {stored}, journal {journal}); remove it to regenerate",
+        dir.display()
+    )]
+    Disagrees {
+        dir: PathBuf,
+        sequence: u64,
+        stored: u64,
+        journal: u64,
+    },
+}
+
+/// One stream: its store and how many of its messages this run has seen.
+#[derive(Debug)]
 struct Stream {
-    data: Vec<u8>,
-    /// `ends[i]` is where message `i + 1` ends in `data`.
-    ends: Vec<usize>,
-    /// The journal sequence of the command behind the last message: never
-    /// decreases (messages follow the journal's order).
-    origin_sequence_last: u64,
+    store: MessageStore,
+    /// Messages of the stream so far (what `len` reports). Below the store's
+    /// last sequence only during the start-up replay, while it walks
+    /// messages the store already holds.
+    len: u64,
+    /// Bytes of messages `1..=len`.
+    bytes: u64,
 }
 
-impl Stream {
-    fn message(&self, sequence: u64) -> Option<&[u8]> {
-        let index = usize::try_from(sequence.checked_sub(1)?).ok()?;
-        let end = *self.ends.get(index)?;
-        let start = if index == 0 { 0 } else { self.ends[index - 1] };
-        Some(&self.data[start..end])
-    }
-
-    fn bytes_from(&self, sequence: u64) -> usize {
-        let Some(index) = sequence.checked_sub(1) else {
-            return self.data.len();
-        };
-        match usize::try_from(index).ok().and_then(|i| i.checked_sub(1)) {
-            None => self.data.len(),
-            Some(before) => self
-                .ends
-                .get(before)
-                .map_or(0, |&end| self.data.len() - end),
-        }
-    }
-}
-
-/// The streams of every login and port (in memory, for the trading day).
-#[derive(Debug, Default)]
+/// The streams of every login and port of the current trading day.
+#[derive(Debug)]
 pub struct SessionStreams {
+    config: StreamsConfig,
+    day: u64,
     streams: HashMap<StreamKey, Stream>,
+    /// Removed on drop (the tests' streams).
+    temporary: bool,
 }
 
 impl SessionStreams {
-    pub fn new() -> SessionStreams {
-        SessionStreams::default()
+    /// The streams of trading day 0 (the first of the journal); nothing is
+    /// opened or created until a stream gets a message.
+    pub fn new(config: StreamsConfig) -> SessionStreams {
+        SessionStreams {
+            config,
+            day: 0,
+            streams: HashMap::default(),
+            temporary: false,
+        }
+    }
+
+    /// Streams in a fresh directory under the system's temporary one,
+    /// removed when dropped (for tests).
+    #[cfg(test)]
+    pub(crate) fn temporary(login_names: Vec<String>) -> SessionStreams {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let root = std::env::temp_dir().join(format!(
+            "exchange-streams-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        let mut streams = SessionStreams::new(StreamsConfig {
+            root,
+            session_prefix: "700101".to_owned(),
+            login_names,
+            cache_bytes_max: 64 << 10,
+        });
+        streams.temporary = true;
+        streams
     }
 
     /// Adds `message` to the stream of `key`, caused by the command with
     /// journal sequence `origin_sequence`; returns its sequence number.
-    pub fn append(&mut self, key: StreamKey, message: &[u8], origin_sequence: u64) -> u64 {
+    /// During the start-up replay a message the store already holds is
+    /// checked (its origin: every one in debug builds, the last one
+    /// otherwise) and not written again.
+    pub fn append(
+        &mut self,
+        key: StreamKey,
+        message: &[u8],
+        origin_sequence: u64,
+    ) -> Result<u64, StreamError> {
         assert!(!message.is_empty(), "a stream message has bytes");
-        let stream = self.streams.entry(key).or_default();
-        debug_assert!(
-            origin_sequence >= stream.origin_sequence_last,
-            "messages follow the journal"
-        );
-        stream.origin_sequence_last = origin_sequence;
-        stream.data.extend_from_slice(message);
-        stream.ends.push(stream.data.len());
-        stream.ends.len() as u64
+        let stream = self.stream_mut(key)?;
+        let sequence = stream.len + 1;
+        if sequence <= stream.store.last_sequence() {
+            let check = cfg!(debug_assertions) || sequence == stream.store.last_sequence();
+            if check {
+                let stored = stream
+                    .store
+                    .get(sequence)?
+                    .map_or(0, |stored| stored.origin);
+                if stored != origin_sequence {
+                    return Err(StreamError::Disagrees {
+                        dir: stream.store.dir().to_owned(),
+                        sequence,
+                        stored,
+                        journal: origin_sequence,
+                    });
+                }
+            }
+        } else {
+            stream.store.append(origin_sequence, message)?;
+        }
+        stream.len = sequence;
+        stream.bytes += message.len() as u64;
+        Ok(sequence)
+    }
+
+    /// The start-up replay is over: a store holding more than the journal
+    /// implies (a journal cut back further than the store) is cut to it.
+    pub fn finish_replay(&mut self) -> Result<(), StreamError> {
+        for stream in self.streams.values_mut() {
+            if stream.store.last_sequence() > stream.len {
+                tracing::warn!(dir = %stream.store.dir().display(), kept = stream.len,
+                    stored = stream.store.last_sequence(),
+                    "stream store ahead of the journal: cut back");
+                stream.store.truncate_after_sequence(stream.len)?;
+            }
+        }
+        // Stores on disk that the replay never reached hold nothing the
+        // journal implies.
+        for index in 0..self.config.login_names.len() {
+            for channel in [Channel::OrderEntry, Channel::Funding] {
+                let key = (channel, index);
+                if !self.streams.contains_key(&key) && self.dir(key).exists() {
+                    self.stream_mut(key)?;
+                    if let Some(stream) = self.streams.get_mut(&key) {
+                        stream.store.truncate_after_sequence(0)?;
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Messages in the stream of `key` (its last sequence number).
     pub fn len(&self, key: StreamKey) -> u64 {
-        self.streams
-            .get(&key)
-            .map_or(0, |stream| stream.ends.len() as u64)
+        self.streams.get(&key).map_or(0, |stream| stream.len)
     }
 
-    /// Message `sequence` (from 1) of the stream of `key`.
-    pub fn message(&self, key: StreamKey, sequence: u64) -> Option<&[u8]> {
-        self.streams.get(&key)?.message(sequence)
+    /// Message `sequence` (from 1) of the stream of `key`: from the store's
+    /// cache if recent, else read from its files. A store that fails to
+    /// read is logged and the message reported missing (the session waits).
+    pub fn message(&self, key: StreamKey, sequence: u64) -> Option<Cow<'_, [u8]>> {
+        let stream = self.streams.get(&key)?;
+        if sequence > stream.len {
+            return None;
+        }
+        match stream.store.get(sequence) {
+            Ok(message) => message.map(|message| message.bytes),
+            Err(error) => {
+                tracing::error!(%error, sequence, "stream store read failed");
+                None
+            }
+        }
     }
 
-    /// Bytes of the messages of `key` from `sequence` on.
+    /// Bytes of the messages of `key` from `sequence` on: exact for the
+    /// whole stream and for an empty tail, otherwise the number of
+    /// messages times their mean size (the stream keeps no per-message
+    /// lengths in memory). It decides only whether a client is too far
+    /// behind.
     pub fn bytes_from(&self, key: StreamKey, sequence: u64) -> usize {
-        self.streams
-            .get(&key)
-            .map_or(0, |stream| stream.bytes_from(sequence))
+        let Some(stream) = self.streams.get(&key) else {
+            return 0;
+        };
+        let first = sequence.max(1);
+        if first > stream.len {
+            return 0;
+        }
+        if first == 1 {
+            return stream.bytes as usize;
+        }
+        let messages = u128::from(stream.len - first + 1);
+        (messages * u128::from(stream.bytes) / u128::from(stream.len)) as usize
     }
 
-    /// Drops every stream: a new trading day starts numbering from 1.
-    pub fn clear(&mut self) {
-        self.streams.clear();
+    /// Memory the open stores hold for their data: at most the open
+    /// streams (two per login at most) times `cache_bytes_max`.
+    pub fn resident_bytes(&self) -> usize {
+        self.streams
+            .values()
+            .map(|stream| stream.store.resident_bytes())
+            .sum()
     }
+
+    /// Streams open (each holding at most `cache_bytes_max`).
+    pub fn open_streams(&self) -> usize {
+        self.streams.len()
+    }
+
+    /// The current trading day ends: its stores are flushed and closed (they
+    /// stay on disk); the next day's streams number from 1 in the next
+    /// session name's directory.
+    pub fn clear(&mut self) -> Result<(), StreamError> {
+        self.finish_replay()?;
+        for (_, stream) in self.streams.drain() {
+            stream.store.close()?;
+        }
+        self.day += 1;
+        Ok(())
+    }
+
+    /// The directory of `key`'s store for the current day.
+    pub fn dir(&self, (channel, index): StreamKey) -> PathBuf {
+        let session = wire::trading_day::session_name(&self.config.session_prefix, self.day);
+        let login = self
+            .config
+            .login_names
+            .get(index)
+            .filter(|name| safe_file_name(name))
+            .cloned()
+            .unwrap_or_else(|| format!("login-{index}"));
+        let port = match channel {
+            Channel::OrderEntry => "ouch",
+            Channel::Funding => "funding",
+        };
+        day_dir(&self.config.root, &session).join(login).join(port)
+    }
+
+    fn stream_mut(&mut self, key: StreamKey) -> Result<&mut Stream, StreamError> {
+        if !self.streams.contains_key(&key) {
+            let options = StoreOptions {
+                cache_bytes_max: self.config.cache_bytes_max,
+                ..StoreOptions::default()
+            };
+            let (store, recovery) = MessageStore::open(&self.dir(key), options)?;
+            if recovery.truncated_bytes > 0 || recovery.segments_removed > 0 {
+                tracing::warn!(dir = %store.dir().display(), ?recovery,
+                    "stream store recovered: its tail is regenerated from the journal");
+            }
+            let stream = Stream {
+                store,
+                len: 0,
+                bytes: 0,
+            };
+            self.streams.insert(key, stream);
+        }
+        Ok(self
+            .streams
+            .get_mut(&key)
+            .expect("inserted above if missing"))
+    }
+}
+
+impl Drop for SessionStreams {
+    fn drop(&mut self) {
+        if self.temporary {
+            self.streams.clear();
+            let _ = std::fs::remove_dir_all(&self.config.root);
+        }
+    }
+}
+
+/// `root/<session name>` (the name's padding spaces dropped).
+fn day_dir(root: &Path, session: &[u8]) -> PathBuf {
+    root.join(String::from_utf8_lossy(session).trim())
+}
+
+/// A login name usable as a directory name as it is.
+fn safe_file_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'_' | b'-' | b'.'))
 }
 
 #[cfg(test)]
@@ -107,26 +332,36 @@ mod tests {
     const KEY: StreamKey = (Channel::OrderEntry, 0);
     const OTHER: StreamKey = (Channel::Funding, 0);
 
+    fn streams() -> SessionStreams {
+        SessionStreams::temporary(vec!["alice".to_owned()])
+    }
+
+    fn message(streams: &SessionStreams, key: StreamKey, sequence: u64) -> Option<Vec<u8>> {
+        streams
+            .message(key, sequence)
+            .map(|bytes| bytes.into_owned())
+    }
+
     #[test]
     fn messages_are_numbered_from_one_per_key() {
-        let mut streams = SessionStreams::new();
+        let mut streams = streams();
         assert_eq!(streams.len(KEY), 0);
-        assert_eq!(streams.append(KEY, b"abc", 1), 1);
-        assert_eq!(streams.append(KEY, b"de", 2), 2);
-        assert_eq!(streams.append(OTHER, b"f", 2), 1);
+        assert_eq!(streams.append(KEY, b"abc", 1).unwrap(), 1);
+        assert_eq!(streams.append(KEY, b"de", 2).unwrap(), 2);
+        assert_eq!(streams.append(OTHER, b"f", 2).unwrap(), 1);
         assert_eq!(streams.len(KEY), 2);
-        assert_eq!(streams.message(KEY, 0), None);
-        assert_eq!(streams.message(KEY, 1), Some(&b"abc"[..]));
-        assert_eq!(streams.message(KEY, 2), Some(&b"de"[..]));
-        assert_eq!(streams.message(KEY, 3), None);
-        assert_eq!(streams.message(OTHER, 1), Some(&b"f"[..]));
+        assert_eq!(message(&streams, KEY, 0), None);
+        assert_eq!(message(&streams, KEY, 1).as_deref(), Some(&b"abc"[..]));
+        assert_eq!(message(&streams, KEY, 2).as_deref(), Some(&b"de"[..]));
+        assert_eq!(message(&streams, KEY, 3), None);
+        assert_eq!(message(&streams, OTHER, 1).as_deref(), Some(&b"f"[..]));
     }
 
     #[test]
     fn bytes_from_counts_the_unsent_tail() {
-        let mut streams = SessionStreams::new();
-        streams.append(KEY, b"abc", 1);
-        streams.append(KEY, b"de", 1);
+        let mut streams = streams();
+        streams.append(KEY, b"abc", 1).unwrap();
+        streams.append(KEY, b"de", 1).unwrap();
         assert_eq!(streams.bytes_from(KEY, 0), 5);
         assert_eq!(streams.bytes_from(KEY, 1), 5);
         assert_eq!(streams.bytes_from(KEY, 2), 2);
@@ -136,10 +371,112 @@ mod tests {
 
     #[test]
     fn clear_starts_a_new_day() {
-        let mut streams = SessionStreams::new();
-        streams.append(KEY, b"abc", 1);
-        streams.clear();
+        let mut streams = streams();
+        streams.append(KEY, b"abc", 1).unwrap();
+        let first_day = streams.dir(KEY);
+        streams.clear().unwrap();
         assert_eq!(streams.len(KEY), 0);
-        assert_eq!(streams.append(KEY, b"x", 2), 1);
+        assert_eq!(streams.append(KEY, b"x", 2).unwrap(), 1);
+        assert_ne!(streams.dir(KEY), first_day);
+        assert!(first_day.exists(), "an old day stays on disk");
+    }
+
+    /// Appends `count` messages as a replay of the same journal would.
+    fn replay(streams: &mut SessionStreams, count: u64) {
+        for origin in 1..=count {
+            let bytes = format!("message {origin}");
+            assert_eq!(
+                streams.append(KEY, bytes.as_bytes(), origin).unwrap(),
+                origin
+            );
+        }
+    }
+
+    fn reopened(streams: &SessionStreams) -> SessionStreams {
+        let mut config = streams.config.clone();
+        config.cache_bytes_max = 4096;
+        SessionStreams::new(config)
+    }
+
+    #[test]
+    fn a_restart_skips_what_the_store_holds_and_appends_the_rest() {
+        let mut first = streams();
+        replay(&mut first, 100);
+        let mut second = reopened(&first);
+        first.streams.clear(); // drop (flush) the first run's stores
+        replay(&mut second, 150);
+        second.finish_replay().unwrap();
+        assert_eq!(second.len(KEY), 150);
+        for sequence in [1, 50, 100, 101, 150] {
+            let expected = format!("message {sequence}");
+            assert_eq!(
+                message(&second, KEY, sequence).as_deref(),
+                Some(expected.as_bytes())
+            );
+        }
+        drop(second);
+    }
+
+    #[test]
+    fn a_store_ahead_of_the_journal_is_cut_back() {
+        let mut first = streams();
+        replay(&mut first, 100);
+        let mut second = reopened(&first);
+        first.streams.clear();
+        replay(&mut second, 60);
+        second.finish_replay().unwrap();
+        assert_eq!(second.len(KEY), 60);
+        assert_eq!(message(&second, KEY, 61), None);
+        assert_eq!(second.append(KEY, b"new", 61).unwrap(), 61);
+        assert_eq!(message(&second, KEY, 61).as_deref(), Some(&b"new"[..]));
+    }
+
+    #[test]
+    fn a_store_of_another_journal_is_refused() {
+        let mut first = streams();
+        replay(&mut first, 10);
+        let mut second = reopened(&first);
+        first.streams.clear();
+        let error = second.append(KEY, b"other", 7).unwrap_err();
+        assert!(
+            matches!(error, StreamError::Disagrees { sequence: 1, .. }),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn memory_stays_within_the_budget_whatever_the_volume() {
+        let names = (0..4).map(|index| format!("login{index}")).collect();
+        let mut streams = SessionStreams::temporary(names);
+        let budget = streams.config.cache_bytes_max;
+        // Logins × ports: the documented bound.
+        let bound = 4 * 2 * budget;
+        let mut seed = 0x5eed_u64;
+        let mut dice = |below: u64| {
+            seed = seed
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (seed >> 33) % below
+        };
+        let mut expected: Vec<(StreamKey, u64, Vec<u8>)> = Vec::new();
+        for origin in 1..=200_000u64 {
+            let channel = if dice(4) == 0 {
+                Channel::Funding
+            } else {
+                Channel::OrderEntry
+            };
+            let key = (channel, dice(4) as usize);
+            let bytes = vec![origin as u8; 1 + dice(120) as usize];
+            let sequence = streams.append(key, &bytes, origin).unwrap();
+            if origin % 1_000 == 0 {
+                expected.push((key, sequence, bytes));
+                assert!(streams.resident_bytes() <= bound);
+            }
+        }
+        assert_eq!(streams.open_streams(), 8);
+        assert!(streams.resident_bytes() <= bound);
+        for (key, sequence, bytes) in &expected {
+            assert_eq!(message(&streams, *key, *sequence).as_ref(), Some(bytes));
+        }
     }
 }
