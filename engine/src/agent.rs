@@ -528,6 +528,9 @@ impl<A: Agent + Send + 'static> AgentRunner<A> {
 
     fn sleep(&mut self, park: Duration) {
         self.shared.wake.parked.store(true, Ordering::SeqCst);
+        // Orders the store before the agent's last look for work (its loads
+        // may be Acquire only): pairs with the fence in `AgentWaker::wake`.
+        std::sync::atomic::fence(Ordering::SeqCst);
         // Look again after announcing the sleep: a producer that gave work
         // before seeing `parked` did not wake us.
         let work = self.agent.prepare_sleep();
@@ -572,6 +575,15 @@ impl<A> AgentHandle<A> {
     /// Whether the thread has ended (its agent finished or failed).
     pub fn is_finished(&self) -> bool {
         self.thread.is_finished()
+    }
+
+    /// Wakes the runner whether or not it announced a sleep (for rare
+    /// events such as a stop, where a spurious wake-up costs nothing).
+    pub fn wake(&self) {
+        AgentWaker {
+            shared: Arc::clone(&self.shared.wake),
+        }
+        .wake_now();
     }
 
     /// Asks the runner to stop calling `do_work` (the agent is closed

@@ -295,7 +295,7 @@ impl EngineHandle {
     /// first) and gives the sequencer back, to close or snapshot.
     pub fn stop(self) -> Sequencer {
         self.control.stop();
-        self.agent.waker().wake();
+        self.agent.wake();
         // A journal failure ended the agent already; the sequencer is
         // given back either way.
         let (agent, _ended) = self.agent.join();

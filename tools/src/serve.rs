@@ -490,9 +490,18 @@ pub fn start(config: &Config) -> anyhow::Result<Running> {
                             md_section.snapshot
                         )
                     })
+                })
+                .and_then(|md_server| {
+                    let addresses = MarketDataAddresses {
+                        feed_a: md_section.feed_a.clone(),
+                        feed_b: (!md_section.feed_b.is_empty()).then(|| md_section.feed_b.clone()),
+                        rerequest: md_server.rerequest_addr()?,
+                        snapshot: md_server.snapshot_addr()?,
+                    };
+                    Ok((md_server, addresses))
                 });
             match bound {
-                Ok(md_server) => Some((md_server, publisher)),
+                Ok((md_server, addresses)) => Some((md_server, publisher, addresses)),
                 Err(error) => {
                     sequencer.close()?;
                     return Err(error);
@@ -506,7 +515,7 @@ pub fn start(config: &Config) -> anyhow::Result<Running> {
     let mut outputs = vec![output_producer];
     let mut doorbells = Vec::new();
     let mut md_output = None;
-    if let Some((md_server, _)) = &md {
+    if let Some((md_server, _, _)) = &md {
         let (producer, consumer) = engine::ring(section.ring_capacity);
         outputs.push(producer);
         doorbells.push(md_server.doorbell());
@@ -551,13 +560,8 @@ pub fn start(config: &Config) -> anyhow::Result<Running> {
     };
     let mut md_control = None;
     let mut marketdata = None;
-    if let (Some((md_server, publisher)), Some(output)) = (md, md_output) {
-        marketdata = Some(MarketDataAddresses {
-            feed_a: md_section.feed_a.clone(),
-            feed_b: (!md_section.feed_b.is_empty()).then(|| md_section.feed_b.clone()),
-            rerequest: md_server.rerequest_addr()?,
-            snapshot: md_server.snapshot_addr()?,
-        });
+    if let (Some((md_server, publisher, addresses)), Some(output)) = (md, md_output) {
+        marketdata = Some(addresses);
         let md_parts = marketdata::server::MdParts {
             publisher,
             output,

@@ -98,7 +98,13 @@ impl IoAgents {
             };
             let mut runner = AgentRunner::new(composite, config);
             if !fds.is_empty() {
-                runner = runner.with_sleeper(Box::new(EpollSleeper::new(&fds)?));
+                match EpollSleeper::new(&fds) {
+                    Ok(sleeper) => runner = runner.with_sleeper(Box::new(sleeper)),
+                    Err(error) => {
+                        threads.close();
+                        return Err(error);
+                    }
+                }
             }
             match runner.spawn() {
                 Ok(handle) => threads.handles.push(handle),
