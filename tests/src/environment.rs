@@ -93,3 +93,21 @@ where
     failures.sort_by_key(|(seed, _)| *seed);
     (states.into_inner().expect("no worker panicked"), failures)
 }
+
+/// A fresh, empty directory for a test's files: `<temp>/<prefix>-<name>-<pid>`.
+pub fn scratch_dir(prefix: &str, name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("{prefix}-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+/// Journal options for tests: small segments (16 KiB), so that a few
+/// hundred commands cross several of them, and no prefaulting.
+pub fn small_journal_options(durability: journal::Durability) -> journal::JournalOptions {
+    journal::JournalOptions {
+        segment_bytes: 16 << 10,
+        record_bytes_max: 1 << 10,
+        durability,
+        prefault: false,
+    }
+}

@@ -12,6 +12,9 @@ mod generator;
 mod reference;
 
 pub use books::{compare_books, itch_price, representable};
-pub use environment::{environment_number, environment_seed, run_seeds, stream_length};
+pub use environment::{
+    environment_number, environment_seed, run_seeds, scratch_dir, small_journal_options,
+    stream_length,
+};
 pub use generator::{CommandGenerator, SimulationRng};
 pub use reference::{ModelSnapshot, ReferenceModel};

@@ -10,18 +10,11 @@ use journal::{Durability, JournalOptions};
 use tests::{CommandGenerator, ReferenceModel};
 
 fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("journal-replay-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
+    tests::scratch_dir("journal-replay", name)
 }
 
 fn options(durability: Durability) -> JournalOptions {
-    JournalOptions {
-        segment_bytes: 16 << 10,
-        record_bytes_max: 1 << 10,
-        durability,
-        prefault: false,
-    }
+    tests::small_journal_options(durability)
 }
 
 /// Drives a seeded stream through a sequencer; returns the state hash after

@@ -19,18 +19,11 @@ use journal::{Durability, JournalOptions, SnapshotInfo, SnapshotStore};
 use tests::{CommandGenerator, ReferenceModel, SimulationRng};
 
 fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("snapshotter-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
+    tests::scratch_dir("snapshotter", name)
 }
 
 fn options(durability: Durability) -> JournalOptions {
-    JournalOptions {
-        segment_bytes: 16 << 10,
-        record_bytes_max: 1 << 10,
-        durability,
-        prefault: false,
-    }
+    tests::small_journal_options(durability)
 }
 
 /// A seeded stream through the sequencer, recording the live state hash at
