@@ -52,22 +52,58 @@ pub struct SnapshotInfo {
     pub body_bytes: u64,
 }
 
-/// The snapshots of one directory (the journal's).
+/// The snapshots of one directory (the journal's), of one kind: the
+/// engine's state (`snapshot-<sequence>.snapshot`) or the edges' state
+/// beside it (`edges-<sequence>.snapshot`, see [`SnapshotStore::edges`]).
+/// Both kinds share the file format.
 #[derive(Clone, Debug)]
 pub struct SnapshotStore {
     dir: PathBuf,
+    kind: &'static str,
 }
 
 impl SnapshotStore {
+    /// The engine's snapshots in `dir`.
     pub fn new(dir: &Path) -> SnapshotStore {
         SnapshotStore {
             dir: dir.to_path_buf(),
+            kind: "snapshot",
         }
     }
 
-    /// The file name of the snapshot at `sequence`.
+    /// The edges' snapshots in `dir`: what the gateway and market data
+    /// derived from the commands through a sequence (their streams'
+    /// lengths, the trading day, the published orders), written beside the
+    /// engine's snapshot of the same sequence so that a restart resumes
+    /// them there too.
+    pub fn edges(dir: &Path) -> SnapshotStore {
+        SnapshotStore {
+            dir: dir.to_path_buf(),
+            kind: "edges",
+        }
+    }
+
+    /// The file name of the engine's snapshot at `sequence`.
     pub fn file_name(sequence: u64) -> String {
-        format!("snapshot-{sequence:020}.snapshot")
+        file_name("snapshot", sequence)
+    }
+
+    /// The path of this store's snapshot at `sequence` (whether it exists
+    /// or not).
+    pub fn path_of(&self, sequence: u64) -> PathBuf {
+        self.dir.join(file_name(self.kind, sequence))
+    }
+
+    /// This store's snapshot at exactly `sequence`, checked: `Ok(None)` if
+    /// there is no file of that name.
+    pub fn load_at(&self, sequence: u64) -> Result<Option<(SnapshotInfo, Vec<u8>)>, JournalError> {
+        let path = self.path_of(sequence);
+        if !path.exists() {
+            return Ok(None);
+        }
+        let info = read_header(&path, self.kind)?;
+        let body = self.load(&info)?;
+        Ok(Some((info, body)))
     }
 
     /// Writes a snapshot atomically (temporary file, sync, rename, directory
@@ -79,7 +115,7 @@ impl SnapshotStore {
         state_hash: u128,
         body: &[u8],
     ) -> Result<SnapshotInfo, JournalError> {
-        let path = self.dir.join(SnapshotStore::file_name(sequence));
+        let path = self.path_of(sequence);
         let temporary = path.with_extension("snapshot.tmp");
         let mut header = [0u8; SNAPSHOT_HEADER_BYTES];
         header[0..8].copy_from_slice(&SNAPSHOT_MAGIC);
@@ -119,12 +155,18 @@ impl SnapshotStore {
                 .file_name()
                 .and_then(|n| n.to_str())
                 .unwrap_or_default();
-            if name.starts_with("snapshot-") && name.ends_with(".snapshot") {
+            if name.starts_with(self.kind)
+                && name[self.kind.len()..].starts_with('-')
+                && name.ends_with(".snapshot")
+            {
                 paths.push(path);
             }
         }
         paths.sort();
-        Ok(paths.into_iter().map(|path| read_header(&path)).collect())
+        Ok(paths
+            .into_iter()
+            .map(|path| read_header(&path, self.kind))
+            .collect())
     }
 
     /// Reads a snapshot's body and checks it against the header.
@@ -134,7 +176,7 @@ impl SnapshotStore {
             path: info.path.clone(),
             reason: reason.to_owned(),
         };
-        let header = check_header(&info.path, &bytes)?;
+        let header = check_header(&info.path, &bytes, self.kind)?;
         if header != *info {
             return Err(invalid("the file changed since its header was read"));
         }
@@ -196,17 +238,21 @@ impl SnapshotStore {
     }
 }
 
-fn read_header(path: &Path) -> Result<SnapshotInfo, JournalError> {
+fn file_name(kind: &str, sequence: u64) -> String {
+    format!("{kind}-{sequence:020}.snapshot")
+}
+
+fn read_header(path: &Path, kind: &str) -> Result<SnapshotInfo, JournalError> {
     let mut file = File::open(path).at(path)?;
     let mut header = [0u8; SNAPSHOT_HEADER_BYTES];
     std::io::Read::read_exact(&mut file, &mut header).map_err(|_| JournalError::Snapshot {
         path: path.to_path_buf(),
         reason: "shorter than a snapshot header".to_owned(),
     })?;
-    check_header(path, &header)
+    check_header(path, &header, kind)
 }
 
-fn check_header(path: &Path, bytes: &[u8]) -> Result<SnapshotInfo, JournalError> {
+fn check_header(path: &Path, bytes: &[u8], kind: &str) -> Result<SnapshotInfo, JournalError> {
     let invalid = |reason: String| JournalError::Snapshot {
         path: path.to_path_buf(),
         reason,
@@ -239,7 +285,7 @@ fn check_header(path: &Path, bytes: &[u8]) -> Result<SnapshotInfo, JournalError>
         )));
     }
     let sequence = read_u64(bytes, 16);
-    let expected_name = SnapshotStore::file_name(sequence);
+    let expected_name = file_name(kind, sequence);
     if path.file_name().and_then(|n| n.to_str()) != Some(expected_name.as_str()) {
         return Err(invalid(format!("the header says sequence {sequence}")));
     }
@@ -301,7 +347,7 @@ mod tests {
             let mut changed = original.clone();
             changed[byte] ^= 0x04;
             fs::write(&info.path, &changed).unwrap();
-            let result = read_header(&info.path).and_then(|header| store.load(&header));
+            let result = read_header(&info.path, "snapshot").and_then(|header| store.load(&header));
             assert!(result.is_err(), "byte {byte} changed unnoticed");
         }
         fs::remove_dir_all(&dir).unwrap();
