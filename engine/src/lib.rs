@@ -55,7 +55,7 @@ pub use sequencer::{
     recorded_engine_config, replay, write_snapshot,
 };
 pub use shadow::ShadowEngine;
-pub use snapshotter::{SnapshotAgent, SnapshotControl, SnapshotOptions};
+pub use snapshotter::{ShadowEdges, SnapshotAgent, SnapshotControl, SnapshotOptions};
 pub use types::{
     AccountId, AccountStatus, AssetId, Balance, InstrumentId, MatchNumber, OrderId, Price,
     Quantity, SelfTradePrevention, Side, Symbol, TimeInForce, TradingStatus, TransferId,

@@ -151,7 +151,7 @@ impl Sequencer {
         config: EngineConfig,
         options: JournalOptions,
     ) -> Result<(Sequencer, Recovered), RecoveryError> {
-        Sequencer::open_with(dir, config, options, true, None)
+        Sequencer::open_with(dir, config, options, StartFrom::Newest, None)
     }
 
     /// Starts from the journal in `dir` like [`Sequencer::open`], but
@@ -173,14 +173,32 @@ impl Sequencer {
         options: JournalOptions,
         observer: &mut dyn FnMut(&Applied<'_>),
     ) -> Result<(Sequencer, Recovered), RecoveryError> {
-        Sequencer::open_with(dir, config, options, false, Some(observer))
+        Sequencer::open_with(dir, config, options, StartFrom::Genesis, Some(observer))
+    }
+
+    /// As [`Sequencer::open_observed`], but starting from the snapshot at
+    /// exactly sequence `from` (when the observer has its own state at that
+    /// sequence: the edges' snapshot written beside it): the observer sees
+    /// the commands after it. `None` starts from the empty engine, as
+    /// [`Sequencer::open_observed`] does. A snapshot at `from` that is
+    /// missing or does not check out is an error, never passed over: the
+    /// caller chose it.
+    pub fn open_observed_from(
+        dir: &Path,
+        config: EngineConfig,
+        options: JournalOptions,
+        from: Option<u64>,
+        observer: &mut dyn FnMut(&Applied<'_>),
+    ) -> Result<(Sequencer, Recovered), RecoveryError> {
+        let start = from.map_or(StartFrom::Genesis, StartFrom::Exactly);
+        Sequencer::open_with(dir, config, options, start, Some(observer))
     }
 
     fn open_with(
         dir: &Path,
         config: EngineConfig,
         options: JournalOptions,
-        use_snapshot: bool,
+        start: StartFrom,
         observer: Option<&mut dyn FnMut(&Applied<'_>)>,
     ) -> Result<(Sequencer, Recovered), RecoveryError> {
         config.validate().map_err(RecoveryError::Config)?;
@@ -194,7 +212,7 @@ impl Sequencer {
             &snapshots,
             config,
             None,
-            use_snapshot,
+            start,
             &mut |_, _| {},
             observer,
         )?;
@@ -339,7 +357,11 @@ pub fn replay(
         &snapshots,
         config,
         to,
-        use_snapshot,
+        if use_snapshot {
+            StartFrom::Newest
+        } else {
+            StartFrom::Genesis
+        },
         progress,
         None,
     )?;
@@ -402,7 +424,7 @@ fn rebuild(
     snapshots: &SnapshotStore,
     config: EngineConfig,
     to: Option<u64>,
-    use_snapshot: bool,
+    start: StartFrom,
     progress: &mut dyn FnMut(u64, u64),
     mut observer: Option<&mut dyn FnMut(&Applied<'_>)>,
 ) -> Result<Rebuilt, RecoveryError> {
@@ -416,10 +438,10 @@ fn rebuild(
         Some(to) => to,
         None => last,
     };
-    let start = if use_snapshot {
-        start_state(snapshots, config, last, to)?
-    } else {
-        Start::genesis(config)?
+    let start = match start {
+        StartFrom::Newest => start_state(snapshots, config, last, to)?,
+        StartFrom::Genesis => Start::genesis(config)?,
+        StartFrom::Exactly(sequence) => exact_start(snapshots, config, sequence, last)?,
     };
     let snapshots_skipped = start.snapshots_skipped;
     let (mut engine, snapshot, mut last_timestamp_ns) =
@@ -470,6 +492,49 @@ fn rebuild(
         snapshots_skipped,
         replayed,
         last_timestamp_ns,
+    })
+}
+
+/// Where a rebuild starts.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum StartFrom {
+    /// The newest valid snapshot (newer damaged ones passed over), or the
+    /// empty engine.
+    Newest,
+    /// The empty engine.
+    Genesis,
+    /// The snapshot at exactly this sequence.
+    Exactly(u64),
+}
+
+/// The snapshot at exactly `sequence`, restored and checked; `last` is the
+/// journal's last sequence.
+pub(crate) fn exact_start(
+    snapshots: &SnapshotStore,
+    config: EngineConfig,
+    sequence: u64,
+    last: u64,
+) -> Result<Start, RecoveryError> {
+    let Some((info, body)) = snapshots.load_at(sequence)? else {
+        return Err(RecoveryError::Gap {
+            reason: format!("there is no snapshot at sequence {sequence}"),
+        });
+    };
+    if info.sequence > last {
+        return Err(RecoveryError::Gap {
+            reason: format!(
+                "snapshot {} is at sequence {} but the journal ends at {last}: journal \
+                 records (or a segment) were lost",
+                info.path.display(),
+                info.sequence
+            ),
+        });
+    }
+    Ok(Start {
+        engine: restore(config, &info, &body)?,
+        last_timestamp_ns: info.timestamp_ns,
+        snapshot: Some(info),
+        snapshots_skipped: Vec::new(),
     })
 }
 

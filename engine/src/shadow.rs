@@ -17,7 +17,8 @@ use crate::config::EngineConfig;
 use crate::event::{Event, EventSink};
 use crate::machine::Engine;
 use crate::sequencer::{
-    RecoveryError, Start, check_engine_config, check_journal_starts_by, decode_command, start_state,
+    Applied, RecoveryError, Start, check_engine_config, check_journal_starts_by, decode_command,
+    exact_start, start_state,
 };
 
 /// A copy of the engine fed journal records in sequence order.
@@ -64,6 +65,38 @@ impl ShadowEngine {
         Ok((shadow, start.snapshot))
     }
 
+    /// As [`ShadowEngine::open`], but from the snapshot at exactly sequence
+    /// `from` (`None`: the empty engine): the shadow of a state whose edges
+    /// start there too.
+    pub fn open_from(
+        dir: &Path,
+        config: EngineConfig,
+        journal: &Journal,
+        from: Option<u64>,
+    ) -> Result<(ShadowEngine, Option<SnapshotInfo>), RecoveryError> {
+        config.validate().map_err(RecoveryError::Config)?;
+        let config = check_engine_config(dir, Some(config), false, false)?;
+        let start = match from {
+            Some(sequence) => exact_start(
+                &SnapshotStore::new(dir),
+                config,
+                sequence,
+                journal.last_sequence(),
+            )?,
+            None => Start::genesis(config)?,
+        };
+        check_journal_starts_by(
+            journal,
+            start.engine.last_sequence() + 1,
+            journal.last_sequence(),
+        )?;
+        let shadow = ShadowEngine {
+            engine: start.engine,
+            last_timestamp_ns: start.last_timestamp_ns,
+        };
+        Ok((shadow, start.snapshot))
+    }
+
     /// A shadow of a state already built (a follower's first snapshot,
     /// received rather than read from disk).
     pub fn from_engine(engine: Engine, last_timestamp_ns: u64) -> ShadowEngine {
@@ -101,6 +134,39 @@ impl ShadowEngine {
     /// Applies one journaled command, which must be the next in sequence.
     /// Its events are dropped. Allocates nothing.
     pub fn apply_record(&mut self, record: &Record<'_>) -> Result<(), RecoveryError> {
+        let (header, command, _origin) = self.decode_next(record)?;
+        self.engine.apply(header, &command, &mut Discard);
+        self.last_timestamp_ns = header.timestamp_ns;
+        Ok(())
+    }
+
+    /// As [`ShadowEngine::apply_record`], collecting the command's events
+    /// in `events` (cleared first) and showing `observer` the command as
+    /// the live engine applied it: what the edges' shadows follow.
+    pub fn apply_record_observed(
+        &mut self,
+        record: &Record<'_>,
+        events: &mut Vec<Event>,
+        observer: &mut dyn FnMut(&Applied<'_>),
+    ) -> Result<(), RecoveryError> {
+        let (header, command, origin) = self.decode_next(record)?;
+        events.clear();
+        let status = self.engine.apply(header, &command, events);
+        self.last_timestamp_ns = header.timestamp_ns;
+        observer(&Applied {
+            header,
+            command: &command,
+            origin,
+            status,
+            events,
+        });
+        Ok(())
+    }
+
+    fn decode_next<'r>(
+        &self,
+        record: &Record<'r>,
+    ) -> Result<(crate::CommandHeader, crate::Command, &'r [u8]), RecoveryError> {
         if record.sequence != self.next_sequence() {
             return Err(RecoveryError::Gap {
                 reason: format!(
@@ -110,9 +176,6 @@ impl ShadowEngine {
                 ),
             });
         }
-        let (header, command, _origin) = decode_command(record)?;
-        self.engine.apply(header, &command, &mut Discard);
-        self.last_timestamp_ns = header.timestamp_ns;
-        Ok(())
+        decode_command(record)
     }
 }

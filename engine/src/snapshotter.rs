@@ -43,7 +43,8 @@ use journal::{DurablePosition, Journal, JournalError, JournalReader, SnapshotInf
 
 use crate::agent::{Agent, AgentError};
 use crate::config::EngineConfig;
-use crate::sequencer::RecoveryError;
+use crate::event::Event;
+use crate::sequencer::{Applied, RecoveryError};
 use crate::shadow::ShadowEngine;
 
 /// When the snapshot agent snapshots and what it keeps.
@@ -70,6 +71,22 @@ impl Default for SnapshotOptions {
             records_per_pass_max: 4_096,
         }
     }
+}
+
+/// The edges' side of the shadow: what the gateway and market data derive
+/// from each applied command and its events (the streams' lengths, the
+/// trading day, the published orders), kept by the snapshot agent beside
+/// its shadow engine and written as an edges snapshot
+/// ([`SnapshotStore::edges`]) just before the engine's snapshot of the same
+/// sequence, so that a restart resumes the edges there too instead of
+/// replaying the journal from sequence 1. The engine crate does not know
+/// the edges' state: `tools` composes it.
+pub trait ShadowEdges: Send {
+    /// One command as the live engine applied it, with its events. An
+    /// error stops the agent (the edges' state no longer follows).
+    fn applied(&mut self, applied: &Applied<'_>) -> Result<(), String>;
+    /// The state after the last command applied, as bytes.
+    fn snapshot(&mut self) -> Vec<u8>;
 }
 
 /// Where the agent reads how far it may apply: the journal's durable
@@ -153,6 +170,11 @@ type Writing = JoinHandle<Result<SnapshotInfo, JournalError>>;
 /// documentation.
 pub struct SnapshotAgent {
     shadow: ShadowEngine,
+    /// The edges followed beside the engine, if any, and their commands'
+    /// events.
+    edges: Option<Box<dyn ShadowEdges>>,
+    events: Vec<Event>,
+    edges_store: SnapshotStore,
     reader: JournalReader,
     durable: Box<dyn DurableSequence>,
     store: SnapshotStore,
@@ -201,11 +223,42 @@ impl SnapshotAgent {
         options: SnapshotOptions,
         durable: D,
     ) -> Result<(SnapshotAgent, SnapshotControl, Option<SnapshotInfo>), RecoveryError> {
+        let sequence_max = durable.durable_sequence();
+        let (shadow, started_from) = ShadowEngine::open(dir, config, journal, sequence_max)?;
+        let (agent, control) = SnapshotAgent::new(dir, shadow, journal, options, Box::new(durable));
+        Ok((agent, control, started_from))
+    }
+
+    /// An agent that also follows the edges: its shadow engine starts from
+    /// the snapshot at exactly sequence `from` (`None`: the empty engine),
+    /// where `edges` must be too (restored from the edges' snapshot of that
+    /// sequence, or new), and every snapshot it writes has an edges'
+    /// snapshot beside it.
+    pub fn open_with_edges(
+        dir: &Path,
+        config: EngineConfig,
+        journal: &Journal,
+        options: SnapshotOptions,
+        from: Option<u64>,
+        edges: Box<dyn ShadowEdges>,
+    ) -> Result<(SnapshotAgent, SnapshotControl), RecoveryError> {
+        let (shadow, _) = ShadowEngine::open_from(dir, config, journal, from)?;
+        let (mut agent, control) =
+            SnapshotAgent::new(dir, shadow, journal, options, Box::new(journal.durable()));
+        agent.edges = Some(edges);
+        Ok((agent, control))
+    }
+
+    fn new(
+        dir: &Path,
+        shadow: ShadowEngine,
+        journal: &Journal,
+        options: SnapshotOptions,
+        durable: Box<dyn DurableSequence>,
+    ) -> (SnapshotAgent, SnapshotControl) {
         assert!(options.snapshots_kept >= 1, "keep at least one snapshot");
         assert!(options.snapshot_every_commands >= 1, "snapshot every >= 1");
         assert!(options.records_per_pass_max >= 1, "apply >= 1 per pass");
-        let sequence_max = durable.durable_sequence();
-        let (shadow, started_from) = ShadowEngine::open(dir, config, journal, sequence_max)?;
         let reader = journal.reader(shadow.next_sequence());
         let control = Arc::new(ControlShared::default());
         control
@@ -213,8 +266,11 @@ impl SnapshotAgent {
             .store(shadow.last_sequence(), Ordering::Release);
         let agent = SnapshotAgent {
             shadow,
+            edges: None,
+            events: Vec::new(),
+            edges_store: SnapshotStore::edges(dir),
             reader,
-            durable: Box::new(durable),
+            durable,
             store: SnapshotStore::new(dir),
             options,
             control: Arc::clone(&control),
@@ -223,7 +279,7 @@ impl SnapshotAgent {
             writing: None,
             stop_at: None,
         };
-        Ok((agent, SnapshotControl { shared: control }, started_from))
+        (agent, SnapshotControl { shared: control })
     }
 
     /// The shadow engine, to read.
@@ -239,7 +295,18 @@ impl SnapshotAgent {
             let Some(record) = self.reader.next().map_err(failed)? else {
                 break;
             };
-            self.shadow.apply_record(&record).map_err(failed)?;
+            match self.edges.as_mut() {
+                Some(edges) => {
+                    let mut followed = Ok(());
+                    self.shadow
+                        .apply_record_observed(&record, &mut self.events, &mut |command| {
+                            followed = edges.applied(command);
+                        })
+                        .map_err(failed)?;
+                    followed.map_err(failed)?;
+                }
+                None => self.shadow.apply_record(&record).map_err(failed)?,
+            }
             applied += 1;
         }
         if applied > 0 {
@@ -270,14 +337,23 @@ impl SnapshotAgent {
         let timestamp_ns = self.shadow.last_timestamp_ns();
         let state_hash = engine.state_hash();
         let body = engine.snapshot();
+        let edges_body = self.edges.as_mut().map(|edges| edges.snapshot());
         let store = self.store.clone();
+        let edges_store = self.edges_store.clone();
         let kept = self.options.snapshots_kept;
         let handle = std::thread::Builder::new()
             .name("snapshot-write".to_owned())
             .spawn(move || {
+                // The edges first: an engine snapshot with edges beside it
+                // is complete; a crash between the two leaves an edges'
+                // snapshot that nothing uses.
+                if let Some(edges_body) = edges_body {
+                    edges_store.write(sequence, timestamp_ns, state_hash, &edges_body)?;
+                }
                 let info = store.write(sequence, timestamp_ns, state_hash, &body)?;
                 drop(body);
                 remove_oldest(&store, kept)?;
+                remove_oldest(&edges_store, kept)?;
                 Ok(info)
             })?;
         self.writing = Some(handle);

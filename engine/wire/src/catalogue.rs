@@ -26,7 +26,7 @@ pub const SCALE_MAX: u8 = 18;
 
 /// How an instrument's engine prices relate to 4-implied-decimal prices:
 /// engine = wire × `multiplier` ÷ `divisor`, one of which is 1.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct PriceScale {
     multiplier: i64,
     divisor: i64,
@@ -91,7 +91,7 @@ pub fn wire_quantity(quantity: Quantity) -> u32 {
 }
 
 /// An instrument as the edges see it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Listing {
     pub id: InstrumentId,
     /// The engine's symbol, space padded (an OUCH Symbol, an ITCH Stock).
@@ -102,7 +102,8 @@ pub struct Listing {
 
 /// Every listed instrument, by symbol and by id, and the quote assets'
 /// scales they were listed with.
-#[derive(Debug, Default)]
+/// Kept in the edges' snapshots (serde), like the engine's state.
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Catalogue {
     asset_scales: HashMap<AssetId, u8>,
     by_symbol: HashMap<[u8; 8], InstrumentId>,
