@@ -37,7 +37,30 @@ pub struct Directory {
     day: u64,
 }
 
+/// What the directory derived from the commands (the rest is the
+/// configuration's), as an edges' snapshot records it.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct DirectoryState {
+    pub catalogue: Catalogue,
+    pub day: u64,
+}
+
 impl Directory {
+    /// What the commands so far made of the directory.
+    pub fn state(&self) -> DirectoryState {
+        DirectoryState {
+            catalogue: self.catalogue.clone(),
+            day: self.day,
+        }
+    }
+
+    /// Takes up `state` (recorded at a sequence this directory's
+    /// configuration has not changed since).
+    pub fn resume(&mut self, state: DirectoryState) {
+        self.catalogue = state.catalogue;
+        self.day = state.day;
+    }
+
     /// # Errors
     /// Two trading logins on one account (replies are routed by account).
     pub fn new(logins: &[DirectoryLogin]) -> Result<Directory, String> {

@@ -47,6 +47,7 @@ pub mod origin;
 pub mod outbound;
 pub mod reasons;
 mod session;
+mod shadow;
 mod streams;
 mod submit;
 #[cfg(test)]
@@ -78,11 +79,15 @@ use session::{OwnedPacket, ReadOutcome, Session, Sessions, State};
 use submit::SubmitPath;
 
 pub use agent::{GatewayAgent, GatewayControl};
-pub use directory::{Directory, DirectoryLogin};
+pub use directory::{Directory, DirectoryLogin, DirectoryState};
 pub use origin::{Channel, OriginError, OriginRecord};
 pub use outbound::{AppliedCommand, OutboundProxy, Routed};
 pub use reasons::Refusal;
-pub use streams::{SessionStreams, StreamError, StreamKey, StreamsConfig};
+pub use shadow::{GatewayShadow, GatewayState};
+pub use streams::{
+    SessionStreams, StreamCounts, StreamError, StreamKey, StreamLength, StreamSink, StreamsConfig,
+    StreamsState,
+};
 
 /// Bytes read from one socket per pass, for fairness between sessions.
 const READ_BYTES_PER_PASS: usize = 64 * 1024;

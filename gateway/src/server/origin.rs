@@ -48,7 +48,9 @@ use std::fmt;
 pub const ORIGIN_VERSION: u8 = 1;
 
 /// The port a message came in on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum Channel {
     OrderEntry,
     Funding,

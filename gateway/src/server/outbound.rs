@@ -28,7 +28,7 @@ use wire::trading_day::time_of_day_ns;
 use super::directory::Directory;
 use super::origin::{Channel, OriginRecord};
 use super::reasons::{self, ouch_reason};
-use super::streams::{SessionStreams, StreamError};
+use super::streams::{StreamError, StreamSink};
 use crate::funding::{self, FundingKind};
 use crate::ouch::{self, Options, Outbound};
 
@@ -73,10 +73,10 @@ impl OutboundProxy {
     /// Appends the messages of one applied command to the streams it
     /// concerns and keeps the directory current. `Err`: a stream's store
     /// failed (the streams can no longer follow the journal).
-    pub fn applied(
+    pub fn applied<S: StreamSink>(
         &mut self,
         directory: &mut Directory,
-        streams: &mut SessionStreams,
+        streams: &mut S,
         applied: &AppliedCommand<'_>,
     ) -> Result<Routed, StreamError> {
         let origin = self.origin(applied);
@@ -120,10 +120,10 @@ impl OutboundProxy {
         }
     }
 
-    fn order_messages(
+    fn order_messages<S: StreamSink>(
         &mut self,
         directory: &Directory,
-        streams: &mut SessionStreams,
+        streams: &mut S,
         applied: &AppliedCommand<'_>,
         origin: Option<OriginRecord>,
     ) -> Result<(), StreamError> {
@@ -635,6 +635,7 @@ mod tests {
     use wire::trading_day::DAY_NS;
 
     use crate::server::origin::login_field;
+    use crate::server::streams::SessionStreams;
     use crate::server::test_support::{
         ACME, ALICE, ALICE_ACCOUNT, BOB, BOB_ACCOUNT, FUND, directory,
     };

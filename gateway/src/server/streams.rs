@@ -56,6 +56,21 @@ pub struct StreamsConfig {
 pub enum StreamError {
     #[error("stream store: {0}")]
     Store(#[from] StoreError),
+    /// The store on disk does not hold the stream as it was at the edges'
+    /// snapshot a restart resumes from (its unsynced tail was lost with the
+    /// machine, or it was removed): the streams are rebuilt from sequence 1.
+    #[error(
+        "the stream store {} does not hold the stream as of journal sequence {through} \
+         ({expected} messages expected, {stored} stored, the last's origin {origin})",
+        dir.display()
+    )]
+    NotAtSnapshot {
+        dir: PathBuf,
+        through: u64,
+        expected: u64,
+        stored: u64,
+        origin: u64,
+    },
     /// The store on disk holds, at `sequence`, a message of another command
     /// than the journal replay produces: it was not derived from this
     /// journal. Remove the day's directory to regenerate it.
@@ -70,6 +85,121 @@ pub enum StreamError {
         stored: u64,
         journal: u64,
     },
+}
+
+/// Where the outbound proxy puts each session's messages: the streams on
+/// disk ([`SessionStreams`]), or only their lengths ([`StreamCounts`], what
+/// the snapshot agent's shadow of the gateway keeps).
+pub trait StreamSink {
+    /// Adds `message` to the stream of `key`, caused by the command with
+    /// journal sequence `origin_sequence`; returns its sequence number.
+    fn append(
+        &mut self,
+        key: StreamKey,
+        message: &[u8],
+        origin_sequence: u64,
+    ) -> Result<u64, StreamError>;
+}
+
+impl StreamSink for SessionStreams {
+    fn append(
+        &mut self,
+        key: StreamKey,
+        message: &[u8],
+        origin_sequence: u64,
+    ) -> Result<u64, StreamError> {
+        SessionStreams::append(self, key, message, origin_sequence)
+    }
+}
+
+/// One stream's length, as an edges' snapshot records it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StreamLength {
+    pub channel: Channel,
+    /// The login's index in the login table.
+    pub login: u32,
+    /// Messages in the stream.
+    pub len: u64,
+    /// Their bytes.
+    pub bytes: u64,
+}
+
+/// The streams of the trading day as lengths only: what the streams were
+/// at a sequence, for an edges' snapshot.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StreamsState {
+    /// End-of-day commands applied (the day's directory).
+    pub day: u64,
+    /// Every stream with a message, in key order.
+    pub streams: Vec<StreamLength>,
+}
+
+/// The lengths of every stream of the day, without their messages.
+#[derive(Debug, Default)]
+pub struct StreamCounts {
+    day: u64,
+    lengths: HashMap<StreamKey, (u64, u64)>,
+}
+
+impl StreamCounts {
+    pub fn new() -> StreamCounts {
+        StreamCounts::default()
+    }
+
+    /// The counts of `state`.
+    pub fn from_state(state: &StreamsState) -> StreamCounts {
+        StreamCounts {
+            day: state.day,
+            lengths: state
+                .streams
+                .iter()
+                .map(|stream| {
+                    (
+                        (stream.channel, stream.login as usize),
+                        (stream.len, stream.bytes),
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    /// The trading day ended: the next day's streams start empty.
+    pub fn clear(&mut self) {
+        self.lengths.clear();
+        self.day += 1;
+    }
+
+    pub fn state(&self) -> StreamsState {
+        let mut streams: Vec<StreamLength> = self
+            .lengths
+            .iter()
+            .map(|(&(channel, login), &(len, bytes))| StreamLength {
+                channel,
+                login: login as u32,
+                len,
+                bytes,
+            })
+            .collect();
+        streams.sort_by_key(|stream| (stream.channel, stream.login));
+        StreamsState {
+            day: self.day,
+            streams,
+        }
+    }
+}
+
+impl StreamSink for StreamCounts {
+    fn append(
+        &mut self,
+        key: StreamKey,
+        message: &[u8],
+        _origin_sequence: u64,
+    ) -> Result<u64, StreamError> {
+        let (len, bytes) = self.lengths.entry(key).or_default();
+        *len += 1;
+        *bytes += message.len() as u64;
+        Ok(*len)
+    }
 }
 
 /// One stream: its store and how many of its messages this run has seen.
@@ -104,6 +234,53 @@ impl SessionStreams {
             streams: HashMap::default(),
             temporary: false,
         }
+    }
+
+    /// The streams as they were at journal sequence `through` (an edges'
+    /// snapshot's `state`), on the stores of `config`'s directory: each
+    /// store must hold its stream's messages through `through` (it may
+    /// hold more; a replay of the commands after `through` goes over them
+    /// as after a crash). A store that does not is
+    /// [`StreamError::NotAtSnapshot`].
+    pub fn resume(
+        config: StreamsConfig,
+        state: &StreamsState,
+        through: u64,
+    ) -> Result<SessionStreams, StreamError> {
+        let mut streams = SessionStreams::new(config);
+        streams.day = state.day;
+        for length in &state.streams {
+            let stream = streams.stream_mut((length.channel, length.login as usize))?;
+            let stored = stream.store.last_sequence();
+            let origin_at = |sequence: u64| -> Result<u64, StreamError> {
+                Ok(stream
+                    .store
+                    .get(sequence)?
+                    .map_or(0, |message| message.origin))
+            };
+            let origin = if length.len == 0 {
+                0
+            } else {
+                origin_at(length.len)?
+            };
+            let next_origin = if stored > length.len {
+                origin_at(length.len + 1)?
+            } else {
+                u64::MAX
+            };
+            if stored < length.len || origin > through || next_origin <= through {
+                return Err(StreamError::NotAtSnapshot {
+                    dir: stream.store.dir().to_owned(),
+                    through,
+                    expected: length.len,
+                    stored,
+                    origin,
+                });
+            }
+            stream.len = length.len;
+            stream.bytes = length.bytes;
+        }
+        Ok(streams)
     }
 
     /// Streams in a fresh directory under the system's temporary one,
