@@ -57,6 +57,38 @@ struct Listing {
 }
 
 /// The feed's state: the directory and every resting order it published.
+/// A listing as an edges' snapshot records it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct ListingState {
+    instrument: InstrumentId,
+    locate: u16,
+    stock: [u8; 8],
+    price_scale: PriceScale,
+    round_lot: u32,
+    halted: bool,
+}
+
+/// A published order as an edges' snapshot records it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct OrderState {
+    order_id: OrderId,
+    locate: u16,
+    buy: bool,
+    price: u32,
+    shares: u32,
+    sequence: u64,
+}
+
+/// Everything the feed derived from the commands so far (the listings and
+/// the orders on the books as published), for an edges' snapshot.
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
+pub struct FeedState {
+    listings: Vec<ListingState>,
+    catalogue: Catalogue,
+    orders: Vec<OrderState>,
+    added: u64,
+}
+
 #[derive(Debug, Default)]
 pub struct Feed {
     listings: FxHashMap<InstrumentId, Listing>,
@@ -68,6 +100,86 @@ pub struct Feed {
 impl Feed {
     pub fn new() -> Feed {
         Feed::default()
+    }
+
+    /// What the feed holds, in a stable order (by instrument, by order).
+    pub fn state(&self) -> FeedState {
+        let mut listings: Vec<ListingState> = self
+            .listings
+            .iter()
+            .map(|(&instrument, listing)| ListingState {
+                instrument,
+                locate: listing.locate,
+                stock: *listing.stock.as_bytes(),
+                price_scale: listing.price_scale,
+                round_lot: listing.round_lot,
+                halted: listing.halted,
+            })
+            .collect();
+        listings.sort_by_key(|listing| listing.instrument);
+        let mut orders: Vec<OrderState> = self
+            .orders
+            .iter()
+            .map(|(&order_id, order)| OrderState {
+                order_id,
+                locate: order.locate,
+                buy: order.side == itch::Side::Buy,
+                price: order.price.0,
+                shares: order.shares,
+                sequence: order.sequence,
+            })
+            .collect();
+        orders.sort_by_key(|order| order.order_id);
+        FeedState {
+            listings,
+            catalogue: self.catalogue.clone(),
+            orders,
+            added: self.added,
+        }
+    }
+
+    /// The feed that [`Feed::state`] described.
+    pub fn from_state(state: FeedState) -> Feed {
+        Feed {
+            listings: state
+                .listings
+                .iter()
+                .map(|listing| {
+                    let stock = Stock::from_bytes(listing.stock).unwrap_or(Stock::BLANK);
+                    (
+                        listing.instrument,
+                        Listing {
+                            locate: listing.locate,
+                            stock,
+                            price_scale: listing.price_scale,
+                            round_lot: listing.round_lot,
+                            halted: listing.halted,
+                        },
+                    )
+                })
+                .collect(),
+            catalogue: state.catalogue,
+            orders: state
+                .orders
+                .iter()
+                .map(|order| {
+                    let side = if order.buy {
+                        itch::Side::Buy
+                    } else {
+                        itch::Side::Sell
+                    };
+                    let published = PublishedOrder {
+                        locate: order.locate,
+                        side,
+                        price: Price(order.price),
+                        shares: order.shares,
+                        sequence: order.sequence,
+                    };
+                    (order.order_id, published)
+                })
+                .collect(),
+            added: state.added,
+        }
     }
 
     /// The ITCH messages of one applied command's events, in order.

@@ -87,6 +87,17 @@ pub enum LogError {
          format?)"
     )]
     Foreign { dir: PathBuf },
+    #[error(
+        "message log {dir} does not hold the session as of journal sequence {through} \
+         ({expected} messages expected, {stored} stored, the last's origin {origin})"
+    )]
+    NotAtSnapshot {
+        dir: PathBuf,
+        through: u64,
+        expected: u64,
+        stored: u64,
+        origin: u64,
+    },
     #[error("message log {dir}: the session has ended (End of Session was sent)")]
     Ended { dir: PathBuf },
     #[error(
@@ -108,6 +119,8 @@ pub struct MessageLog {
     /// The session's directory, once attached.
     dir: Option<PathBuf>,
     options: StoreOptions,
+    /// Messages are counted, not kept (the snapshot agent's shadow).
+    counting: bool,
 }
 
 impl Default for MessageLog {
@@ -130,7 +143,106 @@ impl MessageLog {
             scratch: None,
             dir: None,
             options,
+            counting: false,
         }
+    }
+
+    /// A log that only counts its messages (for a shadow of the publisher,
+    /// which needs the numbering but not the bytes).
+    pub fn counting() -> MessageLog {
+        let mut log = MessageLog::new();
+        log.counting = true;
+        log
+    }
+
+    /// An empty log of the same kind (the next session's).
+    pub fn fresh(&self) -> MessageLog {
+        let mut log = MessageLog::with_options(self.options);
+        log.counting = self.counting;
+        log
+    }
+
+    /// Whether `dir` holds a message store.
+    pub fn exists_in(dir: &Path) -> bool {
+        matches!(store_files(dir), Files::Store)
+    }
+
+    /// The log of a session as it was at journal sequence `through`, when
+    /// it held `count` messages, continued on the store in `dir`: the store
+    /// must hold those messages (it may hold more, which a replay of the
+    /// commands after `through` writes again and are cut here), else
+    /// [`LogError::NotAtSnapshot`]. A store that was ended (a clean stop
+    /// sent End of Session) is not written again: its first `count`
+    /// messages are copied to a new store in `next_dir`, where the session
+    /// continues under the next name. Returns the log and whether it moved
+    /// to `next_dir`.
+    pub fn resume(
+        dir: &Path,
+        next_dir: &Path,
+        count: u64,
+        through: u64,
+    ) -> Result<(MessageLog, bool), LogError> {
+        let options = log_store_options();
+        let error = |dir: &Path| {
+            let dir = dir.to_path_buf();
+            move |source| LogError::Store { dir, source }
+        };
+        let (mut store, _recovery) = MessageStore::open(dir, options).map_err(error(dir))?;
+        let stored = store.last_sequence();
+        let origin_at = |store: &MessageStore, sequence: u64| -> Result<u64, LogError> {
+            Ok(store
+                .get(sequence)
+                .map_err(error(dir))?
+                .map_or(0, |message| message.origin))
+        };
+        let origin = if count == 0 {
+            0
+        } else {
+            origin_at(&store, count)?
+        };
+        let next_origin = if stored > count {
+            origin_at(&store, count + 1)?
+        } else {
+            u64::MAX
+        };
+        if stored < count || origin > through || next_origin <= through {
+            return Err(LogError::NotAtSnapshot {
+                dir: dir.to_path_buf(),
+                through,
+                expected: count,
+                stored,
+                origin,
+            });
+        }
+        let moved = store.is_ended();
+        if moved {
+            let (mut copy, _recovery) =
+                MessageStore::open(next_dir, options).map_err(error(next_dir))?;
+            if copy.last_sequence() > 0 {
+                copy.truncate_after_sequence(0).map_err(error(next_dir))?;
+            }
+            let mut reader = store.reader(1);
+            while let Some(message) = reader.next().map_err(error(dir))? {
+                if message.sequence > count {
+                    break;
+                }
+                copy.append(message.origin, &message.bytes)
+                    .map_err(error(next_dir))?;
+            }
+            copy.flush().map_err(error(next_dir))?;
+            store = copy;
+        } else if stored > count {
+            store.truncate_after_sequence(count).map_err(error(dir))?;
+        }
+        let log = MessageLog {
+            store: Some(store),
+            count,
+            scratch: None,
+            dir: Some(if moved { next_dir } else { dir }.to_path_buf()),
+            options,
+            counting: false,
+        };
+        Ok((log, moved))
     }
 
     /// The sequence number the next message gets.
@@ -158,6 +270,9 @@ impl MessageLog {
     /// stopped: the message is counted but not kept.
     pub fn append(&mut self, message: &[u8], origin: u64) -> Result<u64, LogError> {
         self.count += 1;
+        if self.counting {
+            return Ok(self.count);
+        }
         if self.store.is_none() && self.count == 1 {
             let (store, scratch) = self.open_scratch()?;
             self.store = Some(store);

@@ -32,7 +32,7 @@ use std::path::{Path, PathBuf};
 
 use engine::{AdminCommand, Command, CommandHeader, Event};
 
-use crate::feed::{Feed, itch_timestamp};
+use crate::feed::{Feed, FeedState, itch_timestamp};
 use crate::itch::{self, Code, Header, Message, Timestamp};
 use crate::log::{LogError, MessageLog};
 use crate::moldudp64::{self, MoldError, PacketBuilder, Request, Session};
@@ -44,6 +44,18 @@ pub struct PublisherStats {
     pub packets: u64,
     pub bytes: u64,
     pub sessions_ended: u64,
+}
+
+/// What the publisher derived from the commands through a sequence, as an
+/// edges' snapshot records it: the day's session and how many messages it
+/// had, and the feed's listings and published orders.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct PublisherState {
+    prefix: Option<String>,
+    day: u64,
+    started: bool,
+    messages: u64,
+    feed: FeedState,
 }
 
 /// The publisher's core state.
@@ -90,6 +102,123 @@ impl Publisher {
             log_root: None,
             generation: 0,
         })
+    }
+
+    /// A publisher that keeps no messages, only their numbering and the
+    /// feed's state: the snapshot agent's shadow of the live one.
+    pub fn counting(payload_max: usize) -> Result<Publisher, MoldError> {
+        let mut publisher = Publisher::new(payload_max)?;
+        publisher.log = MessageLog::counting();
+        Ok(publisher)
+    }
+
+    /// What the commands so far made of the publisher.
+    pub fn state(&self) -> PublisherState {
+        PublisherState {
+            prefix: self.prefix.clone(),
+            day: self.day,
+            started: self.started,
+            messages: self.log.len(),
+            feed: self.feed.state(),
+        }
+    }
+
+    /// A shadow publisher (see [`Publisher::counting`]) in `state`.
+    pub fn counting_from(
+        payload_max: usize,
+        state: PublisherState,
+    ) -> Result<Publisher, MoldError> {
+        let mut publisher = Publisher::counting(payload_max)?;
+        for _ in 0..state.messages {
+            publisher
+                .log
+                .append(&[], 0)
+                .expect("a counting log never fails");
+        }
+        publisher.take_state(state);
+        if publisher.started {
+            publisher.builder = Some(publisher.builder_at(publisher.log.next_sequence()));
+        }
+        Ok(publisher)
+    }
+
+    /// Puts this new publisher where the live one was at journal sequence
+    /// `through`, when it was in `state`, continuing the day's message log under `root` (the
+    /// newest generation's; if that one was ended, the next generation's,
+    /// with the same messages): the commands after `through` are then
+    /// applied to it as at start-up. A log that does not hold the day as of
+    /// `through` is an error ([`LogError::NotAtSnapshot`]): the caller
+    /// regenerates the day from the journal instead.
+    pub fn resume(
+        &mut self,
+        state: PublisherState,
+        root: &Path,
+        through: u64,
+    ) -> Result<(), LogError> {
+        assert!(!self.started, "only a new publisher resumes");
+        let publisher = self;
+        let messages = state.messages;
+        publisher.take_state(state);
+        publisher.log_root = Some(root.to_path_buf());
+        let Some(prefix) = publisher.prefix.clone().filter(|_| publisher.started) else {
+            return Ok(());
+        };
+        let dir = |generation| {
+            root.join(
+                session_name(&prefix, publisher.day, generation)
+                    .as_str()
+                    .trim(),
+            )
+        };
+        let newest = (0..=GENERATION_MAX)
+            .take_while(|&generation| MessageLog::exists_in(&dir(generation)))
+            .last();
+        let (log, generation) = match newest {
+            None if messages == 0 => {
+                let mut log = MessageLog::new();
+                log.attach(&dir(0))?;
+                (log, 0)
+            }
+            None => {
+                return Err(LogError::NotAtSnapshot {
+                    dir: dir(0),
+                    through,
+                    expected: messages,
+                    stored: 0,
+                    origin: 0,
+                });
+            }
+            Some(generation) if generation == GENERATION_MAX => {
+                return Err(LogError::Generations {
+                    dir: root.to_path_buf(),
+                });
+            }
+            Some(generation) => {
+                let (log, moved) =
+                    MessageLog::resume(&dir(generation), &dir(generation + 1), messages, through)?;
+                (log, generation + u32::from(moved))
+            }
+        };
+        publisher.log = log;
+        publisher.generation = generation;
+        publisher.builder = Some(publisher.builder_at(messages + 1));
+        Ok(())
+    }
+
+    fn take_state(&mut self, state: PublisherState) {
+        self.prefix = state.prefix;
+        self.day = state.day;
+        self.started = state.started;
+        self.feed = Feed::from_state(state.feed);
+    }
+
+    /// An empty packet of the current session whose first message is
+    /// `sequence`.
+    fn builder_at(&self, sequence: u64) -> PacketBuilder {
+        let mut builder = PacketBuilder::new(self.session(), self.payload_max)
+            .expect("payload_max was checked at creation");
+        builder.start(sequence);
+        builder
     }
 
     /// The current session (blank before the first command).
@@ -165,7 +294,7 @@ impl Publisher {
         if matches!(command, Command::Admin(AdminCommand::EndOfDay)) {
             self.end_session(timestamp, header.sequence, send);
             self.day += 1;
-            self.log = MessageLog::new();
+            self.log = self.log.fresh();
             self.builder = None;
             self.start_session(timestamp, header.sequence, send);
         }
@@ -186,7 +315,8 @@ impl Publisher {
     /// their own time.)
     pub fn write_logs_under(&mut self, root: &Path, _timestamp_ns: u64) -> Result<(), LogError> {
         self.log_root = Some(root.to_path_buf());
-        if !self.started {
+        if !self.started || self.log.dir().is_some() {
+            // Nothing yet, or already on its directory (resumed).
             return Ok(());
         }
         let before = self.session();
