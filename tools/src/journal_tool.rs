@@ -391,7 +391,8 @@ fn truncate(dir: &Path, to: u64, yes: bool) -> anyhow::Result<ExitCode> {
     }
     // Snapshots after `to` first: a stop before the journal is truncated
     // then leaves a journal that merely has fewer snapshots.
-    let removed = SnapshotStore::new(dir).remove_after(to)?;
+    let mut removed = SnapshotStore::new(dir).remove_after(to)?;
+    removed.extend(SnapshotStore::edges(dir).remove_after(to)?);
     let report = Journal::truncate(dir, to)?;
     println!(
         "journal {} now ends at sequence {}",

@@ -5,6 +5,7 @@
 
 pub mod client_cmd;
 pub mod config;
+pub mod edges;
 pub mod journal_tool;
 pub mod serve;
 pub mod threads;

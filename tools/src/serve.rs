@@ -8,6 +8,7 @@
 //! funding and market-data listeners come on top of this (issues #4, #5).
 
 use crate::config::{Config, IoAgentName, format_scaled};
+use crate::edges::{self, EdgesShadow, EdgesState};
 use crate::threads::{self, IoAgents, IoThreads};
 use engine::runner::{EngineHandle, LoopConfig};
 use engine::{Applied, Command, Engine, Recovered, Sequencer, Status};
@@ -15,6 +16,7 @@ use gateway::server::{
     AppliedCommand, Directory, DirectoryLogin, GatewayControl, OutboundProxy, Server, ServerConfig,
     ServerParts, SessionStreams, StreamError, StreamsConfig,
 };
+use marketdata::publisher::Publisher;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -22,14 +24,16 @@ use std::time::Duration;
 /// genesis commands journaled if they are not all there yet, and what
 /// recovery did.
 pub fn boot(config: &Config) -> anyhow::Result<(Sequencer, Recovered)> {
-    boot_with(config, None)
+    boot_with(config, None, None)
 }
 
-/// As [`boot`]; with an observer, the journal is replayed from its first
-/// command (snapshots unused) and the observer sees every command and its
-/// events, genesis included: the gateway rebuilds its streams from them.
+/// As [`boot`]; with an observer, the journal is replayed from the
+/// snapshot at `from` (`None`: from its first command) and the observer
+/// sees every command after it and its events, genesis included: the
+/// edges rebuild their state from them.
 pub fn boot_with(
     config: &Config,
+    from: Option<u64>,
     mut observer: Option<&mut dyn FnMut(&Applied<'_>)>,
 ) -> anyhow::Result<(Sequencer, Recovered)> {
     let dir = config.journal_dir();
@@ -37,10 +41,11 @@ pub fn boot_with(
     // A bad login table stops the start, before anything is journaled.
     config.logins()?;
     let (mut sequencer, recovered) = match observer.as_deref_mut() {
-        Some(observer) => Sequencer::open_observed(
+        Some(observer) => Sequencer::open_observed_from(
             &dir,
             config.engine_config()?,
             config.journal_options(),
+            from,
             observer,
         )?,
         None => Sequencer::open(&dir, config.engine_config()?, config.journal_options())?,
@@ -342,96 +347,17 @@ pub fn start(config: &Config) -> anyhow::Result<Running> {
          not fit one SoupBinTCP packet",
         config.engine.assets_max
     );
-    let directory_logins: Vec<DirectoryLogin> = config
-        .logins
-        .iter()
-        .map(|login| DirectoryLogin {
-            name: login.name.clone(),
-            account: login.account.map(engine::AccountId),
-            trades: login
-                .entitlements
-                .contains(&crate::config::EntitlementName::Trade),
-            self_trade: login.self_trade.into(),
-        })
-        .collect();
-    let mut directory = Directory::new(&directory_logins).map_err(anyhow::Error::msg)?;
-    // The streams' directory is named after the first command's day, so
-    // they are opened at the first command the replay sees.
-    let streams_config = |first_timestamp_ns: u64| StreamsConfig {
-        root: config.streams_dir(),
-        session_prefix: wire::trading_day::yymmdd(first_timestamp_ns),
-        login_names: config
-            .logins
-            .iter()
-            .map(|login| login.name.clone())
-            .collect(),
-        cache_bytes_max: section.stream_cache_bytes_max,
-    };
-    let mut streams: Option<SessionStreams> = None;
-    let mut stream_error: Option<StreamError> = None;
-    let mut proxy = OutboundProxy::new();
     let md_section = &config.marketdata;
-    let mut publisher = if md_section.enabled {
-        Some(
-            marketdata::publisher::Publisher::new(md_section.payload_max).map_err(|error| {
-                anyhow::anyhow!(
-                    "marketdata.payload_max = {}: {error}",
-                    md_section.payload_max
-                )
-            })?,
-        )
-    } else {
-        None
-    };
-    let mut first_timestamp = None;
-    let mut observe = |applied: &Applied<'_>| {
-        if let Some(publisher) = publisher.as_mut() {
-            // Regenerates the feed's stream (and state) up to here; nothing
-            // is sent.
-            publisher.applied(
-                applied.header,
-                applied.command,
-                applied.events,
-                &mut |_packet| {},
-            );
-        }
-        first_timestamp.get_or_insert(applied.header.timestamp_ns);
-        if stream_error.is_some() {
-            return;
-        }
-        let streams = streams.get_or_insert_with(|| {
-            SessionStreams::new(streams_config(applied.header.timestamp_ns))
-        });
-        let routed = proxy.applied(
-            &mut directory,
-            streams,
-            &AppliedCommand {
-                header: applied.header,
-                command: applied.command,
-                origin: applied.origin,
-                status: applied.status,
-                events: applied.events,
-            },
-        );
-        let cleared = match routed {
-            Ok(routed) if routed.day_ended => streams.clear(),
-            Ok(_) => Ok(()),
-            Err(error) => Err(error),
-        };
-        if let Err(error) = cleared {
-            stream_error = Some(error);
-        }
-    };
-    let (sequencer, recovered) = boot_with(config, Some(&mut observe))?;
-    let mut streams = streams.unwrap_or_else(|| SessionStreams::new(streams_config(0)));
-    if let Some(error) = stream_error.take() {
-        sequencer.close()?;
-        return Err(anyhow::Error::from(error).context("rebuilding the session streams"));
-    }
-    if let Err(error) = streams.finish_replay() {
-        sequencer.close()?;
-        return Err(anyhow::Error::from(error).context("rebuilding the session streams"));
-    }
+    let directory_logins = directory_logins(config);
+    let Replayed {
+        sequencer,
+        recovered,
+        directory,
+        streams,
+        publisher,
+        first_timestamp,
+        resumed,
+    } = replay_edges(config, &directory_logins)?;
     let mut description = describe_recovery(&recovered);
     description.push_str(&describe(config, sequencer.engine()));
     let session_prefix = wire::trading_day::yymmdd(first_timestamp.unwrap_or(0));
@@ -524,7 +450,7 @@ pub fn start(config: &Config) -> anyhow::Result<Running> {
     let durable = sequencer.durable();
     let mut io_agents = IoAgents::default();
     let snapshot_control = if snapshots {
-        match snapshot_agent(config, &sequencer) {
+        match snapshot_agent(config, &sequencer, &directory_logins, resumed) {
             Ok((agent, control)) => {
                 io_agents.add(IoAgentName::Snapshot, Box::new(agent));
                 Some(control)
@@ -604,6 +530,212 @@ pub fn start(config: &Config) -> anyhow::Result<Running> {
     })
 }
 
+/// The configuration's logins as the gateway's directory knows them.
+fn directory_logins(config: &Config) -> Vec<DirectoryLogin> {
+    config
+        .logins
+        .iter()
+        .map(|login| DirectoryLogin {
+            name: login.name.clone(),
+            account: login.account.map(engine::AccountId),
+            trades: login
+                .entitlements
+                .contains(&crate::config::EntitlementName::Trade),
+            self_trade: login.self_trade.into(),
+        })
+        .collect()
+}
+
+/// The streams' configuration; their directory is named after the first
+/// command's day.
+fn streams_config(config: &Config, first_timestamp_ns: u64) -> StreamsConfig {
+    StreamsConfig {
+        root: config.streams_dir(),
+        session_prefix: wire::trading_day::yymmdd(first_timestamp_ns),
+        login_names: config
+            .logins
+            .iter()
+            .map(|login| login.name.clone())
+            .collect(),
+        cache_bytes_max: config.server.stream_cache_bytes_max,
+    }
+}
+
+/// The edges before the start-up replay: resumed from an edges' snapshot,
+/// or new (the replay then starts at sequence 1).
+struct EdgesStart {
+    /// The edges' snapshot resumed from (`None`: new edges).
+    resumed: Option<EdgesState>,
+    directory: Directory,
+    streams: Option<SessionStreams>,
+    publisher: Option<Publisher>,
+    first_timestamp: Option<u64>,
+}
+
+/// The newest engine snapshot with an edges' snapshot beside it whose
+/// stores on disk hold the streams and the market-data log as of its
+/// sequence, with the edges resumed there; new edges if there is none
+/// (each one passed over is logged with the reason).
+fn edges_start(config: &Config, logins: &[DirectoryLogin]) -> anyhow::Result<EdgesStart> {
+    let new_publisher = || -> anyhow::Result<Option<Publisher>> {
+        let section = &config.marketdata;
+        if !section.enabled {
+            return Ok(None);
+        }
+        Publisher::new(section.payload_max)
+            .map(Some)
+            .map_err(|error| {
+                anyhow::anyhow!("marketdata.payload_max = {}: {error}", section.payload_max)
+            })
+    };
+    let dir = config.journal_dir();
+    let snapshots = if dir.exists() {
+        journal::SnapshotStore::new(&dir).list()?
+    } else {
+        Vec::new()
+    };
+    for info in snapshots.into_iter().rev().flatten() {
+        let sequence = info.sequence;
+        let resumed = edges::load(&dir, sequence).and_then(|state| match state {
+            Some(state) => resume_edges(config, logins, state, new_publisher()?).map(Some),
+            None => Ok(None),
+        });
+        match resumed {
+            Ok(Some(start)) => return Ok(start),
+            Ok(None) => {
+                tracing::info!(
+                    sequence,
+                    "no edges' snapshot beside the snapshot: passed over"
+                );
+            }
+            Err(error) => tracing::warn!(sequence, %error,
+                "the edges cannot resume from this snapshot: passed over"),
+        }
+    }
+    Ok(EdgesStart {
+        resumed: None,
+        directory: Directory::new(logins).map_err(anyhow::Error::msg)?,
+        streams: None,
+        publisher: new_publisher()?,
+        first_timestamp: None,
+    })
+}
+
+/// The edges in `state`, on the stores on disk.
+fn resume_edges(
+    config: &Config,
+    logins: &[DirectoryLogin],
+    state: EdgesState,
+    mut publisher: Option<Publisher>,
+) -> anyhow::Result<EdgesStart> {
+    let through = state.sequence;
+    let mut directory = Directory::new(logins).map_err(anyhow::Error::msg)?;
+    directory.resume(state.gateway.directory.clone());
+    let streams = SessionStreams::resume(
+        streams_config(config, state.first_timestamp_ns.unwrap_or(0)),
+        &state.gateway.streams,
+        through,
+    )?;
+    match (publisher.as_mut(), &state.marketdata) {
+        (Some(publisher), Some(md)) => {
+            publisher.resume(md.clone(), &config.marketdata_dir(), through)?;
+        }
+        (Some(_), None) => anyhow::bail!("it was taken with market data disabled"),
+        (None, _) => {}
+    }
+    Ok(EdgesStart {
+        first_timestamp: state.first_timestamp_ns,
+        resumed: Some(state),
+        directory,
+        streams: Some(streams),
+        publisher,
+    })
+}
+
+/// The exchange after the start-up replay, with its edges' state.
+struct Replayed {
+    sequencer: Sequencer,
+    recovered: Recovered,
+    directory: Directory,
+    streams: SessionStreams,
+    publisher: Option<Publisher>,
+    first_timestamp: Option<u64>,
+    /// The edges' snapshot the replay started from.
+    resumed: Option<EdgesState>,
+}
+
+/// Recovery (or genesis) with the edges following: from the newest
+/// snapshot the edges can resume from, or from sequence 1; the commands
+/// after it pass through the outbound proxy (the streams, onto their
+/// stores) and the publisher (the feed and its log; nothing is sent).
+fn replay_edges(config: &Config, logins: &[DirectoryLogin]) -> anyhow::Result<Replayed> {
+    let EdgesStart {
+        resumed,
+        mut directory,
+        mut streams,
+        mut publisher,
+        mut first_timestamp,
+    } = edges_start(config, logins)?;
+    let from = resumed.as_ref().map(|state| state.sequence);
+    let mut stream_error: Option<StreamError> = None;
+    let mut proxy = OutboundProxy::new();
+    let mut observe = |applied: &Applied<'_>| {
+        if let Some(publisher) = publisher.as_mut() {
+            publisher.applied(
+                applied.header,
+                applied.command,
+                applied.events,
+                &mut |_packet| {},
+            );
+        }
+        first_timestamp.get_or_insert(applied.header.timestamp_ns);
+        if stream_error.is_some() {
+            return;
+        }
+        let streams = streams.get_or_insert_with(|| {
+            SessionStreams::new(streams_config(config, applied.header.timestamp_ns))
+        });
+        let routed = proxy.applied(
+            &mut directory,
+            streams,
+            &AppliedCommand {
+                header: applied.header,
+                command: applied.command,
+                origin: applied.origin,
+                status: applied.status,
+                events: applied.events,
+            },
+        );
+        let cleared = match routed {
+            Ok(routed) if routed.day_ended => streams.clear(),
+            Ok(_) => Ok(()),
+            Err(error) => Err(error),
+        };
+        if let Err(error) = cleared {
+            stream_error = Some(error);
+        }
+    };
+    let (sequencer, recovered) = boot_with(config, from, Some(&mut observe))?;
+    let mut streams = streams.unwrap_or_else(|| SessionStreams::new(streams_config(config, 0)));
+    let finished = match stream_error.take() {
+        Some(error) => Err(error),
+        None => streams.finish_replay(),
+    };
+    if let Err(error) = finished {
+        sequencer.close()?;
+        return Err(anyhow::Error::from(error).context("rebuilding the session streams"));
+    }
+    Ok(Replayed {
+        sequencer,
+        recovered,
+        directory,
+        streams,
+        publisher,
+        first_timestamp,
+        resumed,
+    })
+}
+
 impl Running {
     /// Whether the engine or an I/O thread has ended on its own (a journal
     /// failure or an I/O error).
@@ -667,25 +799,35 @@ impl Edges {
 }
 
 /// The snapshot agent of this journal (before the sequencer moves to the
-/// engine thread).
+/// engine thread): its shadows of the engine and of the edges start where
+/// the start-up replay started (`resumed`: the edges' snapshot it resumed
+/// from), and follow the journal from there.
 fn snapshot_agent(
     config: &Config,
     sequencer: &Sequencer,
+    logins: &[DirectoryLogin],
+    resumed: Option<EdgesState>,
 ) -> anyhow::Result<(engine::SnapshotAgent, engine::SnapshotControl)> {
     let options = config.snapshots.options()?;
-    let (agent, control, started_from) = engine::SnapshotAgent::open(
+    let payload_max = config
+        .marketdata
+        .enabled
+        .then_some(config.marketdata.payload_max);
+    let from = resumed.as_ref().map(|state| state.sequence);
+    let shadow = match resumed {
+        Some(state) => EdgesShadow::resume(logins, payload_max, state)?,
+        None => EdgesShadow::new(logins, payload_max)?,
+    };
+    let (agent, control) = engine::SnapshotAgent::open_with_edges(
         &config.journal_dir(),
         config.engine_config()?,
         sequencer.journal(),
         options,
+        from,
+        Box::new(shadow),
     )
     .map_err(|error| anyhow::anyhow!("cannot start the snapshot agent: {error}"))?;
-    if let Some(info) = started_from {
-        tracing::info!(
-            sequence = info.sequence,
-            "the snapshot agent starts from a snapshot"
-        );
-    }
+    tracing::info!(from = ?from, "the snapshot agent starts");
     Ok((agent, control))
 }
 
