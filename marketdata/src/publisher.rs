@@ -79,7 +79,12 @@ pub struct Publisher {
     log_root: Option<PathBuf>,
     /// The current day's session generation (see [`session_name`]).
     generation: u32,
+    /// When the log's buffers were last written to its files.
+    log_flushed_at: std::time::Instant,
 }
+
+/// How long the message log's files may lag the packets sent.
+const LOG_FLUSH_INTERVAL: std::time::Duration = std::time::Duration::from_millis(50);
 
 impl Publisher {
     /// A publisher whose packets are at most `payload_max` bytes (header
@@ -101,6 +106,7 @@ impl Publisher {
             log_failed: false,
             log_root: None,
             generation: 0,
+            log_flushed_at: std::time::Instant::now(),
         })
     }
 
@@ -390,6 +396,26 @@ impl Publisher {
             self.stats.bytes += packet.len() as u64;
             send(packet);
             builder.start(next);
+            // The log's files follow the packets sent within
+            // `LOG_FLUSH_INTERVAL` (unsynced: the page cache outlives the
+            // process), so a restart after a crash finds the day's log as
+            // of a recent snapshot and resumes from it.
+            let now = std::time::Instant::now();
+            if now.duration_since(self.log_flushed_at) < LOG_FLUSH_INTERVAL {
+                return;
+            }
+            self.flush_log();
+        }
+    }
+
+    /// Writes what the log buffers to its files (a failure is logged once).
+    pub fn flush_log(&mut self) {
+        self.log_flushed_at = std::time::Instant::now();
+        if let Err(error) = self.log.flush()
+            && !self.log_failed
+        {
+            self.log_failed = true;
+            tracing::error!(%error, "the message log on disk stopped");
         }
     }
 

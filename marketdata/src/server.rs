@@ -540,6 +540,8 @@ impl MdAgent {
             self.scratch = packet;
             self.stats.heartbeats += 1;
             self.publish_stats();
+            // A quiet feed's last messages reach the log's files too.
+            self.publisher.flush_log();
         }
     }
 

@@ -282,6 +282,8 @@ struct EventLoop {
     clock: Clock,
     stats: ServerStats,
     failed: bool,
+    /// A failed write of the streams' files was logged.
+    stream_flush_failed: bool,
 }
 
 impl EventLoop {
@@ -332,6 +334,7 @@ impl EventLoop {
             },
             stats: ServerStats::default(),
             failed: false,
+            stream_flush_failed: false,
         };
         Ok((event_loop, waker))
     }
@@ -708,6 +711,14 @@ impl EventLoop {
 
     /// Heartbeats and timeouts.
     fn tick(&mut self, now: Instant) {
+        if let Err(error) = self.streams.flush()
+            && !self.stream_flush_failed
+        {
+            // Replays read the store's cache; a restart regenerates what
+            // the files lack from the journal.
+            self.stream_flush_failed = true;
+            tracing::error!(%error, "writing the session streams to their files failed");
+        }
         // While the loop is not reading (back-pressure, stopping), a
         // client's silence is the loop's doing, not the client's.
         if !self.submit.accepts() || self.stopping_input() {

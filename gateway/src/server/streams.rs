@@ -369,6 +369,17 @@ impl SessionStreams {
         Ok(())
     }
 
+    /// Writes what the open stores buffer to their files (not synced: the
+    /// page cache outlives the process). The gateway does so every tick,
+    /// so that a restart after a crash finds the streams on disk as of a
+    /// recent snapshot and resumes from it (see `tools::edges`).
+    pub fn flush(&mut self) -> Result<(), StreamError> {
+        for stream in self.streams.values_mut() {
+            stream.store.flush()?;
+        }
+        Ok(())
+    }
+
     /// Messages in the stream of `key` (its last sequence number).
     pub fn len(&self, key: StreamKey) -> u64 {
         self.streams.get(&key).map_or(0, |stream| stream.len)

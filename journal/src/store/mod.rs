@@ -420,6 +420,9 @@ impl MessageStore {
         let Some(tail) = self.tail.as_ref() else {
             return Ok(());
         };
+        if self.write_buffer.is_empty() && self.index_buffer.is_empty() {
+            return Ok(());
+        }
         // Records before the index entries that point at them.
         tail.data
             .write_all_at(&self.write_buffer, self.tail_data_on_file)
