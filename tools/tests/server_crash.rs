@@ -9,6 +9,10 @@
 //! a UserRefNum used before a crash is refused; and the journal verifies
 //! and replays with every invariant holding.
 //!
+//! The memory-journal run snapshots every 500 commands, and each of its
+//! restarts must resume from a snapshot (the edges included) rather than
+//! replay from sequence 1.
+//!
 //! The seed can be set with `CRASH_SEED=<u64>` to repeat a run.
 
 mod common;
@@ -55,6 +59,8 @@ struct Server {
     /// The rest of its standard output, line by line.
     stdout: mpsc::Receiver<String>,
     log: PathBuf,
+    /// It said it recovered from a snapshot (not from sequence 1).
+    from_snapshot: bool,
 }
 
 fn spawn_server(config_file: &Path, log: &Path) -> Server {
@@ -112,11 +118,15 @@ fn spawn_server(config_file: &Path, log: &Path) -> Server {
         }
         seen.push(line);
     }
+    let from_snapshot = seen
+        .iter()
+        .any(|line| line.contains("recovered from snapshot at sequence"));
     Server {
         child,
         order_entry: order_entry.unwrap(),
         stdout: receiver,
         log: log.to_owned(),
+        from_snapshot,
     }
 }
 
@@ -431,7 +441,15 @@ fn resume_and_read_all(mut trader: Trader, addr: SocketAddr) -> Final {
     }
 }
 
-fn crash_and_restart(name: &str, durability: DurabilityName, default_seed: u64) {
+/// With `snapshot_every`, the snapshot agent snapshots that often, and
+/// every restart after the first crash must resume from a snapshot, the
+/// streams included, instead of replaying from sequence 1.
+fn crash_and_restart(
+    name: &str,
+    durability: DurabilityName,
+    default_seed: u64,
+    snapshot_every: Option<u64>,
+) {
     let started = Instant::now();
     let seed = std::env::var("CRASH_SEED")
         .ok()
@@ -443,6 +461,10 @@ fn crash_and_restart(name: &str, durability: DurabilityName, default_seed: u64) 
     let data = dir.join("data");
     let mut config: Config = test_config(&data);
     config.journal.durability = durability;
+    if let Some(every) = snapshot_every {
+        config.snapshots.every_commands = every;
+    }
+    let mut resumed_starts = 0;
     let config_file = dir.join("exchange.toml");
     std::fs::write(&config_file, config.to_toml()).unwrap();
     let journal = config.journal_dir();
@@ -463,6 +485,7 @@ fn crash_and_restart(name: &str, durability: DurabilityName, default_seed: u64) 
 
     for crash in 0..CRASHES {
         let server = spawn_server(&config_file, &log);
+        resumed_starts += usize::from(server.from_snapshot);
         let addr = server.order_entry;
         let logged_in = Arc::new(AtomicUsize::new(0));
         let handles: Vec<_> = traders
@@ -506,6 +529,15 @@ fn crash_and_restart(name: &str, durability: DurabilityName, default_seed: u64) 
 
     // The last restart: what each login missed, and its whole stream.
     let server = spawn_server(&config_file, &log);
+    resumed_starts += usize::from(server.from_snapshot);
+    if snapshot_every.is_some() {
+        assert_eq!(
+            resumed_starts,
+            CRASHES,
+            "every restart after a crash resumed from a snapshot; log:\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+    }
     let addr = server.order_entry;
     let handles: Vec<_> = traders
         .drain(..)
@@ -665,10 +697,17 @@ fn crash_and_restart(name: &str, durability: DurabilityName, default_seed: u64) 
 
 #[test]
 fn a_server_killed_while_trading_restarts_from_its_fsync_journal() {
-    crash_and_restart("crash-fsync", DurabilityName::Fsync, 0xc4a5_4001);
+    crash_and_restart("crash-fsync", DurabilityName::Fsync, 0xc4a5_4001, None);
 }
 
 #[test]
 fn a_server_killed_while_trading_restarts_from_its_memory_journal() {
-    crash_and_restart("crash-memory", DurabilityName::Memory, 0xc4a5_4002);
+    // Snapshots every 500 commands: each restart resumes from one, the
+    // streams included.
+    crash_and_restart(
+        "crash-memory",
+        DurabilityName::Memory,
+        0xc4a5_4002,
+        Some(500),
+    );
 }
