@@ -851,6 +851,63 @@ impl Journal {
     }
 }
 
+impl Journal {
+    /// The first sequence of the journal's first segment file in `dir` (by
+    /// its name; `None` without segments or directory): above 1 once
+    /// retention removed the early segments.
+    pub fn first_sequence_on_disk(dir: &Path) -> Result<Option<u64>, JournalError> {
+        if !dir.exists() {
+            return Ok(None);
+        }
+        let listing = recovery::list_segments(dir)?;
+        Ok(listing.segments.first().map(|&(_, first, _)| first))
+    }
+
+    /// Retention: removes the segments whose records all come at or before
+    /// `sequence` (a snapshot covers them), or with `archive` moves them
+    /// into that directory; the last segment always stays. Oldest first, so
+    /// a stop part-way leaves a journal that merely starts later. The
+    /// journal must not be open (the directory is locked meanwhile).
+    /// Recovery then starts from a snapshot at or after the journal's new
+    /// first record; one before it is refused as a gap.
+    pub fn remove_through(
+        dir: &Path,
+        sequence: u64,
+        archive: Option<&Path>,
+    ) -> Result<Vec<PathBuf>, JournalError> {
+        let _lock = lock_directory(dir)?;
+        let listing = recovery::list_segments(dir)?;
+        let mut removed = Vec::new();
+        for pair in listing.segments.windows(2) {
+            let ((_, _, path), (_, next_first, _)) = (&pair[0], &pair[1]);
+            if *next_first > sequence.saturating_add(1) {
+                break;
+            }
+            match archive {
+                Some(archive) => {
+                    fs::create_dir_all(archive).at(archive)?;
+                    let target = archive.join(path.file_name().expect("a segment file name"));
+                    if fs::rename(path, &target).is_err() {
+                        // Another file system: copy, sync, then remove.
+                        fs::copy(path, &target).at(&target)?;
+                        File::open(&target)
+                            .and_then(|file| file.sync_all())
+                            .at(&target)?;
+                        fs::remove_file(path).at(path)?;
+                    }
+                    sync_directory(archive).at(archive)?;
+                }
+                None => fs::remove_file(path).at(path)?,
+            }
+            removed.push(path.clone());
+        }
+        if !removed.is_empty() {
+            sync_directory(dir).at(dir)?;
+        }
+        Ok(removed)
+    }
+}
+
 impl Drop for Journal {
     fn drop(&mut self) {
         let _ = self.shutdown();

@@ -1831,3 +1831,51 @@ fn a_replicated_copy_is_byte_identical_and_a_broken_chain_is_refused() {
             .map(|c| (c.sequence, c.checksum, c.term)),
     );
 }
+
+// ---------------------------------------------------------------------------
+// Retention
+// ---------------------------------------------------------------------------
+
+#[test]
+fn retention_removes_or_archives_whole_segments_before_a_sequence() {
+    let scratch = Scratch::new("retention");
+    let dir = scratch.trial("journal");
+    build(&dir, 300, options());
+    let before = segment_files(&dir);
+    assert!(before.len() >= 4, "{} segments", before.len());
+    let first_sequence = |path: &Path| -> u64 {
+        let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+        name.trim_end_matches(".journal")
+            .rsplit('-')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    // Through sequence 150: the segments wholly at or before it go; the
+    // one holding 150 and 151 stays.
+    let archive = scratch.trial("archive");
+    let removed = Journal::remove_through(&dir, 150, Some(&archive)).unwrap();
+    assert!(!removed.is_empty());
+    let after = segment_files(&dir);
+    assert_eq!(removed.len() + after.len(), before.len());
+    let first_left = first_sequence(&after[0]);
+    assert!(first_left <= 151, "the segment of 151 stays: {after:?}");
+    for path in &removed {
+        assert!(archive.join(path.file_name().unwrap()).exists(), "archived");
+    }
+    // The journal opens, starts later, holds the rest and appends on.
+    let (mut journal, _) = Journal::open(&dir, options()).unwrap();
+    assert_eq!(journal.last_sequence(), 300);
+    let mut reader = journal.reader(1);
+    let first = reader.next().unwrap().unwrap().sequence;
+    assert_eq!(first, first_left);
+    assert_eq!(append_next(&mut journal), 301);
+    journal.close().unwrap();
+    // Removing through the end keeps the last segment.
+    Journal::remove_through(&dir, u64::MAX, None).unwrap();
+    assert_eq!(segment_files(&dir).len(), 1);
+    let (journal, _) = Journal::open(&dir, options()).unwrap();
+    assert_eq!(journal.last_sequence(), 301);
+    journal.close().unwrap();
+}

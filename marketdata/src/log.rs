@@ -434,6 +434,18 @@ impl MessageLog {
         }
     }
 
+    /// Makes the store durable, all its files (see
+    /// [`MessageStore::sync_all`]).
+    pub fn sync_all(&mut self) -> Result<(), LogError> {
+        match self.store.as_mut() {
+            Some(store) => store.sync_all().map_err(|source| LogError::Store {
+                dir: store.dir().to_path_buf(),
+                source,
+            }),
+            None => Ok(()),
+        }
+    }
+
     /// The directory written to, once attached.
     pub fn dir(&self) -> Option<&Path> {
         self.dir.as_deref()
@@ -644,6 +656,101 @@ mod tests {
         drop(reader);
         drop(disk);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A log of `count` messages in `dir`, message n caused by command 2n.
+    fn written(dir: &Path, count: u64, ended: bool) {
+        let mut log = MessageLog::new();
+        log.attach(dir).unwrap();
+        for n in 1..=count {
+            log.append(&n.to_le_bytes(), 2 * n).unwrap();
+        }
+        if ended {
+            log.end().unwrap();
+        }
+        log.flush().unwrap();
+    }
+
+    fn read_all(dir: &Path) -> Vec<(u64, Vec<u8>)> {
+        let (store, _) = MessageStore::open(dir, log_store_options()).unwrap();
+        let mut reader = store.reader(1);
+        let mut all = Vec::new();
+        while let Some(message) = reader.next().unwrap() {
+            all.push((message.origin, message.bytes.into_owned()));
+        }
+        all
+    }
+
+    #[test]
+    fn a_resumed_log_continues_its_store_or_the_next_one_if_ended() {
+        let (dir, next) = (temp_dir("resume"), temp_dir("resume-next"));
+        written(&dir, 50, false);
+        // As of command 61: 30 messages (origins 2..=60); 31.. are cut.
+        let (mut log, moved) = MessageLog::resume(&dir, &next, 30, 61).unwrap();
+        assert!(!moved);
+        assert_eq!(log.next_sequence(), 31);
+        assert_eq!(log.append(b"new", 62).unwrap(), 31);
+        drop(log);
+        let all = read_all(&dir);
+        assert_eq!(all.len(), 31);
+        assert_eq!(all[29], (60, 30u64.to_le_bytes().to_vec()));
+        assert_eq!(all[30], (62, b"new".to_vec()));
+        assert!(!next.exists());
+
+        // An ended session is copied up to the snapshot into the next one.
+        let ended = temp_dir("resume-ended");
+        written(&ended, 50, true);
+        let (mut log, moved) = MessageLog::resume(&ended, &next, 20, 41).unwrap();
+        assert!(moved);
+        assert_eq!(log.dir(), Some(next.as_path()));
+        assert_eq!(log.append(b"more", 42).unwrap(), 21);
+        drop(log);
+        let copied = read_all(&next);
+        assert_eq!(copied[..20], read_all(&ended)[..20]);
+        assert_eq!(copied[20], (42, b"more".to_vec()));
+        assert_eq!(
+            read_all(&ended).len(),
+            50,
+            "the ended log is left as it was"
+        );
+        for dir in [dir, next, ended] {
+            std::fs::remove_dir_all(&dir).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_log_short_of_the_snapshot_is_not_resumed() {
+        let (dir, next) = (temp_dir("short"), temp_dir("short-next"));
+        written(&dir, 10, false);
+        // 20 messages expected by command 40; 10 stored.
+        let error = MessageLog::resume(&dir, &next, 20, 40).unwrap_err();
+        assert!(
+            matches!(
+                error,
+                LogError::NotAtSnapshot {
+                    expected: 20,
+                    stored: 10,
+                    ..
+                }
+            ),
+            "{error}"
+        );
+        // 5 messages by command 12: the store's 6th (origin 12) says
+        // otherwise.
+        let error = MessageLog::resume(&dir, &next, 5, 12).unwrap_err();
+        assert!(matches!(error, LogError::NotAtSnapshot { .. }), "{error}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_counting_log_numbers_without_a_store() {
+        let mut log = MessageLog::counting();
+        assert_eq!(log.append(b"a", 1).unwrap(), 1);
+        assert_eq!(log.append(b"b", 1).unwrap(), 2);
+        assert_eq!(log.get(1), None);
+        assert!(log.scratch.is_none() && log.store.is_none());
+        let fresh = log.fresh();
+        assert!(fresh.counting && fresh.is_empty());
     }
 
     #[test]

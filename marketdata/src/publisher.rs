@@ -227,6 +227,22 @@ impl Publisher {
         builder
     }
 
+    /// The directory names of the current trading day's sessions, every
+    /// generation (what retention keeps under the log root).
+    pub fn day_session_dirs(&self) -> Vec<String> {
+        let Some(prefix) = &self.prefix else {
+            return Vec::new();
+        };
+        (0..=GENERATION_MAX)
+            .map(|generation| {
+                session_name(prefix, self.day, generation)
+                    .as_str()
+                    .trim()
+                    .to_owned()
+            })
+            .collect()
+    }
+
     /// The current session (blank before the first command).
     pub fn session(&self) -> Session {
         match &self.prefix {

@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use engine::agent::{Agent, AgentError, AgentRunner, IdleStrategy, RunnerConfig};
 use engine::{
-    Command, Engine, EngineConfig, Event, RecoveryError, Sequencer, ShadowEngine, SnapshotAgent,
-    SnapshotOptions,
+    Applied, Command, Engine, EngineConfig, Event, RecoveryError, Sequencer, ShadowEdges,
+    ShadowEngine, SnapshotAgent, SnapshotOptions,
 };
 use journal::{Durability, JournalOptions, SnapshotInfo, SnapshotStore};
 use tests::{CommandGenerator, ReferenceModel, SimulationRng};
@@ -33,6 +33,8 @@ struct Live {
     generator: CommandGenerator,
     model: ReferenceModel,
     hashes: Vec<u128>,
+    /// `events[n]`: how many events command `n` wrote.
+    events: Vec<u64>,
     config: EngineConfig,
 }
 
@@ -46,6 +48,7 @@ impl Live {
             generator,
             model: ReferenceModel::new(&config),
             hashes: vec![Engine::new(config).unwrap().state_hash()],
+            events: vec![0],
             config,
         }
     }
@@ -58,6 +61,7 @@ impl Live {
             let (header, _) = self.sequencer.submit(&command, &mut events).unwrap();
             self.model.apply(header, &command);
             self.hashes.push(self.sequencer.engine().state_hash());
+            self.events.push(events.len() as u64);
         }
     }
 
@@ -303,6 +307,119 @@ fn a_restarted_agent_starts_from_the_newest_snapshot() {
     let error = shadow.apply_record(&record).unwrap_err();
     assert!(matches!(error, RecoveryError::Gap { .. }), "{error}");
     assert_eq!(shadow.last_sequence(), 0);
+    live.sequencer.close().unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Edges that record how many events each command they saw wrote: their
+/// snapshot is those counts, from sequence 1.
+struct Recorder {
+    events: Vec<u64>,
+}
+
+impl ShadowEdges for Recorder {
+    fn applied(&mut self, applied: &Applied<'_>) -> Result<(), String> {
+        assert_eq!(
+            applied.header.sequence,
+            self.events.len() as u64 + 1,
+            "in order"
+        );
+        self.events.push(applied.events.len() as u64);
+        Ok(())
+    }
+
+    fn snapshot(&mut self) -> Vec<u8> {
+        self.events.iter().flat_map(|n| n.to_le_bytes()).collect()
+    }
+}
+
+fn recorded(body: &[u8]) -> Vec<u64> {
+    body.chunks(8)
+        .map(|chunk| u64::from_le_bytes(chunk.try_into().unwrap()))
+        .collect()
+}
+
+#[test]
+fn the_edges_follow_every_command_and_are_snapshotted_beside_the_engine() {
+    let dir = scratch("edges");
+    let mut live = Live::open(&dir, 31, Durability::Memory);
+    let snapshot_options = SnapshotOptions {
+        snapshot_every_commands: 50,
+        snapshot_interval: None,
+        snapshots_kept: 1_000,
+        records_per_pass_max: 16,
+    };
+    let run = |live: &mut Live, from: Option<u64>, commands: usize| {
+        let events = match from {
+            None => Vec::new(),
+            Some(sequence) => {
+                let (_, body) = SnapshotStore::edges(&dir)
+                    .load_at(sequence)
+                    .unwrap()
+                    .unwrap();
+                recorded(&body)
+            }
+        };
+        let (mut agent, control) = SnapshotAgent::open_with_edges(
+            &dir,
+            live.config,
+            live.sequencer.journal(),
+            snapshot_options,
+            from,
+            Box::new(Recorder { events }),
+        )
+        .unwrap();
+        assert_eq!(control.applied_sequence(), from.unwrap_or(0));
+        live.drive(commands);
+        live.sequencer.journal().sync().unwrap();
+        control.stop();
+        finish(&mut agent);
+        agent.on_close();
+        assert_eq!(control.last_error(), None);
+    };
+    run(&mut live, None, 170);
+    let first: Vec<u64> = SnapshotStore::edges(&dir)
+        .list()
+        .unwrap()
+        .into_iter()
+        .map(|info| info.unwrap().sequence)
+        .collect();
+    let engine: Vec<u64> = snapshot_files(&dir)
+        .iter()
+        .map(|info| info.sequence)
+        .collect();
+    assert_eq!(
+        first, engine,
+        "an edges' snapshot beside every engine snapshot"
+    );
+    assert!(first.len() >= 2, "{first:?}");
+    // A second agent resumes the edges from the oldest one.
+    run(&mut live, Some(first[0]), 120);
+    let all = SnapshotStore::edges(&dir).list().unwrap();
+    assert!(all.len() > first.len());
+    for info in all.into_iter().map(Result::unwrap) {
+        let (_, body) = SnapshotStore::edges(&dir)
+            .load_at(info.sequence)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            recorded(&body),
+            live.events[1..=info.sequence as usize],
+            "the edges at {} saw every command's events",
+            info.sequence
+        );
+        assert_eq!(info.state_hash, live.hashes[info.sequence as usize]);
+    }
+    // A shadow from an edges' snapshot that is not there is refused.
+    let missing = SnapshotAgent::open_with_edges(
+        &dir,
+        live.config,
+        live.sequencer.journal(),
+        snapshot_options,
+        Some(7),
+        Box::new(Recorder { events: Vec::new() }),
+    );
+    assert!(matches!(missing, Err(RecoveryError::Gap { .. })));
     live.sequencer.close().unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
 }

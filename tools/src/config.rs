@@ -90,6 +90,26 @@ pub struct SnapshotsSection {
     pub interval_s: u64,
     /// The newest snapshot files kept (at least 1).
     pub kept: usize,
+    /// What a start that resumed from a snapshot does with the journal
+    /// segments wholly before it (less `retention_window_commands`) and
+    /// with the stores of earlier trading days.
+    pub retention: RetentionName,
+    /// Commands kept in the journal before the snapshot a start resumed
+    /// from, beyond what it needs.
+    pub retention_window_commands: u64,
+}
+
+/// What retention does with what a snapshot made unnecessary.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RetentionName {
+    /// Nothing: the journal keeps every command from sequence 1.
+    Keep,
+    /// Moved under `data_dir/archive/` (journal segments, earlier days'
+    /// streams and market-data logs).
+    Archive,
+    /// Deleted.
+    Remove,
 }
 
 impl Default for SnapshotsSection {
@@ -99,6 +119,8 @@ impl Default for SnapshotsSection {
             every_commands: 1_000_000,
             interval_s: 0,
             kept: 3,
+            retention: RetentionName::Keep,
+            retention_window_commands: 1_000_000,
         }
     }
 }

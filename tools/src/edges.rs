@@ -19,6 +19,7 @@
 
 use std::path::Path;
 
+use crate::config::Config;
 use engine::{Applied, ShadowEdges};
 use gateway::server::{AppliedCommand, DirectoryLogin, GatewayShadow, GatewayState};
 use journal::SnapshotStore;
@@ -133,6 +134,22 @@ impl ShadowEdges for EdgesShadow {
     fn snapshot(&mut self) -> Vec<u8> {
         postcard::to_allocvec(&self.state()).expect("the edges' state serialises")
     }
+}
+
+/// The configuration's logins as the gateway's directory knows them.
+pub fn directory_logins(config: &Config) -> Vec<DirectoryLogin> {
+    config
+        .logins
+        .iter()
+        .map(|login| DirectoryLogin {
+            name: login.name.clone(),
+            account: login.account.map(engine::AccountId),
+            trades: login
+                .entitlements
+                .contains(&crate::config::EntitlementName::Trade),
+            self_trade: login.self_trade.into(),
+        })
+        .collect()
 }
 
 /// The edges' snapshot at `sequence` in the journal directory `dir`:

@@ -18,6 +18,7 @@ use gateway::server::{
 };
 use marketdata::publisher::Publisher;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// The sequencer started from the journal, with the configuration's
@@ -348,7 +349,7 @@ pub fn start(config: &Config) -> anyhow::Result<Running> {
         config.engine.assets_max
     );
     let md_section = &config.marketdata;
-    let directory_logins = directory_logins(config);
+    let directory_logins = edges::directory_logins(config);
     let Replayed {
         sequencer,
         recovered,
@@ -530,22 +531,6 @@ pub fn start(config: &Config) -> anyhow::Result<Running> {
     })
 }
 
-/// The configuration's logins as the gateway's directory knows them.
-fn directory_logins(config: &Config) -> Vec<DirectoryLogin> {
-    config
-        .logins
-        .iter()
-        .map(|login| DirectoryLogin {
-            name: login.name.clone(),
-            account: login.account.map(engine::AccountId),
-            trades: login
-                .entitlements
-                .contains(&crate::config::EntitlementName::Trade),
-            self_trade: login.self_trade.into(),
-        })
-        .collect()
-}
-
 /// The streams' configuration; their directory is named after the first
 /// command's day.
 fn streams_config(config: &Config, first_timestamp_ns: u64) -> StreamsConfig {
@@ -601,7 +586,10 @@ fn edges_start(config: &Config, logins: &[DirectoryLogin]) -> anyhow::Result<Edg
             None => Ok(None),
         });
         match resumed {
-            Ok(Some(start)) => return Ok(start),
+            Ok(Some(mut start)) => {
+                retain(config, &mut start, sequence)?;
+                return Ok(start);
+            }
             Ok(None) => {
                 tracing::info!(
                     sequence,
@@ -619,6 +607,85 @@ fn edges_start(config: &Config, logins: &[DirectoryLogin]) -> anyhow::Result<Edg
         publisher: new_publisher()?,
         first_timestamp: None,
     })
+}
+
+/// Retention (`[snapshots] retention`) at a start resumed from the
+/// snapshot at `through`: the stores are synced (they must hold what the
+/// journal will no longer regenerate), then the journal segments wholly at
+/// or before `through - retention_window_commands` and the stores of
+/// earlier trading days are archived under `data_dir/archive/` or removed.
+fn retain(config: &Config, start: &mut EdgesStart, through: u64) -> anyhow::Result<()> {
+    use crate::config::RetentionName;
+    let section = &config.snapshots;
+    let archive = match section.retention {
+        RetentionName::Keep => return Ok(()),
+        RetentionName::Archive => Some(config.data_dir.join("archive")),
+        RetentionName::Remove => None,
+    };
+    let mut current_days = Vec::new();
+    if let Some(streams) = start.streams.as_mut() {
+        streams.sync_all()?;
+        current_days.push(streams.day_dir());
+    }
+    if let Some(publisher) = start.publisher.as_mut() {
+        publisher.log_mut().sync_all()?;
+        let root = config.marketdata_dir();
+        current_days.extend(
+            publisher
+                .day_session_dirs()
+                .iter()
+                .map(|name| root.join(name)),
+        );
+    }
+    let cut = through.saturating_sub(section.retention_window_commands);
+    let archived = |what: &str| archive.as_ref().map(|archive| archive.join(what));
+    let segments = journal::Journal::remove_through(
+        &config.journal_dir(),
+        cut,
+        archived("journal").as_deref(),
+    )?;
+    let mut days = 0;
+    for (root, what) in [
+        (config.streams_dir(), "streams"),
+        (config.marketdata_dir(), "marketdata"),
+    ] {
+        days += retire_days(&root, &current_days, archived(what).as_deref())?;
+    }
+    tracing::info!(
+        segments = segments.len(),
+        through = cut,
+        earlier_day_directories = days,
+        archive = ?archive,
+        "retention"
+    );
+    Ok(())
+}
+
+/// Archives (moves into `archive`) or removes the directories under `root`
+/// that are not in `keep`; how many.
+fn retire_days(root: &Path, keep: &[PathBuf], archive: Option<&Path>) -> anyhow::Result<usize> {
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return Ok(0);
+    };
+    let mut retired = 0;
+    for entry in entries {
+        let path = entry?.path();
+        if !path.is_dir() || keep.contains(&path) {
+            continue;
+        }
+        match archive {
+            Some(archive) => {
+                std::fs::create_dir_all(archive)?;
+                let target = archive.join(path.file_name().expect("a directory name"));
+                std::fs::rename(&path, &target).map_err(|error| {
+                    anyhow::anyhow!("moving {} to {}: {error}", path.display(), target.display())
+                })?;
+            }
+            None => std::fs::remove_dir_all(&path)?,
+        }
+        retired += 1;
+    }
+    Ok(retired)
 }
 
 /// The edges in `state`, on the stores on disk.
@@ -715,6 +782,17 @@ fn replay_edges(config: &Config, logins: &[DirectoryLogin]) -> anyhow::Result<Re
             stream_error = Some(error);
         }
     };
+    if from.is_none()
+        && let Some(first) = journal::Journal::first_sequence_on_disk(&config.journal_dir())?
+        && first > 1
+    {
+        anyhow::bail!(
+            "no snapshot can resume the edges (see the log), and the journal in {} starts at \
+             sequence {first}, not 1 (retention): restore its first segments (from \
+             data_dir/archive/journal if archived) or the stores of the newest snapshot",
+            config.journal_dir().display()
+        );
+    }
     let (sequencer, recovered) = boot_with(config, from, Some(&mut observe))?;
     let mut streams = streams.unwrap_or_else(|| SessionStreams::new(streams_config(config, 0)));
     let finished = match stream_error.take() {

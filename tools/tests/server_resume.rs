@@ -134,6 +134,9 @@ fn a_restart_resumes_the_streams_and_the_feed_from_a_snapshot() {
     let snapshot = wait_for_edges_snapshot(&config, 0);
     let live = streams(&running);
     running.stop().unwrap();
+    for sequence in edges_snapshots(&config) {
+        check_edges_against_a_replay(&config, sequence);
+    }
     assert!(
         live.iter().all(|stream| stream.len() > 300),
         "answers and fills"
@@ -262,6 +265,44 @@ fn a_store_that_lost_its_files_sends_the_restart_back_to_sequence_1() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// The edges' snapshot at `sequence` equals the state of edges that
+/// followed the journal from sequence 1 through it.
+fn check_edges_against_a_replay(config: &Config, sequence: u64) {
+    let dir = config.journal_dir();
+    let saved = tools::edges::load(&dir, sequence).unwrap().unwrap();
+    let (journal, _) = journal::Journal::open_read_only(&dir).unwrap();
+    let (mut shadow, _) =
+        engine::ShadowEngine::open_from(&dir, config.engine_config().unwrap(), &journal, None)
+            .unwrap();
+    let payload_max = config
+        .marketdata
+        .enabled
+        .then_some(config.marketdata.payload_max);
+    let mut edges =
+        tools::edges::EdgesShadow::new(&tools::edges::directory_logins(config), payload_max)
+            .unwrap();
+    let mut reader = journal.reader(1);
+    let mut events = Vec::new();
+    while shadow.last_sequence() < sequence {
+        let record = reader.next().unwrap().unwrap();
+        shadow
+            .apply_record_observed(&record, &mut events, &mut |applied| {
+                engine::ShadowEdges::applied(&mut edges, applied).unwrap();
+            })
+            .unwrap();
+    }
+    let replayed = edges.state();
+    assert!(
+        !saved.gateway.streams.streams.is_empty(),
+        "the snapshot at {sequence} has streams"
+    );
+    assert_eq!(
+        postcard::to_allocvec(&replayed).unwrap(),
+        postcard::to_allocvec(&saved).unwrap(),
+        "the edges' snapshot at {sequence} is what a replay from sequence 1 gives"
+    );
+}
+
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap().flatten() {
@@ -272,4 +313,60 @@ fn copy_dir(from: &Path, to: &Path) {
             std::fs::copy(entry.path(), &target).unwrap();
         }
     }
+}
+
+#[test]
+fn retention_archives_what_the_snapshot_covers_and_the_restart_resumes_without_it() {
+    let dir = scratch("resume-retention");
+    let mut config = resume_config(&dir);
+    // Small segments, so that the early ones are wholly before a snapshot.
+    config.journal.segment_bytes = 16 << 10;
+    config.snapshots.retention = tools::config::RetentionName::Archive;
+    config.snapshots.retention_window_commands = 100;
+    let running = start(&config);
+    trade(&running, 1, 300);
+    let snapshot = wait_for_edges_snapshot(&config, 300);
+    let live = streams(&running);
+    running.stop().unwrap();
+    let journal_dir = config.journal_dir();
+    assert_eq!(
+        journal::Journal::first_sequence_on_disk(&journal_dir).unwrap(),
+        Some(1)
+    );
+
+    // The start resumes from a snapshot and archives the segments wholly
+    // before it (less the window).
+    let running = start(&config);
+    assert!(
+        running
+            .description
+            .contains("recovered from snapshot at sequence")
+    );
+    let first = journal::Journal::first_sequence_on_disk(&journal_dir)
+        .unwrap()
+        .unwrap();
+    assert!(
+        first > 1 && first <= snapshot,
+        "the journal starts at {first} (snapshots up to {snapshot})"
+    );
+    let archived = std::fs::read_dir(dir.join("archive").join("journal"))
+        .unwrap()
+        .count();
+    assert!(archived >= 1, "segments archived");
+    assert!(streams(&running) == live, "the streams as sent live");
+    running.stop().unwrap();
+
+    // Again: it resumes; without the stores it cannot, and without the
+    // early segments it cannot replay from sequence 1 either: refused.
+    let running = start(&config);
+    assert!(streams(&running) == live, "the streams as sent live");
+    running.stop().unwrap();
+    std::fs::remove_dir_all(dir.join("streams")).unwrap();
+    let error = tools::serve::start(&config).unwrap_err().to_string();
+    assert!(
+        error.contains("no snapshot can resume the edges")
+            && error.contains(&format!("starts at sequence {first}")),
+        "{error}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -102,12 +102,52 @@ pub struct Listing {
 
 /// Every listed instrument, by symbol and by id, and the quote assets'
 /// scales they were listed with.
-/// Kept in the edges' snapshots (serde), like the engine's state.
-#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
+/// Kept in the edges' snapshots (serde, as sorted lists: the same
+/// catalogue gives the same bytes whatever the maps' history).
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(into = "CatalogueState", from = "CatalogueState")]
 pub struct Catalogue {
     asset_scales: HashMap<AssetId, u8>,
     by_symbol: HashMap<[u8; 8], InstrumentId>,
     by_id: HashMap<InstrumentId, Listing>,
+}
+
+/// A catalogue as sorted lists (its serialised form).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct CatalogueState {
+    asset_scales: Vec<(AssetId, u8)>,
+    listings: Vec<Listing>,
+}
+
+impl From<Catalogue> for CatalogueState {
+    fn from(catalogue: Catalogue) -> CatalogueState {
+        let mut asset_scales: Vec<(AssetId, u8)> = catalogue.asset_scales.into_iter().collect();
+        asset_scales.sort_unstable();
+        let mut listings: Vec<Listing> = catalogue.by_id.into_values().collect();
+        listings.sort_unstable_by_key(|listing| listing.id);
+        CatalogueState {
+            asset_scales,
+            listings,
+        }
+    }
+}
+
+impl From<CatalogueState> for Catalogue {
+    fn from(state: CatalogueState) -> Catalogue {
+        Catalogue {
+            asset_scales: state.asset_scales.into_iter().collect(),
+            by_symbol: state
+                .listings
+                .iter()
+                .map(|listing| (listing.symbol, listing.id))
+                .collect(),
+            by_id: state
+                .listings
+                .into_iter()
+                .map(|listing| (listing.id, listing))
+                .collect(),
+        }
+    }
 }
 
 impl Catalogue {

@@ -380,6 +380,22 @@ impl SessionStreams {
         Ok(())
     }
 
+    /// Makes every open store durable (all its files): see
+    /// [`journal::MessageStore::sync_all`].
+    pub fn sync_all(&mut self) -> Result<(), StreamError> {
+        for stream in self.streams.values_mut() {
+            stream.store.sync_all()?;
+        }
+        Ok(())
+    }
+
+    /// The current trading day's directory (every stream of the day is
+    /// under it).
+    pub fn day_dir(&self) -> PathBuf {
+        let session = wire::trading_day::session_name(&self.config.session_prefix, self.day);
+        day_dir(&self.config.root, &session)
+    }
+
     /// Messages in the stream of `key` (its last sequence number).
     pub fn len(&self, key: StreamKey) -> u64 {
         self.streams.get(&key).map_or(0, |stream| stream.len)
@@ -617,6 +633,99 @@ mod tests {
         assert_eq!(message(&second, KEY, 61), None);
         assert_eq!(second.append(KEY, b"new", 61).unwrap(), 61);
         assert_eq!(message(&second, KEY, 61).as_deref(), Some(&b"new"[..]));
+    }
+
+    /// The streams' lengths after `count` replayed messages, as a shadow
+    /// counting the same appends has them.
+    fn counted(count: u64) -> StreamsState {
+        let mut counts = StreamCounts::new();
+        for origin in 1..=count {
+            let bytes = format!("message {origin}");
+            counts.append(KEY, bytes.as_bytes(), origin).unwrap();
+        }
+        counts.state()
+    }
+
+    #[test]
+    fn counts_follow_the_streams_and_restart_each_day() {
+        let mut streams = streams();
+        replay(&mut streams, 40);
+        let state = counted(40);
+        assert_eq!(state.day, 0);
+        assert_eq!(
+            state.streams,
+            vec![StreamLength {
+                channel: Channel::OrderEntry,
+                login: 0,
+                len: 40,
+                bytes: streams.bytes_from(KEY, 1) as u64,
+            }]
+        );
+        let mut counts = StreamCounts::from_state(&state);
+        assert_eq!(counts.state(), state, "a round trip");
+        counts.clear();
+        assert_eq!(counts.state().day, 1);
+        assert!(counts.state().streams.is_empty());
+    }
+
+    #[test]
+    fn a_resumed_stream_continues_from_the_snapshot() {
+        let mut first = streams();
+        replay(&mut first, 100);
+        let mut config = first.config.clone();
+        config.cache_bytes_max = 4096;
+        first.streams.clear();
+        // Resumed as of sequence 60: the replay of 61.. goes over what the
+        // store holds, then appends; what it no longer implies is cut.
+        let mut second = SessionStreams::resume(config, &counted(60), 60).unwrap();
+        assert_eq!(second.len(KEY), 60);
+        assert_eq!(second.bytes_from(KEY, 1), {
+            (1..=60)
+                .map(|n| format!("message {n}").len())
+                .sum::<usize>()
+        });
+        for origin in 61..=80 {
+            let bytes = format!("message {origin}");
+            assert_eq!(
+                second.append(KEY, bytes.as_bytes(), origin).unwrap(),
+                origin
+            );
+        }
+        second.finish_replay().unwrap();
+        assert_eq!(second.len(KEY), 80);
+        assert_eq!(message(&second, KEY, 81), None);
+        assert_eq!(
+            message(&second, KEY, 80).as_deref(),
+            Some(&b"message 80"[..])
+        );
+    }
+
+    #[test]
+    fn a_store_short_of_the_snapshot_is_not_resumed() {
+        let mut first = streams();
+        replay(&mut first, 30);
+        let config = first.config.clone();
+        first.streams.clear();
+        // The snapshot says 50 messages by sequence 50; the store has 30.
+        let error = SessionStreams::resume(config.clone(), &counted(50), 50).unwrap_err();
+        assert!(
+            matches!(
+                error,
+                StreamError::NotAtSnapshot {
+                    expected: 50,
+                    stored: 30,
+                    ..
+                }
+            ),
+            "{error}"
+        );
+        // A snapshot whose lengths put message 31 before its sequence: the
+        // store's message 31 would have to have an origin above it.
+        let error = SessionStreams::resume(config, &counted(20), 25).unwrap_err();
+        assert!(
+            matches!(error, StreamError::NotAtSnapshot { .. }),
+            "{error}"
+        );
     }
 
     #[test]

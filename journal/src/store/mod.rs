@@ -454,6 +454,26 @@ impl MessageStore {
         Ok(())
     }
 
+    /// Flushes, then syncs every file of the store (sealed segments too,
+    /// which are never synced otherwise) and its directory: what it holds
+    /// survives the machine. For retention, before the journal the store
+    /// was derived from is removed.
+    pub fn sync_all(&mut self) -> Result<(), StoreError> {
+        self.flush()?;
+        let entries = std::fs::read_dir(&self.dir).map_err(|source| io_error(&self.dir, source))?;
+        for entry in entries {
+            let path = entry.map_err(|source| io_error(&self.dir, source))?.path();
+            if path.is_file() {
+                std::fs::File::open(&path)
+                    .and_then(|file| file.sync_all())
+                    .map_err(|source| io_error(&path, source))?;
+            }
+        }
+        std::fs::File::open(&self.dir)
+            .and_then(|dir| dir.sync_all())
+            .map_err(|source| io_error(&self.dir, source))
+    }
+
     /// Flushes and closes the store.
     pub fn close(mut self) -> Result<(), StoreError> {
         self.flush()
