@@ -155,6 +155,13 @@ impl MessageLog {
         log
     }
 
+    /// A counting log that already counted `count` messages.
+    pub fn counting_from(count: u64) -> MessageLog {
+        let mut log = MessageLog::counting();
+        log.count = count;
+        log
+    }
+
     /// An empty log of the same kind (the next session's).
     pub fn fresh(&self) -> MessageLog {
         let mut log = MessageLog::with_options(self.options);

@@ -38,6 +38,9 @@ pub struct EdgesState {
     /// The timestamp of the journal's first command (the session names'
     /// `YYMMDD`), once there is one.
     pub first_timestamp_ns: Option<u64>,
+    /// The login table's names in order: the streams are kept by index, so
+    /// a start with another table does not resume from this state.
+    pub logins: Vec<String>,
     pub gateway: GatewayState,
     /// `None` when market data was disabled.
     pub marketdata: Option<PublisherState>,
@@ -47,6 +50,7 @@ pub struct EdgesState {
 #[derive(Debug)]
 pub struct EdgesShadow {
     sequence: u64,
+    logins: Vec<String>,
     first_timestamp_ns: Option<u64>,
     gateway: GatewayShadow,
     publisher: Option<Publisher>,
@@ -61,6 +65,7 @@ impl EdgesShadow {
     ) -> anyhow::Result<EdgesShadow> {
         Ok(EdgesShadow {
             sequence: 0,
+            logins: logins.iter().map(|login| login.name.clone()).collect(),
             first_timestamp_ns: None,
             gateway: GatewayShadow::new(logins).map_err(anyhow::Error::msg)?,
             publisher: md_payload_max
@@ -88,6 +93,7 @@ impl EdgesShadow {
         };
         Ok(EdgesShadow {
             sequence: state.sequence,
+            logins: state.logins,
             first_timestamp_ns: state.first_timestamp_ns,
             gateway: GatewayShadow::resume(logins, state.gateway).map_err(anyhow::Error::msg)?,
             publisher,
@@ -100,6 +106,7 @@ impl EdgesShadow {
             version: EDGES_VERSION,
             sequence: self.sequence,
             first_timestamp_ns: self.first_timestamp_ns,
+            logins: self.logins.clone(),
             gateway: self.gateway.state(),
             marketdata: self.publisher.as_ref().map(Publisher::state),
         }

@@ -579,12 +579,19 @@ fn edges_start(config: &Config, logins: &[DirectoryLogin]) -> anyhow::Result<Edg
     } else {
         Vec::new()
     };
+    let engine_snapshots = journal::SnapshotStore::new(&dir);
     for info in snapshots.into_iter().rev().flatten() {
         let sequence = info.sequence;
-        let resumed = edges::load(&dir, sequence).and_then(|state| match state {
-            Some(state) => resume_edges(config, logins, state, new_publisher()?).map(Some),
-            None => Ok(None),
-        });
+        // A damaged engine snapshot is passed over here, before any store
+        // is touched (the body is read again by the recovery).
+        let resumed = engine_snapshots
+            .load(&info)
+            .map_err(anyhow::Error::from)
+            .and_then(|_| edges::load(&dir, sequence))
+            .and_then(|state| match state {
+                Some(state) => resume_edges(config, logins, state, new_publisher()?).map(Some),
+                None => Ok(None),
+            });
         match resumed {
             Ok(Some(mut start)) => {
                 retain(config, &mut start, sequence)?;
@@ -696,6 +703,12 @@ fn resume_edges(
     mut publisher: Option<Publisher>,
 ) -> anyhow::Result<EdgesStart> {
     let through = state.sequence;
+    let names: Vec<&str> = logins.iter().map(|login| login.name.as_str()).collect();
+    anyhow::ensure!(
+        state.logins == names,
+        "it was taken with another login table ({:?}; the streams are kept by login)",
+        state.logins
+    );
     let mut directory = Directory::new(logins).map_err(anyhow::Error::msg)?;
     directory.resume(state.gateway.directory.clone());
     let streams = SessionStreams::resume(
