@@ -594,7 +594,10 @@ fn edges_start(config: &Config, logins: &[DirectoryLogin]) -> anyhow::Result<Edg
             });
         match resumed {
             Ok(Some(mut start)) => {
-                retain(config, &mut start, sequence)?;
+                if let Err(error) = retain(config, &mut start, sequence) {
+                    // What it did stands; serving matters more.
+                    tracing::warn!(%error, "retention stopped");
+                }
                 return Ok(start);
             }
             Ok(None) => {
@@ -629,20 +632,21 @@ fn retain(config: &Config, start: &mut EdgesStart, through: u64) -> anyhow::Resu
         RetentionName::Archive => Some(config.data_dir.join("archive")),
         RetentionName::Remove => None,
     };
-    let mut current_days = Vec::new();
+    // Each store root with the current day's directories in it.
+    let mut roots = Vec::new();
     if let Some(streams) = start.streams.as_mut() {
         streams.sync_all()?;
-        current_days.push(streams.day_dir());
+        roots.push((config.streams_dir(), "streams", vec![streams.day_dir()]));
     }
     if let Some(publisher) = start.publisher.as_mut() {
         publisher.log_mut().sync_all()?;
         let root = config.marketdata_dir();
-        current_days.extend(
-            publisher
-                .day_session_dirs()
-                .iter()
-                .map(|name| root.join(name)),
-        );
+        let today = publisher
+            .day_session_dirs()
+            .iter()
+            .map(|name| root.join(name))
+            .collect();
+        roots.push((root, "marketdata", today));
     }
     let cut = through.saturating_sub(section.retention_window_commands);
     let archived = |what: &str| archive.as_ref().map(|archive| archive.join(what));
@@ -652,11 +656,8 @@ fn retain(config: &Config, start: &mut EdgesStart, through: u64) -> anyhow::Resu
         archived("journal").as_deref(),
     )?;
     let mut days = 0;
-    for (root, what) in [
-        (config.streams_dir(), "streams"),
-        (config.marketdata_dir(), "marketdata"),
-    ] {
-        days += retire_days(&root, &current_days, archived(what).as_deref())?;
+    for (root, what, today) in &roots {
+        days += retire_days(root, today, archived(what).as_deref())?;
     }
     tracing::info!(
         segments = segments.len(),
@@ -928,4 +929,31 @@ fn parse_addr(text: &str, what: &str) -> anyhow::Result<SocketAddr> {
         .map_err(|error| anyhow::anyhow!("{what} = {text:?}: {error}"))?
         .next()
         .ok_or_else(|| anyhow::anyhow!("{what} = {text:?}: no address"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn earlier_days_are_archived_or_removed_and_today_stays() {
+        let root = std::env::temp_dir().join(format!("serve-retire-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let days = root.join("streams");
+        for day in ["2612070000", "2612070001", "2612070002"] {
+            std::fs::create_dir_all(days.join(day).join("DEMO1")).unwrap();
+        }
+        std::fs::write(days.join("note.txt"), b"not a day").unwrap();
+        let today = vec![days.join("2612070002")];
+        let archive = root.join("archive");
+        assert_eq!(retire_days(&days, &today, Some(&archive)).unwrap(), 2);
+        assert!(archive.join("2612070000").join("DEMO1").is_dir());
+        assert!(archive.join("2612070001").is_dir());
+        assert!(days.join("2612070002").is_dir() && days.join("note.txt").is_file());
+        std::fs::create_dir_all(days.join("2612070001")).unwrap();
+        assert_eq!(retire_days(&days, &today, None).unwrap(), 1);
+        assert!(!days.join("2612070001").exists());
+        assert_eq!(retire_days(&root.join("absent"), &today, None).unwrap(), 0);
+        std::fs::remove_dir_all(&root).unwrap();
+    }
 }
