@@ -163,6 +163,16 @@ impl SnapshotControl {
     }
 }
 
+/// A restore left for the agent's first pass.
+#[derive(Debug)]
+struct PendingRestore {
+    dir: std::path::PathBuf,
+    config: EngineConfig,
+    sequence: u64,
+    /// The journal's last sequence when the agent was opened.
+    last: u64,
+}
+
 /// What the writer thread of one snapshot gives back.
 type Writing = JoinHandle<Result<SnapshotInfo, JournalError>>;
 
@@ -170,6 +180,11 @@ type Writing = JoinHandle<Result<SnapshotInfo, JournalError>>;
 /// documentation.
 pub struct SnapshotAgent {
     shadow: ShadowEngine,
+    /// The snapshot the shadow is restored from on the first pass (an agent
+    /// opened with edges from a snapshot): a restore takes as long as the
+    /// state is large, so it runs on the agent's thread, not on the thread
+    /// that starts the exchange. Until then `shadow` is an empty engine.
+    pending: Option<PendingRestore>,
     /// The edges followed beside the engine, if any, and their commands'
     /// events.
     edges: Option<Box<dyn ShadowEdges>>,
@@ -242,11 +257,55 @@ impl SnapshotAgent {
         from: Option<u64>,
         edges: Box<dyn ShadowEdges>,
     ) -> Result<(SnapshotAgent, SnapshotControl), RecoveryError> {
-        let (shadow, _) = ShadowEngine::open_from(dir, config, journal, from)?;
+        // Checked now, restored on the first pass (see `pending`).
+        config.validate().map_err(RecoveryError::Config)?;
+        let config = crate::sequencer::check_engine_config(dir, Some(config), false, false)?;
+        let empty = crate::Engine::new(config).map_err(RecoveryError::Config)?;
+        let shadow = ShadowEngine::from_engine(empty, 0);
+        let from_sequence = from.unwrap_or(0);
+        crate::sequencer::check_journal_starts_by(
+            journal,
+            from_sequence + 1,
+            journal.last_sequence(),
+        )?;
+        if let Some(sequence) = from
+            && !SnapshotStore::new(dir).path_of(sequence).exists()
+        {
+            return Err(RecoveryError::Gap {
+                reason: format!("there is no snapshot at sequence {sequence}"),
+            });
+        }
         let (mut agent, control) =
             SnapshotAgent::new(dir, shadow, journal, options, Box::new(journal.durable()));
         agent.edges = Some(edges);
+        if let Some(sequence) = from {
+            agent.reader = journal.reader(sequence + 1);
+            agent.control.applied.store(sequence, Ordering::Release);
+            agent.pending = Some(PendingRestore {
+                dir: dir.to_path_buf(),
+                config,
+                sequence,
+                last: journal.last_sequence(),
+            });
+        }
         Ok((agent, control))
+    }
+
+    /// Restores the shadow from the pending snapshot, if any; whether it
+    /// did.
+    fn restore_pending(&mut self) -> Result<bool, AgentError> {
+        let Some(pending) = self.pending.take() else {
+            return Ok(false);
+        };
+        let start = crate::sequencer::exact_start(
+            &SnapshotStore::new(&pending.dir),
+            pending.config,
+            pending.sequence,
+            pending.last,
+        )
+        .map_err(failed)?;
+        self.shadow = ShadowEngine::from_engine(start.engine, start.last_timestamp_ns);
+        Ok(true)
     }
 
     fn new(
@@ -266,6 +325,7 @@ impl SnapshotAgent {
             .store(shadow.last_sequence(), Ordering::Release);
         let agent = SnapshotAgent {
             shadow,
+            pending: None,
             edges: None,
             events: Vec::new(),
             edges_store: SnapshotStore::edges(dir),
@@ -282,7 +342,8 @@ impl SnapshotAgent {
         (agent, SnapshotControl { shared: control })
     }
 
-    /// The shadow engine, to read.
+    /// The shadow engine, to read (an empty engine until the first pass of
+    /// an agent opened with edges from a snapshot restores it).
     pub fn shadow(&self) -> &ShadowEngine {
         &self.shadow
     }
@@ -397,6 +458,9 @@ impl Agent for SnapshotAgent {
     }
 
     fn do_work(&mut self) -> Result<usize, AgentError> {
+        if self.restore_pending()? {
+            return Ok(1);
+        }
         let mut work = usize::from(self.collect_write(false));
         let durable = self.durable.durable_sequence();
         work += self.apply_durable(durable)?;
