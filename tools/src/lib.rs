@@ -8,4 +8,5 @@ pub mod config;
 pub mod edges;
 pub mod journal_tool;
 pub mod serve;
+mod startup;
 pub mod threads;

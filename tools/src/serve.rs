@@ -9,16 +9,12 @@
 
 use crate::config::{Config, IoAgentName, format_scaled};
 use crate::edges::{self, EdgesShadow, EdgesState};
+use crate::startup::{Replayed, replay_edges};
 use crate::threads::{self, IoAgents, IoThreads};
 use engine::runner::{EngineHandle, LoopConfig};
 use engine::{Applied, Command, Engine, Recovered, Sequencer, Status};
-use gateway::server::{
-    AppliedCommand, Directory, DirectoryLogin, GatewayControl, OutboundProxy, Server, ServerConfig,
-    ServerParts, SessionStreams, StreamError, StreamsConfig,
-};
-use marketdata::publisher::Publisher;
+use gateway::server::{DirectoryLogin, GatewayControl, Server, ServerConfig, ServerParts};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// The sequencer started from the journal, with the configuration's
@@ -322,11 +318,37 @@ pub struct Running {
     pub description: String,
 }
 
-/// Starts the exchange: recovery (or genesis), the streams of every session
-/// rebuilt from the journal, the listeners bound, the engine thread and the
-/// gateway thread started.
+/// Starts the exchange: recovery (or genesis) from the newest snapshot the
+/// edges can resume from, the journal after it replayed through the
+/// edges, the listeners bound, the engine thread and the I/O threads
+/// started.
 pub fn start(config: &Config) -> anyhow::Result<Running> {
     let logins = config.logins()?;
+    check_server_section(config)?;
+    let directory_logins = edges::directory_logins(config);
+    let mut replayed = replay_edges(config, &directory_logins)?;
+    let mut description = describe_recovery(&replayed.recovered);
+    description.push_str(&describe(config, replayed.sequencer.engine()));
+    let bound = bind(config, replayed.publisher.take());
+    let bound = match bound {
+        Ok(bound) => bound,
+        Err(error) => {
+            replayed.sequencer.close()?;
+            return Err(error);
+        }
+    };
+    spawn(
+        config,
+        logins,
+        &directory_logins,
+        replayed,
+        bound,
+        description,
+    )
+}
+
+/// The server section's limits that `exchange serve` needs beyond parsing.
+fn check_server_section(config: &Config) -> anyhow::Result<()> {
     let section = &config.server;
     anyhow::ensure!(
         section.ring_capacity.is_power_of_two() && section.ring_capacity >= 64,
@@ -348,30 +370,38 @@ pub fn start(config: &Config) -> anyhow::Result<Running> {
          not fit one SoupBinTCP packet",
         config.engine.assets_max
     );
-    let md_section = &config.marketdata;
-    let directory_logins = edges::directory_logins(config);
-    let Replayed {
-        sequencer,
-        recovered,
-        directory,
-        streams,
-        publisher,
-        first_timestamp,
-        resumed,
-    } = replay_edges(config, &directory_logins)?;
-    let mut description = describe_recovery(&recovered);
-    description.push_str(&describe(config, sequencer.engine()));
-    let session_prefix = wire::trading_day::yymmdd(first_timestamp.unwrap_or(0));
+    Ok(())
+}
 
+/// The listeners, bound before any thread starts, and the threads' plan.
+struct Bound {
+    io_plan: Vec<crate::config::IoThreadSection>,
+    engine_core: Option<usize>,
+    server: Server,
+    order_entry: SocketAddr,
+    funding: SocketAddr,
+    marketdata: Option<(
+        marketdata::server::MdServer,
+        marketdata::publisher::Publisher,
+        MarketDataAddresses,
+    )>,
+}
+
+/// Plans the threads and binds order entry, funding and (with `publisher`)
+/// market data; the publisher's log is attached to its directory.
+fn bind(
+    config: &Config,
+    publisher: Option<marketdata::publisher::Publisher>,
+) -> anyhow::Result<Bound> {
+    let section = &config.server;
     // Read the core list once, before anything is pinned: a pinned thread
     // sees only its own core.
     let cores = core_affinity::get_core_ids().unwrap_or_default();
     let engine_core = threads::engine_core(section.engine_core, &cores);
-    let snapshots = config.snapshots.enabled;
     let io_plan = section.io_thread_plan(|agent| match agent {
         IoAgentName::Gateway => true,
-        IoAgentName::Marketdata => md_section.enabled,
-        IoAgentName::Snapshot => snapshots,
+        IoAgentName::Marketdata => config.marketdata.enabled,
+        IoAgentName::Snapshot => config.snapshots.enabled,
     })?;
     let server_config = ServerConfig {
         order_entry: parse_addr(&section.order_entry, "server.order_entry")?,
@@ -387,71 +417,172 @@ pub fn start(config: &Config) -> anyhow::Result<Running> {
             .find(|thread| thread.agents.contains(&IoAgentName::Gateway))
             .and_then(|thread| thread.core),
     };
-    let server = match Server::bind(server_config) {
-        Ok(server) => server,
-        Err(error) => {
-            sequencer.close()?;
-            anyhow::bail!(
-                "cannot listen on {} and {}: {error}",
-                section.order_entry,
-                section.funding
-            );
-        }
-    };
-    let order_entry = server.order_entry_addr()?;
-    let funding = server.funding_addr()?;
-    let md = match publisher {
-        Some(mut publisher) => {
-            let md_config = md_config(config)?;
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |since| since.as_nanos() as u64);
-            let bound = publisher
-                .write_logs_under(&config.marketdata_dir(), now)
-                .map_err(anyhow::Error::from)
-                .and_then(|()| {
-                    marketdata::server::MdServer::bind(md_config).map_err(|error| {
-                        anyhow::anyhow!(
-                            "cannot listen on {} and {} (market data): {error}",
-                            md_section.rerequest,
-                            md_section.snapshot
-                        )
-                    })
-                })
-                .and_then(|md_server| {
-                    let addresses = MarketDataAddresses {
-                        feed_a: md_section.feed_a.clone(),
-                        feed_b: (!md_section.feed_b.is_empty()).then(|| md_section.feed_b.clone()),
-                        rerequest: md_server.rerequest_addr()?,
-                        snapshot: md_server.snapshot_addr()?,
-                    };
-                    Ok((md_server, addresses))
-                });
-            match bound {
-                Ok((md_server, addresses)) => Some((md_server, publisher, addresses)),
-                Err(error) => {
-                    sequencer.close()?;
-                    return Err(error);
-                }
-            }
-        }
+    let server = Server::bind(server_config).map_err(|error| {
+        anyhow::anyhow!(
+            "cannot listen on {} and {}: {error}",
+            section.order_entry,
+            section.funding
+        )
+    })?;
+    let marketdata = match publisher {
+        Some(publisher) => Some(bind_marketdata(config, publisher)?),
         None => None,
     };
-    let (input, input_consumer) = engine::ring(section.ring_capacity);
-    let (output_producer, output) = engine::ring(section.ring_capacity);
-    let mut outputs = vec![output_producer];
-    let mut doorbells = Vec::new();
-    let mut md_output = None;
-    if let Some((md_server, _, _)) = &md {
-        let (producer, consumer) = engine::ring(section.ring_capacity);
-        outputs.push(producer);
-        doorbells.push(md_server.doorbell());
-        md_output = Some(consumer);
+    Ok(Bound {
+        io_plan,
+        engine_core,
+        order_entry: server.order_entry_addr()?,
+        funding: server.funding_addr()?,
+        server,
+        marketdata,
+    })
+}
+
+/// The market-data listeners, and the publisher writing its logs under
+/// `data_dir/marketdata`.
+fn bind_marketdata(
+    config: &Config,
+    mut publisher: marketdata::publisher::Publisher,
+) -> anyhow::Result<(
+    marketdata::server::MdServer,
+    marketdata::publisher::Publisher,
+    MarketDataAddresses,
+)> {
+    let section = &config.marketdata;
+    let md_config = md_config(config)?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_nanos() as u64);
+    publisher.write_logs_under(&config.marketdata_dir(), now)?;
+    let md_server = marketdata::server::MdServer::bind(md_config).map_err(|error| {
+        anyhow::anyhow!(
+            "cannot listen on {} and {} (market data): {error}",
+            section.rerequest,
+            section.snapshot
+        )
+    })?;
+    let addresses = MarketDataAddresses {
+        feed_a: section.feed_a.clone(),
+        feed_b: (!section.feed_b.is_empty()).then(|| section.feed_b.clone()),
+        rerequest: md_server.rerequest_addr()?,
+        snapshot: md_server.snapshot_addr()?,
+    };
+    Ok((md_server, publisher, addresses))
+}
+
+/// The engine's rings: commands in, outcomes out to the gateway and (with
+/// market data) to the publisher, whose doorbell the engine rings.
+struct Rings {
+    input: engine::Producer<engine::runner::Request>,
+    input_consumer: engine::Consumer<engine::runner::Request>,
+    outputs: Vec<engine::Producer<engine::runner::Output>>,
+    output: engine::Consumer<engine::runner::Output>,
+    md_output: Option<engine::Consumer<engine::runner::Output>>,
+    doorbells: Vec<std::sync::Arc<engine::runner::Doorbell>>,
+}
+
+impl Rings {
+    fn new(
+        capacity: usize,
+        md_doorbell: Option<std::sync::Arc<engine::runner::Doorbell>>,
+    ) -> Rings {
+        let (input, input_consumer) = engine::ring(capacity);
+        let (output_producer, output) = engine::ring(capacity);
+        let mut outputs = vec![output_producer];
+        let mut md_output = None;
+        let mut doorbells = Vec::new();
+        if let Some(doorbell) = md_doorbell {
+            let (producer, consumer) = engine::ring(capacity);
+            outputs.push(producer);
+            md_output = Some(consumer);
+            doorbells.push(doorbell);
+        }
+        Rings {
+            input,
+            input_consumer,
+            outputs,
+            output,
+            md_output,
+            doorbells,
+        }
     }
+}
+
+/// The market-data listeners with their publisher and addresses, its
+/// output ring and the doorbell the engine rings for it.
+type MdEdge = (
+    (
+        marketdata::server::MdServer,
+        marketdata::publisher::Publisher,
+        MarketDataAddresses,
+    ),
+    engine::Consumer<engine::runner::Output>,
+    std::sync::Arc<engine::runner::Doorbell>,
+);
+
+/// The gateway's and market data's agents, added to the I/O agents.
+fn edge_agents(
+    io_agents: &mut IoAgents,
+    server: Server,
+    parts: ServerParts,
+    md: Option<MdEdge>,
+    durable: journal::DurablePosition,
+) -> anyhow::Result<(
+    GatewayControl,
+    Option<marketdata::server::MdControl>,
+    Option<MarketDataAddresses>,
+)> {
+    let mut md_control = None;
+    let mut marketdata = None;
+    if let Some(((md_server, publisher, addresses), output, doorbell)) = md {
+        marketdata = Some(addresses);
+        let md_parts = marketdata::server::MdParts {
+            publisher,
+            output,
+            durable,
+        };
+        let (agent, control) = md_server.into_agent(md_parts, doorbell);
+        io_agents.add(IoAgentName::Marketdata, Box::new(agent));
+        md_control = Some(control);
+    }
+    let (agent, gateway) = server
+        .into_agent(parts)
+        .map_err(|error| anyhow::anyhow!("cannot start the gateway: {error}"))?;
+    io_agents.add(IoAgentName::Gateway, Box::new(agent));
+    Ok((gateway, md_control, marketdata))
+}
+
+/// The rings, the snapshot agent, the engine thread, the gateway and
+/// market-data agents and the I/O threads; the sequencer moves to the
+/// engine thread.
+fn spawn(
+    config: &Config,
+    logins: gateway::auth::Logins,
+    directory_logins: &[DirectoryLogin],
+    replayed: Replayed,
+    bound: Bound,
+    description: String,
+) -> anyhow::Result<Running> {
+    let section = &config.server;
+    let Replayed {
+        sequencer,
+        directory,
+        streams,
+        first_timestamp,
+        resumed,
+        ..
+    } = replayed;
+    let rings = Rings::new(
+        section.ring_capacity,
+        bound
+            .marketdata
+            .as_ref()
+            .map(|(md_server, _, _)| md_server.doorbell()),
+    );
     let durable = sequencer.durable();
     let mut io_agents = IoAgents::default();
-    let snapshot_control = if snapshots {
-        match snapshot_agent(config, &sequencer, &directory_logins, resumed) {
+    let snapshot_control = if config.snapshots.enabled {
+        match snapshot_agent(config, &sequencer, directory_logins, resumed) {
             Ok((agent, control)) => {
                 io_agents.add(IoAgentName::Snapshot, Box::new(agent));
                 Some(control)
@@ -466,11 +597,11 @@ pub fn start(config: &Config) -> anyhow::Result<Running> {
     };
     let engine = engine::runner::spawn_with_doorbells(
         sequencer,
-        input_consumer,
-        outputs,
-        doorbells.clone(),
+        rings.input_consumer,
+        rings.outputs,
+        rings.doorbells.clone(),
         LoopConfig {
-            core: engine_core,
+            core: bound.engine_core,
             idle: threads::engine_idle(section.idle),
             batch_max: 256,
         },
@@ -479,41 +610,31 @@ pub fn start(config: &Config) -> anyhow::Result<Running> {
         logins,
         directory,
         streams,
-        input,
-        output,
+        input: rings.input,
+        output: rings.output,
         waker: engine.waker(),
         durable: durable.clone(),
-        session_prefix,
+        session_prefix: wire::trading_day::yymmdd(first_timestamp.unwrap_or(0)),
     };
-    let mut md_control = None;
-    let mut marketdata = None;
-    if let (Some((md_server, publisher, addresses)), Some(output)) = (md, md_output) {
-        marketdata = Some(addresses);
-        let md_parts = marketdata::server::MdParts {
-            publisher,
-            output,
-            durable: durable.clone(),
+    let md = bound
+        .marketdata
+        .zip(rings.md_output)
+        .zip(rings.doorbells.first().cloned())
+        .map(|((md, output), doorbell)| (md, output, doorbell));
+    let (gateway, md_control, marketdata) =
+        match edge_agents(&mut io_agents, bound.server, parts, md, durable) {
+            Ok(edges) => edges,
+            Err(error) => {
+                engine.stop().close()?;
+                return Err(error);
+            }
         };
-        let (agent, control) = md_server.into_agent(md_parts, doorbells[0].clone());
-        io_agents.add(IoAgentName::Marketdata, Box::new(agent));
-        md_control = Some(control);
-    }
-    let gateway = match server.into_agent(parts) {
-        Ok((agent, control)) => {
-            io_agents.add(IoAgentName::Gateway, Box::new(agent));
-            control
-        }
-        Err(error) => {
-            engine.stop().close()?;
-            anyhow::bail!("cannot start the gateway: {error}");
-        }
-    };
     let edges = Edges {
         gateway,
         md: md_control,
         snapshot: snapshot_control,
     };
-    let io = match io_agents.spawn(&io_plan) {
+    let io = match io_agents.spawn(&bound.io_plan) {
         Ok(io) => io,
         Err(error) => {
             engine.stop().close()?;
@@ -524,307 +645,10 @@ pub fn start(config: &Config) -> anyhow::Result<Running> {
         engine,
         edges,
         io,
-        order_entry,
-        funding,
+        order_entry: bound.order_entry,
+        funding: bound.funding,
         marketdata,
         description,
-    })
-}
-
-/// The streams' configuration; their directory is named after the first
-/// command's day.
-fn streams_config(config: &Config, first_timestamp_ns: u64) -> StreamsConfig {
-    StreamsConfig {
-        root: config.streams_dir(),
-        session_prefix: wire::trading_day::yymmdd(first_timestamp_ns),
-        login_names: config
-            .logins
-            .iter()
-            .map(|login| login.name.clone())
-            .collect(),
-        cache_bytes_max: config.server.stream_cache_bytes_max,
-    }
-}
-
-/// The edges before the start-up replay: resumed from an edges' snapshot,
-/// or new (the replay then starts at sequence 1).
-struct EdgesStart {
-    /// The edges' snapshot resumed from (`None`: new edges).
-    resumed: Option<EdgesState>,
-    directory: Directory,
-    streams: Option<SessionStreams>,
-    publisher: Option<Publisher>,
-    first_timestamp: Option<u64>,
-}
-
-/// The newest engine snapshot with an edges' snapshot beside it whose
-/// stores on disk hold the streams and the market-data log as of its
-/// sequence, with the edges resumed there; new edges if there is none
-/// (each one passed over is logged with the reason).
-fn edges_start(config: &Config, logins: &[DirectoryLogin]) -> anyhow::Result<EdgesStart> {
-    let new_publisher = || -> anyhow::Result<Option<Publisher>> {
-        let section = &config.marketdata;
-        if !section.enabled {
-            return Ok(None);
-        }
-        Publisher::new(section.payload_max)
-            .map(Some)
-            .map_err(|error| {
-                anyhow::anyhow!("marketdata.payload_max = {}: {error}", section.payload_max)
-            })
-    };
-    let dir = config.journal_dir();
-    let snapshots = if dir.exists() {
-        journal::SnapshotStore::new(&dir).list()?
-    } else {
-        Vec::new()
-    };
-    let engine_snapshots = journal::SnapshotStore::new(&dir);
-    for info in snapshots.into_iter().rev().flatten() {
-        let sequence = info.sequence;
-        // A damaged engine snapshot is passed over here, before any store
-        // is touched (the body is read again by the recovery).
-        let resumed = engine_snapshots
-            .load(&info)
-            .map_err(anyhow::Error::from)
-            .and_then(|_| edges::load(&dir, sequence))
-            .and_then(|state| match state {
-                Some(state) => resume_edges(config, logins, state, new_publisher()?).map(Some),
-                None => Ok(None),
-            });
-        match resumed {
-            Ok(Some(mut start)) => {
-                if let Err(error) = retain(config, &mut start, sequence) {
-                    // What it did stands; serving matters more.
-                    tracing::warn!(%error, "retention stopped");
-                }
-                return Ok(start);
-            }
-            Ok(None) => {
-                tracing::info!(
-                    sequence,
-                    "no edges' snapshot beside the snapshot: passed over"
-                );
-            }
-            Err(error) => tracing::warn!(sequence, %error,
-                "the edges cannot resume from this snapshot: passed over"),
-        }
-    }
-    Ok(EdgesStart {
-        resumed: None,
-        directory: Directory::new(logins).map_err(anyhow::Error::msg)?,
-        streams: None,
-        publisher: new_publisher()?,
-        first_timestamp: None,
-    })
-}
-
-/// Retention (`[snapshots] retention`) at a start resumed from the
-/// snapshot at `through`: the stores are synced (they must hold what the
-/// journal will no longer regenerate), then the journal segments wholly at
-/// or before `through - retention_window_commands` and the stores of
-/// earlier trading days are archived under `data_dir/archive/` or removed.
-fn retain(config: &Config, start: &mut EdgesStart, through: u64) -> anyhow::Result<()> {
-    use crate::config::RetentionName;
-    let section = &config.snapshots;
-    let archive = match section.retention {
-        RetentionName::Keep => return Ok(()),
-        RetentionName::Archive => Some(config.data_dir.join("archive")),
-        RetentionName::Remove => None,
-    };
-    // Each store root with the current day's directories in it.
-    let mut roots = Vec::new();
-    if let Some(streams) = start.streams.as_mut() {
-        streams.sync_all()?;
-        roots.push((config.streams_dir(), "streams", vec![streams.day_dir()]));
-    }
-    if let Some(publisher) = start.publisher.as_mut() {
-        publisher.log_mut().sync_all()?;
-        let root = config.marketdata_dir();
-        let today = publisher
-            .day_session_dirs()
-            .iter()
-            .map(|name| root.join(name))
-            .collect();
-        roots.push((root, "marketdata", today));
-    }
-    let cut = through.saturating_sub(section.retention_window_commands);
-    let archived = |what: &str| archive.as_ref().map(|archive| archive.join(what));
-    let segments = journal::Journal::remove_through(
-        &config.journal_dir(),
-        cut,
-        archived("journal").as_deref(),
-    )?;
-    let mut days = 0;
-    for (root, what, today) in &roots {
-        days += retire_days(root, today, archived(what).as_deref())?;
-    }
-    tracing::info!(
-        segments = segments.len(),
-        through = cut,
-        earlier_day_directories = days,
-        archive = ?archive,
-        "retention"
-    );
-    Ok(())
-}
-
-/// Archives (moves into `archive`) or removes the directories under `root`
-/// that are not in `keep`; how many.
-fn retire_days(root: &Path, keep: &[PathBuf], archive: Option<&Path>) -> anyhow::Result<usize> {
-    let Ok(entries) = std::fs::read_dir(root) else {
-        return Ok(0);
-    };
-    let mut retired = 0;
-    for entry in entries {
-        let path = entry?.path();
-        if !path.is_dir() || keep.contains(&path) {
-            continue;
-        }
-        match archive {
-            Some(archive) => {
-                std::fs::create_dir_all(archive)?;
-                let target = archive.join(path.file_name().expect("a directory name"));
-                std::fs::rename(&path, &target).map_err(|error| {
-                    anyhow::anyhow!("moving {} to {}: {error}", path.display(), target.display())
-                })?;
-            }
-            None => std::fs::remove_dir_all(&path)?,
-        }
-        retired += 1;
-    }
-    Ok(retired)
-}
-
-/// The edges in `state`, on the stores on disk.
-fn resume_edges(
-    config: &Config,
-    logins: &[DirectoryLogin],
-    state: EdgesState,
-    mut publisher: Option<Publisher>,
-) -> anyhow::Result<EdgesStart> {
-    let through = state.sequence;
-    let names: Vec<&str> = logins.iter().map(|login| login.name.as_str()).collect();
-    anyhow::ensure!(
-        state.logins == names,
-        "it was taken with another login table ({:?}; the streams are kept by login)",
-        state.logins
-    );
-    let mut directory = Directory::new(logins).map_err(anyhow::Error::msg)?;
-    directory.resume(state.gateway.directory.clone());
-    let streams = SessionStreams::resume(
-        streams_config(config, state.first_timestamp_ns.unwrap_or(0)),
-        &state.gateway.streams,
-        through,
-    )?;
-    match (publisher.as_mut(), &state.marketdata) {
-        (Some(publisher), Some(md)) => {
-            publisher.resume(md.clone(), &config.marketdata_dir(), through)?;
-        }
-        (Some(_), None) => anyhow::bail!("it was taken with market data disabled"),
-        (None, _) => {}
-    }
-    Ok(EdgesStart {
-        first_timestamp: state.first_timestamp_ns,
-        resumed: Some(state),
-        directory,
-        streams: Some(streams),
-        publisher,
-    })
-}
-
-/// The exchange after the start-up replay, with its edges' state.
-struct Replayed {
-    sequencer: Sequencer,
-    recovered: Recovered,
-    directory: Directory,
-    streams: SessionStreams,
-    publisher: Option<Publisher>,
-    first_timestamp: Option<u64>,
-    /// The edges' snapshot the replay started from.
-    resumed: Option<EdgesState>,
-}
-
-/// Recovery (or genesis) with the edges following: from the newest
-/// snapshot the edges can resume from, or from sequence 1; the commands
-/// after it pass through the outbound proxy (the streams, onto their
-/// stores) and the publisher (the feed and its log; nothing is sent).
-fn replay_edges(config: &Config, logins: &[DirectoryLogin]) -> anyhow::Result<Replayed> {
-    let EdgesStart {
-        resumed,
-        mut directory,
-        mut streams,
-        mut publisher,
-        mut first_timestamp,
-    } = edges_start(config, logins)?;
-    let from = resumed.as_ref().map(|state| state.sequence);
-    let mut stream_error: Option<StreamError> = None;
-    let mut proxy = OutboundProxy::new();
-    let mut observe = |applied: &Applied<'_>| {
-        if let Some(publisher) = publisher.as_mut() {
-            publisher.applied(
-                applied.header,
-                applied.command,
-                applied.events,
-                &mut |_packet| {},
-            );
-        }
-        first_timestamp.get_or_insert(applied.header.timestamp_ns);
-        if stream_error.is_some() {
-            return;
-        }
-        let streams = streams.get_or_insert_with(|| {
-            SessionStreams::new(streams_config(config, applied.header.timestamp_ns))
-        });
-        let routed = proxy.applied(
-            &mut directory,
-            streams,
-            &AppliedCommand {
-                header: applied.header,
-                command: applied.command,
-                origin: applied.origin,
-                status: applied.status,
-                events: applied.events,
-            },
-        );
-        let cleared = match routed {
-            Ok(routed) if routed.day_ended => streams.clear(),
-            Ok(_) => Ok(()),
-            Err(error) => Err(error),
-        };
-        if let Err(error) = cleared {
-            stream_error = Some(error);
-        }
-    };
-    if from.is_none()
-        && let Some(first) = journal::Journal::first_sequence_on_disk(&config.journal_dir())?
-        && first > 1
-    {
-        anyhow::bail!(
-            "no snapshot can resume the edges (see the log), and the journal in {} starts at \
-             sequence {first}, not 1 (retention): restore its first segments (from \
-             data_dir/archive/journal if archived) or the stores of the newest snapshot",
-            config.journal_dir().display()
-        );
-    }
-    let (sequencer, recovered) = boot_with(config, from, Some(&mut observe))?;
-    let mut streams = streams.unwrap_or_else(|| SessionStreams::new(streams_config(config, 0)));
-    let finished = match stream_error.take() {
-        Some(error) => Err(error),
-        None => streams.finish_replay(),
-    };
-    if let Err(error) = finished {
-        sequencer.close()?;
-        return Err(anyhow::Error::from(error).context("rebuilding the session streams"));
-    }
-    Ok(Replayed {
-        sequencer,
-        recovered,
-        directory,
-        streams,
-        publisher,
-        first_timestamp,
-        resumed,
     })
 }
 
@@ -929,31 +753,4 @@ fn parse_addr(text: &str, what: &str) -> anyhow::Result<SocketAddr> {
         .map_err(|error| anyhow::anyhow!("{what} = {text:?}: {error}"))?
         .next()
         .ok_or_else(|| anyhow::anyhow!("{what} = {text:?}: no address"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn earlier_days_are_archived_or_removed_and_today_stays() {
-        let root = std::env::temp_dir().join(format!("serve-retire-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&root);
-        let days = root.join("streams");
-        for day in ["2612070000", "2612070001", "2612070002"] {
-            std::fs::create_dir_all(days.join(day).join("DEMO1")).unwrap();
-        }
-        std::fs::write(days.join("note.txt"), b"not a day").unwrap();
-        let today = vec![days.join("2612070002")];
-        let archive = root.join("archive");
-        assert_eq!(retire_days(&days, &today, Some(&archive)).unwrap(), 2);
-        assert!(archive.join("2612070000").join("DEMO1").is_dir());
-        assert!(archive.join("2612070001").is_dir());
-        assert!(days.join("2612070002").is_dir() && days.join("note.txt").is_file());
-        std::fs::create_dir_all(days.join("2612070001")).unwrap();
-        assert_eq!(retire_days(&days, &today, None).unwrap(), 1);
-        assert!(!days.join("2612070001").exists());
-        assert_eq!(retire_days(&root.join("absent"), &today, None).unwrap(), 0);
-        std::fs::remove_dir_all(&root).unwrap();
-    }
 }
