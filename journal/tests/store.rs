@@ -544,3 +544,55 @@ proptest! {
         check_against(&store, &model, 3);
     }
 }
+
+/// Every message of `store` from 1, as (origin, bytes).
+fn read_all(store: &MessageStore) -> Model {
+    let mut reader = store.reader(1);
+    let mut all = Vec::new();
+    while let Some(message) = reader.next().unwrap() {
+        all.push((message.origin, message.bytes.into_owned()));
+    }
+    all
+}
+
+#[test]
+fn a_fork_holds_the_prefix_continues_apart_and_leaves_the_original() {
+    let scratch = Scratch::new("fork");
+    let (old_dir, new_dir) = (scratch.path.join("old"), scratch.path.join("new"));
+    let mut rng = Rng(0xf0_4c);
+    let mut model = Model::new();
+    let (mut store, _) = MessageStore::open(&old_dir, options()).unwrap();
+    append_random(&mut store, &mut model, &mut rng, 200);
+    store.end().unwrap();
+    let segments = fs::read_dir(&old_dir).unwrap().count();
+    assert!(segments >= 8, "several segments: {segments} files");
+    // Through a message inside a segment, at a segment's end, all, none.
+    for through in [137, model.len() as u64, 0, 1] {
+        let _ = fs::remove_dir_all(&new_dir);
+        let mut forked = store.fork(&new_dir, through, options()).unwrap();
+        assert!(!forked.is_ended());
+        assert_eq!(forked.last_sequence(), through);
+        assert_eq!(read_all(&forked), model[..through as usize]);
+        let origin = model
+            .get(through as usize)
+            .map_or(9_999, |(origin, _)| *origin);
+        assert_eq!(
+            forked
+                .append(origin.max(forked.last_origin()), b"next")
+                .unwrap(),
+            through + 1
+        );
+        drop(forked);
+        let (reopened, _) = MessageStore::open(&new_dir, options()).unwrap();
+        assert_eq!(reopened.last_sequence(), through + 1);
+        assert_eq!(&*reopened.get(through + 1).unwrap().unwrap().bytes, b"next");
+        // The original is as it was.
+        let (original, _) = MessageStore::open(&old_dir, options()).unwrap();
+        assert!(original.is_ended());
+        assert_eq!(read_all(&original), model);
+    }
+    assert!(matches!(
+        store.fork(&new_dir, 201, options()),
+        Err(StoreError::TruncateBeyondEnd { .. })
+    ));
+}

@@ -223,21 +223,12 @@ impl MessageLog {
         }
         let moved = store.is_ended();
         if moved {
-            let (mut copy, _recovery) =
-                MessageStore::open(next_dir, options).map_err(error(next_dir))?;
-            if copy.last_sequence() > 0 {
-                copy.truncate_after_sequence(0).map_err(error(next_dir))?;
-            }
-            let mut reader = store.reader(1);
-            while let Some(message) = reader.next().map_err(error(dir))? {
-                if message.sequence > count {
-                    break;
-                }
-                copy.append(message.origin, &message.bytes)
-                    .map_err(error(next_dir))?;
-            }
-            copy.flush().map_err(error(next_dir))?;
-            store = copy;
+            // The day continues under the next name, with the same
+            // messages: a fork links the segments wholly before `count`.
+            let _ = std::fs::remove_dir_all(next_dir);
+            store = store
+                .fork(next_dir, count, options)
+                .map_err(error(next_dir))?;
         } else if stored > count {
             store.truncate_after_sequence(count).map_err(error(dir))?;
         }

@@ -474,6 +474,48 @@ impl MessageStore {
             .map_err(|source| io_error(&self.dir, source))
     }
 
+    /// A new store in `new_dir` (empty or absent) holding this store's
+    /// messages `1..=through`, not ended, to be appended to: the sealed
+    /// segments wholly at or before `through` are hard-linked (they are
+    /// never written again; copied where links are not possible), the one
+    /// holding `through` is copied and cut after it. Cheap whatever the
+    /// length: for a stream that continues under another name (a
+    /// market-data session begun anew after it was ended).
+    pub fn fork(
+        &mut self,
+        new_dir: &Path,
+        through: u64,
+        options: StoreOptions,
+    ) -> Result<MessageStore, StoreError> {
+        if through > self.last_sequence {
+            return Err(StoreError::TruncateBeyondEnd {
+                requested: through,
+                last: self.last_sequence,
+            });
+        }
+        self.flush()?;
+        std::fs::create_dir_all(new_dir).map_err(|source| io_error(new_dir, source))?;
+        let mut segments = self.sealed.clone();
+        segments.extend(self.tail.as_ref().map(|tail| tail.first_sequence));
+        let keep = segments.partition_point(|&first| first <= through);
+        for (position, &first) in segments[..keep].iter().enumerate() {
+            let (data, index) = format::segment_file_names(first);
+            for name in [data, index] {
+                let (from, to) = (self.dir.join(&name), new_dir.join(&name));
+                let _ = std::fs::remove_file(&to);
+                let last_kept = position + 1 == keep;
+                if last_kept || std::fs::hard_link(&from, &to).is_err() {
+                    std::fs::copy(&from, &to).map_err(|source| io_error(&to, source))?;
+                }
+            }
+        }
+        let (mut forked, _recovery) = MessageStore::open(new_dir, options)?;
+        if forked.last_sequence() > through || forked.is_ended() {
+            forked.cut_after(through)?;
+        }
+        Ok(forked)
+    }
+
     /// Flushes and closes the store.
     pub fn close(mut self) -> Result<(), StoreError> {
         self.flush()
@@ -514,6 +556,12 @@ impl MessageStore {
         if sequence == self.last_sequence {
             return Ok(());
         }
+        self.cut_after(sequence)
+    }
+
+    /// Keeps messages `1..=sequence` (at most the last) and removes the
+    /// rest, the end record included even if no message goes.
+    fn cut_after(&mut self, sequence: u64) -> Result<(), StoreError> {
         self.flush()?;
         self.older.lock().clear();
         let mut segments = std::mem::take(&mut self.sealed);
