@@ -265,6 +265,35 @@ impl Segment {
         };
     }
 
+    /// Drops this process's page-table entries for the whole pages of
+    /// `offset..end` (rounded inward at the end, outward at the start: the
+    /// page holding `end` may still be written). Before an msync of the same
+    /// range: writing back a page that is mapped writable write-protects its
+    /// entry, and each write-protection flushes the TLB of every core
+    /// running this process with an interrupt (one per page; in a virtual
+    /// machine each costs an exit on both sides). Zapped first, the entries
+    /// go in one batched flush and the write-back finds none; the dirty
+    /// bytes stay in the page cache and are written back all the same, and a
+    /// later access through the mapping faults them back in. Best effort.
+    pub(crate) fn release_written_pages(&self, offset: usize, end: usize) {
+        let end = end.min(self.capacity()) / RELEASE_PAGE_BYTES * RELEASE_PAGE_BYTES;
+        let offset = offset / RELEASE_PAGE_BYTES * RELEASE_PAGE_BYTES;
+        if end <= offset {
+            return;
+        }
+        // SAFETY: as for `release_resident_pages` (a shared, file-backed
+        // mapping: only this process's page-table entries go; the bytes,
+        // dirty ones included, stay in the page cache and the file); the
+        // range is in bounds.
+        let _ = unsafe {
+            self.map.unchecked_advise_range(
+                memmap2::UncheckedAdvice::DontNeed,
+                offset,
+                end - offset,
+            )
+        };
+    }
+
     /// Seals the segment at `offset`: readers and recovery continue in the
     /// next segment from there.
     pub(crate) fn seal(&self, offset: usize) {
@@ -291,6 +320,12 @@ impl Segment {
 /// Bytes of each `write` of zeros that preallocates a segment: one page
 /// (see [`PreparedSegment::create`]).
 const ZERO_WRITE_BYTES: usize = 4096;
+
+/// The page size [`Segment::release_written_pages`] rounds to. Where pages
+/// are larger the kernel rounds the range's end up, and the page holding
+/// the append position may be zapped too: the appender then takes one
+/// fault on it, nothing worse.
+const RELEASE_PAGE_BYTES: usize = 4096;
 
 /// A segment file made ahead of need (zero-filled, allocated, mapped and
 /// optionally pre-faulted) so that rolling over costs a header write and a

@@ -129,11 +129,11 @@ impl OutboundProxy {
     ) -> Result<(), StreamError> {
         let context = OrderContext::new(applied, origin);
         for event in applied.events {
-            for (account, message) in order_event(directory, &context, event)
-                .into_iter()
-                .flatten()
-            {
-                let Some(login) = directory.trading_login(account) else {
+            // By reference: an `Outbound` is large, and moving each out of
+            // the array showed in profiles.
+            let messages = order_event(directory, &context, event);
+            for (account, message) in messages.iter().flatten() {
+                let Some(login) = directory.trading_login(*account) else {
                     continue;
                 };
                 self.scratch.clear();
