@@ -389,6 +389,9 @@ pub struct RunnerConfig {
     /// children see only its core.
     pub core: Option<usize>,
     pub idle: IdleStrategy,
+    /// The thread's nice value (0: the default priority; higher yields the
+    /// cores to the other threads when the machine is busy).
+    pub nice: i32,
 }
 
 impl Default for RunnerConfig {
@@ -396,6 +399,7 @@ impl Default for RunnerConfig {
         RunnerConfig {
             core: None,
             idle: IdleStrategy::SpinYield,
+            nice: 0,
         }
     }
 }
@@ -473,6 +477,10 @@ impl<A: Agent + Send + 'static> AgentRunner<A> {
         if let Some(core) = self.config.core {
             // A failed pin leaves the thread unpinned: slower, not wrong.
             let _ = crate::runner::pin_current_thread(core);
+        }
+        if self.config.nice != 0 {
+            // Refused: the thread keeps the default priority.
+            let _ = crate::priority::set_current_thread_nice(self.config.nice);
         }
         if self.sleeper.is_none() {
             let _ = self.shared.wake.wake.set(Wake::Thread(thread::current()));
@@ -758,6 +766,7 @@ mod tests {
             idle: IdleStrategy::SpinPark {
                 park: Duration::from_secs(600),
             },
+            ..RunnerConfig::default()
         };
         let runner = AgentRunner::new(agent, config);
         let waker = runner.waker();
@@ -785,6 +794,7 @@ mod tests {
             idle: IdleStrategy::SpinPark {
                 park: Duration::from_secs(600),
             },
+            ..RunnerConfig::default()
         };
         let handle = AgentRunner::new(agent, config).spawn().unwrap();
         handle.close();

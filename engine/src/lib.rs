@@ -28,8 +28,11 @@ mod instrument;
 mod ledger;
 mod machine;
 mod reject;
-// The SPSC ring shares slots between threads through `UnsafeCell`; it is the
-// one module of this crate allowed `unsafe`, each block with a SAFETY note.
+// The SPSC ring shares slots between threads through `UnsafeCell`; it and
+// the thread-priority call are the modules of this crate allowed `unsafe`,
+// each block with a SAFETY note.
+#[allow(unsafe_code)]
+pub mod priority;
 #[allow(unsafe_code)]
 mod ring;
 pub mod runner;

@@ -385,6 +385,7 @@ pub fn spawn_with_doorbells(
         RunnerConfig {
             core: config.core,
             idle: config.idle,
+            ..RunnerConfig::default()
         },
     );
     let agent = runner.spawn()?;

@@ -225,6 +225,7 @@ impl MdServer {
                 idle: IdleStrategy::Park {
                     park: MdAgent::SLEEP_MAX,
                 },
+                ..RunnerConfig::default()
             },
         )
         .with_sleeper(Box::new(sleeper));

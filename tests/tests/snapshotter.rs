@@ -203,6 +203,7 @@ fn on_a_runner_thread_it_keeps_the_newest_and_a_restart_replays_only_the_tail() 
         idle: IdleStrategy::SpinPark {
             park: Duration::from_millis(1),
         },
+        ..RunnerConfig::default()
     };
     let handle = AgentRunner::new(agent, runner_config).spawn().unwrap();
     for _ in 0..30 {

@@ -256,7 +256,8 @@ impl Default for ServerSection {
                 IoThreadSection::default(),
                 IoThreadSection {
                     agents: vec![IoAgentName::Snapshot],
-                    park_us: 10_000,
+                    park_us: 100_000,
+                    nice: 19,
                     ..IoThreadSection::default()
                 },
             ],
@@ -316,6 +317,10 @@ pub struct IoThreadSection {
     /// The longest sleep, in microseconds (`park` and `spin-park`):
     /// timers (heartbeats, timeouts) are looked at least this often.
     pub park_us: u64,
+    /// The thread's nice value, -20..=19 (0: the default priority). A
+    /// background agent's thread (the snapshot agent's) is niced so that a
+    /// busy machine gives the cores to the engine and order entry first.
+    pub nice: i32,
 }
 
 impl Default for IoThreadSection {
@@ -325,6 +330,7 @@ impl Default for IoThreadSection {
             core: None,
             idle: IdleName::Park,
             park_us: 2_000,
+            nice: 0,
         }
     }
 }
@@ -342,6 +348,9 @@ impl ServerSection {
             let what = format!("server.io_threads[{index}]");
             if thread.park_us == 0 {
                 return Err(invalid(what, "park_us must be at least 1"));
+            }
+            if !(-20..=19).contains(&thread.nice) {
+                return Err(invalid(what, "nice must be within -20..=19"));
             }
             let mut kept = thread.clone();
             kept.agents.clear();

@@ -95,6 +95,7 @@ impl IoAgents {
             let config = RunnerConfig {
                 core: thread.core,
                 idle: idle_strategy(thread.idle, Duration::from_micros(thread.park_us)),
+                nice: thread.nice,
             };
             let mut runner = AgentRunner::new(composite, config);
             if !fds.is_empty() {

@@ -158,6 +158,7 @@ impl Server {
             RunnerConfig {
                 core,
                 idle: IdleStrategy::Park { park: IDLE_POLL },
+                ..RunnerConfig::default()
             },
         )
         .with_sleeper(Box::new(sleeper))
