@@ -135,12 +135,7 @@ impl Publisher {
         state: PublisherState,
     ) -> Result<Publisher, MoldError> {
         let mut publisher = Publisher::counting(payload_max)?;
-        for _ in 0..state.messages {
-            publisher
-                .log
-                .append(&[], 0)
-                .expect("a counting log never fails");
-        }
+        publisher.log = MessageLog::counting_from(state.messages);
         publisher.take_state(state);
         if publisher.started {
             publisher.builder = Some(publisher.builder_at(publisher.log.next_sequence()));

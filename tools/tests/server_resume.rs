@@ -188,6 +188,11 @@ fn a_restart_resumes_the_streams_and_the_feed_from_a_snapshot() {
     wait_for_edges_snapshot(&config, snapshot);
     let resumed_live = streams(&running);
     running.stop().unwrap();
+    // Those snapshots were written by an agent whose edges resumed from an
+    // edges' snapshot: they too equal a replay from sequence 1.
+    for sequence in edges_snapshots(&config) {
+        check_edges_against_a_replay(&config, sequence);
+    }
     let copy = scratch("resume-copy");
     copy_dir(&dir, &copy);
     for path in std::fs::read_dir(copy.join("journal")).unwrap().flatten() {
