@@ -12,23 +12,10 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use common::*;
-use gateway::client::{OuchClient, Received};
+use gateway::client::OuchClient;
 use gateway::ouch;
 use journal::{MessageStore, SnapshotStore};
 use tools::config::Config;
-
-const QUIET: Duration = Duration::from_millis(500);
-
-/// Every Sequenced Data payload that arrives within `QUIET` of the last.
-fn raw_stream(client: &mut OuchClient) -> Vec<(u64, Vec<u8>)> {
-    let mut messages = Vec::new();
-    while let Some(received) = client.soup().recv(QUIET).expect("a message") {
-        if let Received::Sequenced { sequence, payload } = received {
-            messages.push((sequence, payload));
-        }
-    }
-    messages
-}
 
 const LOGINS: [&str; 2] = ["DEMO1", "DEMO2"];
 

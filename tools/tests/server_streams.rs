@@ -5,24 +5,9 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::*;
-use gateway::client::{OuchClient, Received};
+use gateway::client::OuchClient;
 use gateway::ouch;
-
-const QUIET: Duration = Duration::from_millis(500);
-
-/// Every Sequenced Data payload that arrives within `QUIET` of the last.
-fn raw_stream(client: &mut OuchClient) -> Vec<(u64, Vec<u8>)> {
-    let mut messages = Vec::new();
-    while let Some(received) = client.soup().recv(QUIET).expect("a message") {
-        if let Received::Sequenced { sequence, payload } = received {
-            messages.push((sequence, payload));
-        }
-    }
-    messages
-}
 
 /// Two logins cross orders on ACME; returns each one's live stream.
 fn trade(running: &tools::serve::Running, logins: [&str; 2]) -> Vec<Vec<(u64, Vec<u8>)>> {

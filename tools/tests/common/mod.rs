@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use gateway::client::{FundingClient, LoginParams, OuchClient};
+use gateway::client::{FundingClient, LoginParams, OuchClient, Received};
 use gateway::ouch::{self, Inbound, Outbound};
 use tools::config::{Config, DurabilityName};
 use tools::serve::Running;
@@ -116,4 +116,18 @@ impl Dice {
             .wrapping_add(1_442_695_040_888_963_407);
         (self.0 >> 33) % below
     }
+}
+
+/// A stream is read to its end when nothing more comes for this long.
+pub const QUIET: Duration = Duration::from_millis(500);
+
+/// Every Sequenced Data payload that arrives within `QUIET` of the last.
+pub fn raw_stream(client: &mut OuchClient) -> Vec<(u64, Vec<u8>)> {
+    let mut messages = Vec::new();
+    while let Some(received) = client.soup().recv(QUIET).expect("a message") {
+        if let Received::Sequenced { sequence, payload } = received {
+            messages.push((sequence, payload));
+        }
+    }
+    messages
 }
