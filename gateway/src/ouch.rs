@@ -830,19 +830,55 @@ impl<'a> Reader<'a> {
     }
 }
 
-fn put_u16(out: &mut Vec<u8>, value: u16) {
+/// Where an outbound message is written: its bytes ([`Vec<u8>`]), or only
+/// their count ([`ByteCount`]): one encoder gives both, so a length never
+/// disagrees with the bytes.
+trait Put {
+    fn push(&mut self, byte: u8);
+    fn extend_from_slice(&mut self, bytes: &[u8]);
+}
+
+impl Put for Vec<u8> {
+    #[inline]
+    fn push(&mut self, byte: u8) {
+        Vec::push(self, byte);
+    }
+
+    #[inline]
+    fn extend_from_slice(&mut self, bytes: &[u8]) {
+        Vec::extend_from_slice(self, bytes);
+    }
+}
+
+/// Counts what would be written.
+#[derive(Default)]
+struct ByteCount(usize);
+
+impl Put for ByteCount {
+    #[inline]
+    fn push(&mut self, _byte: u8) {
+        self.0 += 1;
+    }
+
+    #[inline]
+    fn extend_from_slice(&mut self, bytes: &[u8]) {
+        self.0 += bytes.len();
+    }
+}
+
+fn put_u16(out: &mut impl Put, value: u16) {
     out.extend_from_slice(&value.to_be_bytes());
 }
 
-fn put_u32(out: &mut Vec<u8>, value: u32) {
+fn put_u32(out: &mut impl Put, value: u32) {
     out.extend_from_slice(&value.to_be_bytes());
 }
 
-fn put_u64(out: &mut Vec<u8>, value: u64) {
+fn put_u64(out: &mut impl Put, value: u64) {
     out.extend_from_slice(&value.to_be_bytes());
 }
 
-fn put_price(out: &mut Vec<u8>, price: Price) {
+fn put_price(out: &mut impl Put, price: Price) {
     out.extend_from_slice(&price.0.to_be_bytes());
 }
 
@@ -1139,27 +1175,34 @@ impl Options {
     }
 
     /// Appends Appendage Length and the elements, in ascending tag order.
-    fn encode(&self, out: &mut Vec<u8>, allowed: u32) {
+    fn encode(&self, out: &mut impl Put, allowed: u32) {
         // A programmer error: the peer would reject the message.
         assert!(
             self.tags_present() & !allowed == 0,
             "options not allowed on this message: {:#x}",
             self.tags_present() & !allowed
         );
-        let present = self.tags_present();
-        if present == 0 {
+        if self.tags_present() == 0 {
             // The common case: an empty appendage, its length alone.
             put_u16(out, 0);
             return;
         }
-        let start = out.len();
-        put_u16(out, 0);
-        let mut put = |tag: u8, value: &[u8]| {
+        let mut length = 0;
+        self.for_each_element(|_, value| length += 2 + value.len());
+        debug_assert!(length <= OPTIONS_ENCODED_LENGTH_MAX);
+        // Bounded by OPTIONS_ENCODED_LENGTH_MAX, asserted above to fit a u16.
+        put_u16(out, length as u16);
+        self.for_each_element(|tag, value| {
             // Values are at most 8 bytes, so the length byte cannot overflow.
             out.push(value.len() as u8 + 1);
             out.push(tag);
             out.extend_from_slice(value);
-        };
+        });
+    }
+
+    /// Calls `put` with the tag and value of every element, in ascending
+    /// tag order.
+    fn for_each_element(&self, mut put: impl FnMut(u8, &[u8])) {
         if let Some(v) = self.secondary_order_reference_number {
             put(tag::SECONDARY_ORDER_REFERENCE_NUMBER, &v.to_be_bytes());
         }
@@ -1238,10 +1281,6 @@ impl Options {
         if let Some(v) = self.aiq_group_id {
             put(tag::AIQ_GROUP_ID, v.as_bytes());
         }
-        let length = out.len() - start - 2;
-        debug_assert!(length <= OPTIONS_ENCODED_LENGTH_MAX);
-        // Bounded by OPTIONS_ENCODED_LENGTH_MAX, asserted above to fit a u16.
-        out[start..start + 2].copy_from_slice(&(length as u16).to_be_bytes());
     }
 }
 
@@ -2020,6 +2059,18 @@ impl Outbound {
 
     /// Appends the message to `out`. Appendage Length is always written.
     pub fn encode(&self, out: &mut Vec<u8>) {
+        self.write(out);
+    }
+
+    /// The length of the message [`Outbound::encode`] writes, without
+    /// writing it.
+    pub fn encoded_len(&self) -> usize {
+        let mut count = ByteCount::default();
+        self.write(&mut count);
+        count.0
+    }
+
+    fn write(&self, out: &mut impl Put) {
         out.push(self.message_type());
         match self {
             Self::SystemEvent(m) => {
@@ -2153,7 +2204,7 @@ fn decode_order_accepted(r: &mut Reader<'_>) -> Result<OrderAccepted, OuchError>
     })
 }
 
-fn encode_order_accepted(m: &OrderAccepted, out: &mut Vec<u8>) {
+fn encode_order_accepted(m: &OrderAccepted, out: &mut impl Put) {
     put_u64(out, m.timestamp_ns);
     put_u32(out, m.user_ref_num);
     out.push(m.side.byte());
@@ -2192,7 +2243,7 @@ fn decode_order_replaced(r: &mut Reader<'_>) -> Result<OrderReplaced, OuchError>
     })
 }
 
-fn encode_order_replaced(m: &OrderReplaced, out: &mut Vec<u8>) {
+fn encode_order_replaced(m: &OrderReplaced, out: &mut impl Put) {
     put_u64(out, m.timestamp_ns);
     put_u32(out, m.original_user_ref_num);
     put_u32(out, m.user_ref_num);
@@ -2257,6 +2308,7 @@ mod tests {
     fn encode_outbound(message: &Outbound) -> Vec<u8> {
         let mut out = Vec::new();
         message.encode(&mut out);
+        assert_eq!(message.encoded_len(), out.len(), "{message:?}");
         out
     }
 

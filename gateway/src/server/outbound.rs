@@ -136,11 +136,10 @@ impl OutboundProxy {
                 let Some(login) = directory.trading_login(*account) else {
                     continue;
                 };
-                self.scratch.clear();
-                message.encode(&mut self.scratch);
-                streams.append(
+                streams.append_ouch(
                     (Channel::OrderEntry, login),
-                    &self.scratch,
+                    message,
+                    &mut self.scratch,
                     applied.header.sequence,
                 )?;
             }
@@ -635,7 +634,7 @@ mod tests {
     use wire::trading_day::DAY_NS;
 
     use crate::server::origin::login_field;
-    use crate::server::streams::SessionStreams;
+    use crate::server::streams::{SessionStreams, StreamCounts};
     use crate::server::test_support::{
         ACME, ALICE, ALICE_ACCOUNT, BOB, BOB_ACCOUNT, FUND, directory,
     };
@@ -646,10 +645,14 @@ mod tests {
 
     /// Routes one command; returns the OUCH messages of Alice's and Bob's
     /// streams that it added.
+    /// Every command also goes through a second proxy into
+    /// [`StreamCounts`] (the snapshot agent's shadow, which counts without
+    /// encoding), checked to agree with the streams.
     struct Harness {
         directory: Directory,
         streams: SessionStreams,
         proxy: OutboundProxy,
+        counted: (Directory, StreamCounts, OutboundProxy),
         sequence: u64,
     }
 
@@ -659,7 +662,36 @@ mod tests {
                 directory: directory(scale),
                 streams: SessionStreams::temporary(Vec::new()),
                 proxy: OutboundProxy::new(),
+                counted: (directory(scale), StreamCounts::new(), OutboundProxy::new()),
                 sequence: 0,
+            }
+        }
+
+        /// The counts agree with the streams, message for message and
+        /// byte for byte.
+        fn check_counts(&self) {
+            for stream in self.counted.1.state().streams {
+                let key = (stream.channel, stream.login as usize);
+                assert_eq!(self.streams.len(key), stream.len, "{key:?}");
+                assert_eq!(
+                    self.streams.bytes_from(key, 1) as u64,
+                    stream.bytes,
+                    "{key:?}"
+                );
+            }
+            for key in [
+                (Channel::OrderEntry, ALICE),
+                (Channel::OrderEntry, BOB),
+                (Channel::Funding, FUND),
+            ] {
+                let counted = self
+                    .counted
+                    .1
+                    .state()
+                    .streams
+                    .iter()
+                    .any(|stream| (stream.channel, stream.login as usize) == key);
+                assert_eq!(counted, self.streams.len(key) > 0, "{key:?}");
             }
         }
 
@@ -681,9 +713,18 @@ mod tests {
                 status,
                 events,
             };
-            self.proxy
+            let routed = self
+                .proxy
                 .applied(&mut self.directory, &mut self.streams, &applied)
-                .unwrap()
+                .unwrap();
+            let (directory, counts, proxy) = &mut self.counted;
+            assert_eq!(proxy.applied(directory, counts, &applied).unwrap(), routed);
+            if routed.day_ended {
+                counts.clear();
+            } else {
+                self.check_counts();
+            }
+            routed
         }
 
         fn ouch(&self, login: usize) -> Vec<Outbound> {

@@ -31,6 +31,7 @@ use journal::{MessageStore, StoreError, StoreOptions};
 use rustc_hash::FxHashMap as HashMap;
 
 use super::origin::Channel;
+use crate::ouch::Outbound;
 
 /// Where a stream belongs: a port and a login (by its index in the login
 /// table).
@@ -99,6 +100,20 @@ pub trait StreamSink {
         message: &[u8],
         origin_sequence: u64,
     ) -> Result<u64, StreamError>;
+
+    /// Adds an OUCH message: encoded into `scratch`, then appended (a sink
+    /// that keeps only lengths need not encode it).
+    fn append_ouch(
+        &mut self,
+        key: StreamKey,
+        message: &Outbound,
+        scratch: &mut Vec<u8>,
+        origin_sequence: u64,
+    ) -> Result<u64, StreamError> {
+        scratch.clear();
+        message.encode(scratch);
+        self.append(key, scratch, origin_sequence)
+    }
 }
 
 impl StreamSink for SessionStreams {
@@ -169,6 +184,15 @@ impl StreamCounts {
         self.day += 1;
     }
 
+    /// One more message of `bytes` in the stream of `key`; its sequence
+    /// number.
+    fn count(&mut self, key: StreamKey, bytes: usize) -> u64 {
+        let (len, total) = self.lengths.entry(key).or_default();
+        *len += 1;
+        *total += bytes as u64;
+        *len
+    }
+
     pub fn state(&self) -> StreamsState {
         let mut streams: Vec<StreamLength> = self
             .lengths
@@ -195,10 +219,17 @@ impl StreamSink for StreamCounts {
         message: &[u8],
         _origin_sequence: u64,
     ) -> Result<u64, StreamError> {
-        let (len, bytes) = self.lengths.entry(key).or_default();
-        *len += 1;
-        *bytes += message.len() as u64;
-        Ok(*len)
+        Ok(self.count(key, message.len()))
+    }
+
+    fn append_ouch(
+        &mut self,
+        key: StreamKey,
+        message: &Outbound,
+        _scratch: &mut Vec<u8>,
+        _origin_sequence: u64,
+    ) -> Result<u64, StreamError> {
+        Ok(self.count(key, message.encoded_len()))
     }
 }
 
