@@ -48,7 +48,7 @@ use crate::layout::{
     FORMAT_VERSION, RECORD_ALIGNMENT, RECORD_HEADER_BYTES, RecordHeader, SEAL,
     SEGMENT_HEADER_BYTES, SegmentHeader, SegmentHeaderError, record_checksum, record_footprint,
 };
-use crate::segment::{Segment, parse_segment_file_name};
+use crate::segment::{Segment, parse_segment_file_name, segment_file_name};
 
 /// What recovery found and did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -530,6 +530,18 @@ pub(crate) fn scan_directory(
         match &end {
             SegmentEnd::Stopped(_) => {
                 segments.truncate(position + 1);
+                break;
+            }
+            // Beside a live writer, the segment was finished after the
+            // listing: its successor exists now, and this scan ends here, at
+            // a record boundary (a read-only view of a moving journal).
+            SegmentEnd::Sealed(_) | SegmentEnd::Full
+                if is_last
+                    && live_writer
+                    && dir
+                        .join(segment_file_name(segment.index + 1, chain.next_sequence))
+                        .exists() =>
+            {
                 break;
             }
             // The appender leaves room for a seal after every record, so a
