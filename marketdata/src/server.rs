@@ -362,6 +362,9 @@ pub struct MdAgent {
     /// share one build.
     snapshot_cache: Option<(Session, u64, Vec<u8>)>,
     last_sent: Instant,
+    /// When the sockets are polled next (see [`SOCKETS_POLL_INTERVAL`]);
+    /// `None`: at the next pass (after a sleep, which their events end).
+    next_sockets_poll: Option<Instant>,
     /// Something was published since the last flush.
     unflushed: bool,
     stats: MdStats,
@@ -415,6 +418,7 @@ impl MdAgent {
             rerequest_readable: false,
             snapshot_cache: None,
             last_sent: Instant::now(),
+            next_sockets_poll: None,
             unflushed: false,
             stats: MdStats::default(),
             failed: false,
@@ -941,6 +945,13 @@ impl MdAgent {
     }
 }
 
+/// How often a busy market-data agent polls its sockets (re-requests,
+/// snapshot sessions) and checks its heartbeat and snapshot deadlines: the
+/// I/O thread runs a pass per engine batch, and a poll (a system call) per
+/// pass cost order entry's share of it. A sleeping thread is woken by those
+/// sockets and polls them at once.
+const SOCKETS_POLL_INTERVAL: Duration = Duration::from_micros(100);
+
 impl Agent for MdAgent {
     fn role(&self) -> &str {
         "marketdata"
@@ -950,13 +961,17 @@ impl Agent for MdAgent {
         let Some(mut work) = self.take_and_release() else {
             return Err(AgentError::Finished);
         };
-        work += self.poll_sockets()?;
+        let now = Instant::now();
+        if self.next_sockets_poll.is_none_or(|next| now >= next) {
+            self.next_sockets_poll = Some(now + SOCKETS_POLL_INTERVAL);
+            work += self.poll_sockets()?;
+            self.expire_snapshots();
+            self.heartbeat();
+        }
         if self.rerequest_readable {
             self.answer_rerequests();
             work += 1;
         }
-        self.expire_snapshots();
-        self.heartbeat();
         // Outputs waiting for the disk: nothing wakes this agent when the
         // durable position moves, so its runner must not sleep.
         if self.gate_ref().is_waiting() {
@@ -976,6 +991,7 @@ impl Agent for MdAgent {
 
     fn after_sleep(&mut self) {
         self.doorbell.awake();
+        self.next_sockets_poll = None;
     }
 
     fn on_close(&mut self) {
