@@ -310,7 +310,9 @@ impl std::fmt::Display for IoAgentName {
 pub struct IoThreadSection {
     /// The agents the thread runs, each pass one bounded turn of each.
     pub agents: Vec<IoAgentName>,
-    /// The core the thread is pinned to (default: not pinned).
+    /// The core the thread is pinned to. Default: the thread that runs
+    /// the gateway takes the last core the process may use other than the
+    /// engine's (when there are two or more); the others are not pinned.
     pub core: Option<usize>,
     /// What the thread does when no agent had work.
     pub idle: IdleName,

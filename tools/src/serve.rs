@@ -398,11 +398,18 @@ fn bind(
     // sees only its own core.
     let cores = core_affinity::get_core_ids().unwrap_or_default();
     let engine_core = threads::engine_core(section.engine_core, &cores);
-    let io_plan = section.io_thread_plan(|agent| match agent {
+    let mut io_plan = section.io_thread_plan(|agent| match agent {
         IoAgentName::Gateway => true,
         IoAgentName::Marketdata => config.marketdata.enabled,
         IoAgentName::Snapshot => config.snapshots.enabled,
     })?;
+    if let Some(thread) = io_plan
+        .iter_mut()
+        .find(|thread| thread.agents.contains(&IoAgentName::Gateway))
+        && thread.core.is_none()
+    {
+        thread.core = threads::io_core(engine_core, &cores);
+    }
     let server_config = ServerConfig {
         order_entry: parse_addr(&section.order_entry, "server.order_entry")?,
         funding: parse_addr(&section.funding, "server.funding")?,
