@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use parking_lot::{Condvar, Mutex, RwLock};
 
 use crate::checkpoint::{self, Checkpoint, CheckpointWriter, DurableRecord, Found};
+use crate::cpus::CpuMask;
 use crate::error::{IoContext, JournalError};
 use crate::flusher;
 use crate::layout::{
@@ -212,6 +213,9 @@ pub struct Journal {
     term: u64,
     /// The next segment, being made ahead of need.
     preparing: Option<JoinHandle<std::io::Result<PreparedSegment>>>,
+    /// Where the preparer runs: the CPUs of the thread that opened the
+    /// journal (the appender may be pinned to a core of its own).
+    helper_cpus: Option<CpuMask>,
     flusher: Option<JoinHandle<()>>,
     checkpointer: Option<JoinHandle<()>>,
     /// Held (locked) while the journal is open for writing.
@@ -391,6 +395,7 @@ impl Journal {
             last_checksum: chain.last_checksum,
             term: chain.last_term,
             preparing: None,
+            helper_cpus: CpuMask::of_current_thread(),
             flusher: None,
             checkpointer: None,
             _lock: lock,
@@ -444,10 +449,17 @@ impl Journal {
         let dir = self.shared.dir.clone();
         let index = self.current.index + 1;
         let (bytes, prefault) = (self.options.segment_bytes, self.options.prefault);
+        let cpus = self.helper_cpus;
         self.preparing = Some(
             std::thread::Builder::new()
                 .name("journal-prepare".to_owned())
-                .spawn(move || PreparedSegment::create(&dir, index, bytes, prefault))
+                .spawn(move || {
+                    // Refused: it runs where its spawner may.
+                    if let Some(cpus) = cpus {
+                        cpus.apply_to_current_thread();
+                    }
+                    PreparedSegment::create(&dir, index, bytes, prefault)
+                })
                 .expect("spawn the segment preparer"),
         );
     }

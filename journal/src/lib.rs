@@ -34,6 +34,8 @@
 mod checkpoint;
 #[allow(unsafe_code)]
 mod checksum;
+#[allow(unsafe_code)]
+pub mod cpus;
 mod error;
 mod flusher;
 #[allow(unsafe_code)]

@@ -325,11 +325,17 @@ pub struct Running {
 pub fn start(config: &Config) -> anyhow::Result<Running> {
     let logins = config.logins()?;
     check_server_section(config)?;
+    // Read the core list once, before anything is pinned: a pinned thread
+    // sees only its own core.
+    let cores = core_affinity::get_core_ids().unwrap_or_default();
+    let engine_core = threads::engine_core(config.server.engine_core, &cores);
+    // Every thread started from here on but the engine's keeps off its core.
+    let _off_engine_core = threads::OffEngineCore::enter(engine_core);
     let directory_logins = edges::directory_logins(config);
     let mut replayed = replay_edges(config, &directory_logins)?;
     let mut description = describe_recovery(&replayed.recovered);
     description.push_str(&describe(config, replayed.sequencer.engine()));
-    let bound = bind(config, replayed.publisher.take());
+    let bound = bind(config, replayed.publisher.take(), &cores, engine_core);
     let bound = match bound {
         Ok(bound) => bound,
         Err(error) => {
@@ -392,12 +398,10 @@ struct Bound {
 fn bind(
     config: &Config,
     publisher: Option<marketdata::publisher::Publisher>,
+    cores: &[core_affinity::CoreId],
+    engine_core: Option<usize>,
 ) -> anyhow::Result<Bound> {
     let section = &config.server;
-    // Read the core list once, before anything is pinned: a pinned thread
-    // sees only its own core.
-    let cores = core_affinity::get_core_ids().unwrap_or_default();
-    let engine_core = threads::engine_core(section.engine_core, &cores);
     let mut io_plan = section.io_thread_plan(|agent| match agent {
         IoAgentName::Gateway => true,
         IoAgentName::Marketdata => config.marketdata.enabled,
@@ -408,7 +412,7 @@ fn bind(
         .find(|thread| thread.agents.contains(&IoAgentName::Gateway))
         && thread.core.is_none()
     {
-        thread.core = threads::io_core(engine_core, &cores);
+        thread.core = threads::io_core(engine_core, cores);
     }
     let server_config = ServerConfig {
         order_entry: parse_addr(&section.order_entry, "server.order_entry")?,

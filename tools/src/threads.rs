@@ -24,6 +24,8 @@ use engine::agent::{
     RunnerConfig,
 };
 
+use journal::cpus::CpuMask;
+
 use crate::config::{IdleName, IoAgentName, IoThreadSection};
 
 /// The engine's idle strategy by name (`park` bounds a sleep at 100 µs:
@@ -63,6 +65,39 @@ pub fn io_core(engine_core: Option<usize>, cores: &[core_affinity::CoreId]) -> O
         .rev()
         .map(|core| core.id)
         .find(|&id| id != engine)
+}
+
+/// Keeps the calling thread, and every thread it spawns meanwhile, off the
+/// engine's core (when another core is left), until dropped: the engine's
+/// core is the engine's alone. A helper sharing it (the journal's segment
+/// preparer, the snapshot agent) takes the core for a whole time slice
+/// whenever the engine yields, and the engine's next command waits for it:
+/// measured on 2 cores, the snapshot agent kept off the engine's core gave
+/// the pipelined e2e about 20% more.
+#[derive(Debug)]
+pub struct OffEngineCore {
+    restore: Option<CpuMask>,
+}
+
+impl OffEngineCore {
+    pub fn enter(engine_core: Option<usize>) -> OffEngineCore {
+        let Some((before, engine)) = CpuMask::of_current_thread().zip(engine_core) else {
+            return OffEngineCore { restore: None };
+        };
+        let others = before.without(engine);
+        let applied = others.cpus().next().is_some() && others.apply_to_current_thread();
+        OffEngineCore {
+            restore: applied.then_some(before),
+        }
+    }
+}
+
+impl Drop for OffEngineCore {
+    fn drop(&mut self) {
+        if let Some(before) = self.restore {
+            before.apply_to_current_thread();
+        }
+    }
 }
 
 /// The I/O agents, by name, before they are given threads.
@@ -205,5 +240,34 @@ mod tests {
         assert_eq!(io_core(engine_core(None, &cores(&[0])), &cores(&[0])), None);
         assert_eq!(io_core(Some(0), &cores(&[0])), None);
         assert_eq!(io_core(None, &two), None);
+    }
+
+    #[test]
+    fn threads_started_meanwhile_keep_off_the_engine_core() {
+        std::thread::spawn(|| {
+            let mine = || {
+                CpuMask::of_current_thread()
+                    .unwrap()
+                    .cpus()
+                    .collect::<Vec<_>>()
+            };
+            let before = mine();
+            let engine = *before.last().unwrap();
+            {
+                let _off = OffEngineCore::enter(Some(engine));
+                let spawned = std::thread::spawn(mine).join().unwrap();
+                if before.len() == 1 {
+                    // Nothing else to run on: nothing is restricted.
+                    assert_eq!(spawned, before);
+                } else {
+                    assert_eq!(spawned, before[..before.len() - 1]);
+                }
+            }
+            assert_eq!(mine(), before);
+            let _unpinned = OffEngineCore::enter(None);
+            assert_eq!(mine(), before);
+        })
+        .join()
+        .unwrap();
     }
 }
