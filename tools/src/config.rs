@@ -257,7 +257,6 @@ impl Default for ServerSection {
                 IoThreadSection {
                     agents: vec![IoAgentName::Snapshot],
                     park_us: 100_000,
-                    nice: 19,
                     ..IoThreadSection::default()
                 },
             ],
@@ -319,9 +318,9 @@ pub struct IoThreadSection {
     /// The longest sleep, in microseconds (`park` and `spin-park`):
     /// timers (heartbeats, timeouts) are looked at least this often.
     pub park_us: u64,
-    /// The thread's nice value, -20..=19 (0: the default priority). A
-    /// background agent's thread (the snapshot agent's) is niced so that a
-    /// busy machine gives the cores to the engine and order entry first.
+    /// The thread's nice value, -20..=19 (0: the default priority, every
+    /// thread's by default). A niced background agent's thread gives a busy
+    /// machine's cores to order entry first, and falls behind meanwhile.
     pub nice: i32,
 }
 
