@@ -1,6 +1,7 @@
-//! A thread's scheduling priority, for agents that must yield the cores to
-//! the latency-critical ones when the machine is busy (the snapshot agent on
-//! a small machine) and still run whenever a core is free.
+//! A thread's scheduling priority, for agents configured to yield the cores
+//! to the latency-critical ones when the machine is busy and still run
+//! whenever a core is free (`nice` of `[[server.io_threads]]`; a niced agent
+//! falls behind while the machine stays busy).
 
 /// Sets the calling thread's nice value (on Linux, per thread: 0 is the
 /// default, 19 the lowest priority); `false` if the system refused.
