@@ -13,18 +13,28 @@
 //!                                            │                   │
 //!  snapshot agent:            JournalReader ─┴─▶ ShadowEngine ◀──┘ (≤ durable)
 //!                                                   │ every N commands
-//!                          serialise (this pass) ───┴──▶ writer thread:
-//!                          file, sync, rename, drop the oldest beyond `snapshots_kept`
+//!                              lent to the writer ──┴──▶ writer thread: hash,
+//!                              serialise, give back; file, sync, rename,
+//!                              drop the oldest beyond `snapshots_kept`
 //! ```
 //!
-//! A pass applies at most `records_per_pass_max` records. Taking a snapshot
-//! costs one pass the state's serialisation and its state hash, both
-//! proportional to the state (see `docs/journal.md` for figures); the file
-//! write and its syncs, which wait on the device, run on a short-lived
-//! writer thread, one snapshot at a time, while the agent goes on applying.
-//! A failed write is reported through [`SnapshotControl::last_error`] and
-//! the next snapshot is tried when it is due: a full disk must not stop
-//! whatever shares the agent's thread.
+//! A pass applies at most `records_per_pass_max` records, and no pass does
+//! work proportional to the state, so the agent may share a thread whose
+//! other work must not wait long (the engine thread's idle time, in
+//! `exchange serve`'s default layout):
+//!
+//! - a snapshot lends the shadow (and the edges' shadow) to a short-lived
+//!   writer thread, which hashes and serialises it (both proportional to
+//!   the state: see `docs/journal.md` for figures), hands it back, then
+//!   writes the file and its syncs, one snapshot at a time. The agent
+//!   applies nothing while the shadow is lent and catches up afterwards;
+//! - an agent opened from a snapshot restores it on a thread of its own.
+//!
+//! Those threads run on the CPUs of the thread that opened the agent, not
+//! on the (possibly pinned) core of the thread that runs it. A failed write
+//! is reported through [`SnapshotControl::last_error`] and the next snapshot
+//! is tried when it is due: a full disk must not stop whatever shares the
+//! agent's thread.
 //!
 //! The agent never appends, so it needs no writer lock: it reads the live
 //! journal's segments through a [`JournalReader`] made from the journal the
@@ -35,10 +45,12 @@ use std::fs;
 use std::io;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use journal::cpus::CpuMask;
 use journal::{DurablePosition, Journal, JournalError, JournalReader, SnapshotInfo, SnapshotStore};
 
 use crate::agent::{Agent, AgentError};
@@ -163,15 +175,12 @@ impl SnapshotControl {
     }
 }
 
-/// A restore left for the agent's first pass.
-#[derive(Debug)]
-struct PendingRestore {
-    dir: std::path::PathBuf,
-    config: EngineConfig,
-    sequence: u64,
-    /// The journal's last sequence when the agent was opened.
-    last: u64,
-}
+/// The restore of an agent opened from a snapshot, on a thread of its own.
+type Restoring = JoinHandle<Result<ShadowEngine, RecoveryError>>;
+
+/// The shadows lent to a snapshot's writer thread, given back once it has
+/// serialised them.
+type Lent = (ShadowEngine, Option<Box<dyn ShadowEdges>>);
 
 /// What the writer thread of one snapshot gives back.
 type Writing = JoinHandle<Result<SnapshotInfo, JournalError>>;
@@ -179,14 +188,18 @@ type Writing = JoinHandle<Result<SnapshotInfo, JournalError>>;
 /// Tails the journal into a shadow engine and snapshots it: see the module
 /// documentation.
 pub struct SnapshotAgent {
-    shadow: ShadowEngine,
-    /// The snapshot the shadow is restored from on the first pass (an agent
-    /// opened with edges from a snapshot): a restore takes as long as the
-    /// state is large, so it runs on the agent's thread, not on the thread
-    /// that starts the exchange. Until then `shadow` is an empty engine.
-    pending: Option<PendingRestore>,
-    /// The edges followed beside the engine, if any, and their commands'
-    /// events.
+    /// `None` while it is restored ([`SnapshotAgent::restoring`]) or lent
+    /// to a snapshot's writer thread ([`SnapshotAgent::lent`]).
+    shadow: Option<ShadowEngine>,
+    /// The snapshot the shadow is being restored from (an agent opened with
+    /// edges from a snapshot): a restore takes as long as the state is
+    /// large, so it runs on a thread of its own, neither on the thread that
+    /// starts the exchange nor on the agent's.
+    restoring: Option<Restoring>,
+    /// Where the shadows come back from the writer thread.
+    lent: Option<mpsc::Receiver<Lent>>,
+    /// The edges followed beside the engine, if any (lent with the shadow),
+    /// and their commands' events.
     edges: Option<Box<dyn ShadowEdges>>,
     events: Vec<Event>,
     edges_store: SnapshotStore,
@@ -195,6 +208,10 @@ pub struct SnapshotAgent {
     store: SnapshotStore,
     options: SnapshotOptions,
     control: Arc<ControlShared>,
+    /// The CPUs of the thread that opened the agent, for its helper threads.
+    cpus: Option<CpuMask>,
+    /// The last sequence applied (the shadow's, also while it is away).
+    applied: u64,
     /// Commands applied since the last snapshot was started.
     since_snapshot: u64,
     last_snapshot_at: Instant,
@@ -206,7 +223,7 @@ pub struct SnapshotAgent {
 impl fmt::Debug for SnapshotAgent {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SnapshotAgent")
-            .field("applied", &self.shadow.last_sequence())
+            .field("applied", &self.applied)
             .field("options", &self.options)
             .field("writing", &self.writing.is_some())
             .finish()
@@ -257,7 +274,7 @@ impl SnapshotAgent {
         from: Option<u64>,
         edges: Box<dyn ShadowEdges>,
     ) -> Result<(SnapshotAgent, SnapshotControl), RecoveryError> {
-        // Checked now, restored on the first pass (see `pending`).
+        // Checked now, restored on a thread of its own (see `restoring`).
         config.validate().map_err(RecoveryError::Config)?;
         let config = crate::sequencer::check_engine_config(dir, Some(config), false, false)?;
         let empty = crate::Engine::new(config).map_err(RecoveryError::Config)?;
@@ -268,8 +285,9 @@ impl SnapshotAgent {
             from_sequence + 1,
             journal.last_sequence(),
         )?;
+        let snapshots = SnapshotStore::new(dir);
         if let Some(sequence) = from
-            && !SnapshotStore::new(dir).path_of(sequence).exists()
+            && !snapshots.path_of(sequence).exists()
         {
             return Err(RecoveryError::Gap {
                 reason: format!("there is no snapshot at sequence {sequence}"),
@@ -280,32 +298,29 @@ impl SnapshotAgent {
         agent.edges = Some(edges);
         if let Some(sequence) = from {
             agent.reader = journal.reader(sequence + 1);
+            agent.applied = sequence;
             agent.control.applied.store(sequence, Ordering::Release);
-            agent.pending = Some(PendingRestore {
-                dir: dir.to_path_buf(),
-                config,
-                sequence,
-                last: journal.last_sequence(),
-            });
+            let last = journal.last_sequence();
+            let path = snapshots.path_of(sequence);
+            agent.shadow = None;
+            agent.restoring = Some(
+                std::thread::Builder::new()
+                    .name("snapshot-restore".to_owned())
+                    .spawn(move || {
+                        let start =
+                            crate::sequencer::exact_start(&snapshots, config, sequence, last)?;
+                        Ok(ShadowEngine::from_engine(
+                            start.engine,
+                            start.last_timestamp_ns,
+                        ))
+                    })
+                    .map_err(|error| RecoveryError::Snapshot {
+                        path,
+                        reason: format!("cannot start a thread to restore it: {error}"),
+                    })?,
+            );
         }
         Ok((agent, control))
-    }
-
-    /// Restores the shadow from the pending snapshot, if any; whether it
-    /// did.
-    fn restore_pending(&mut self) -> Result<bool, AgentError> {
-        let Some(pending) = self.pending.take() else {
-            return Ok(false);
-        };
-        let start = crate::sequencer::exact_start(
-            &SnapshotStore::new(&pending.dir),
-            pending.config,
-            pending.sequence,
-            pending.last,
-        )
-        .map_err(failed)?;
-        self.shadow = ShadowEngine::from_engine(start.engine, start.last_timestamp_ns);
-        Ok(true)
     }
 
     fn new(
@@ -320,12 +335,12 @@ impl SnapshotAgent {
         assert!(options.records_per_pass_max >= 1, "apply >= 1 per pass");
         let reader = journal.reader(shadow.next_sequence());
         let control = Arc::new(ControlShared::default());
-        control
-            .applied
-            .store(shadow.last_sequence(), Ordering::Release);
+        let applied = shadow.last_sequence();
+        control.applied.store(applied, Ordering::Release);
         let agent = SnapshotAgent {
-            shadow,
-            pending: None,
+            shadow: Some(shadow),
+            restoring: None,
+            lent: None,
             edges: None,
             events: Vec::new(),
             edges_store: SnapshotStore::edges(dir),
@@ -334,6 +349,8 @@ impl SnapshotAgent {
             store: SnapshotStore::new(dir),
             options,
             control: Arc::clone(&control),
+            cpus: CpuMask::of_current_thread(),
+            applied,
             since_snapshot: 0,
             last_snapshot_at: Instant::now(),
             writing: None,
@@ -342,45 +359,83 @@ impl SnapshotAgent {
         (agent, SnapshotControl { shared: control })
     }
 
-    /// The shadow engine, to read (an empty engine until the first pass of
-    /// an agent opened with edges from a snapshot restores it).
+    /// The shadow engine, to read. Panics while it is away: being restored
+    /// (an agent opened with edges from a snapshot, until a pass sees the
+    /// restore finished) or lent to a snapshot's writer thread (until a
+    /// pass takes it back). After [`Agent::on_close`] it is always here.
     pub fn shadow(&self) -> &ShadowEngine {
-        &self.shadow
+        self.shadow
+            .as_ref()
+            .expect("the shadow is being restored or serialised")
+    }
+
+    /// Takes the shadow back from its restore or its writer thread when it
+    /// is done (with `wait`, waits for it); whether it came back.
+    fn take_back(&mut self, wait: bool) -> Result<bool, AgentError> {
+        if let Some(restoring) = self
+            .restoring
+            .take_if(|handle| wait || handle.is_finished())
+        {
+            let shadow = restoring
+                .join()
+                .map_err(|_| failed("the snapshot restore panicked"))?
+                .map_err(failed)?;
+            self.shadow = Some(shadow);
+            return Ok(true);
+        }
+        let Some(lent) = &self.lent else {
+            return Ok(false);
+        };
+        let back = if wait {
+            lent.recv().ok()
+        } else {
+            match lent.try_recv() {
+                Ok(back) => Some(back),
+                Err(mpsc::TryRecvError::Empty) => return Ok(false),
+                Err(mpsc::TryRecvError::Disconnected) => None,
+            }
+        };
+        self.lent = None;
+        let (shadow, edges) = back.ok_or_else(|| failed("the snapshot writer panicked"))?;
+        self.shadow = Some(shadow);
+        self.edges = edges;
+        Ok(true)
     }
 
     /// Applies up to `records_per_pass_max` durable records; how many.
     fn apply_durable(&mut self, durable: u64) -> Result<usize, AgentError> {
+        let Some(shadow) = self.shadow.as_mut() else {
+            return Ok(0);
+        };
         let mut applied = 0;
-        while applied < self.options.records_per_pass_max && self.shadow.next_sequence() <= durable
-        {
+        while applied < self.options.records_per_pass_max && shadow.next_sequence() <= durable {
             let Some(record) = self.reader.next().map_err(failed)? else {
                 break;
             };
             match self.edges.as_mut() {
                 Some(edges) => {
                     let mut followed = Ok(());
-                    self.shadow
+                    shadow
                         .apply_record_observed(&record, &mut self.events, &mut |command| {
                             followed = edges.applied(command);
                         })
                         .map_err(failed)?;
                     followed.map_err(failed)?;
                 }
-                None => self.shadow.apply_record(&record).map_err(failed)?,
+                None => shadow.apply_record(&record).map_err(failed)?,
             }
             applied += 1;
         }
         if applied > 0 {
             self.since_snapshot += applied as u64;
-            self.control
-                .applied
-                .store(self.shadow.last_sequence(), Ordering::Release);
+            self.applied = shadow.last_sequence();
+            self.control.applied.store(self.applied, Ordering::Release);
         }
         Ok(applied)
     }
 
     fn snapshot_due(&self) -> bool {
-        if self.writing.is_some() || self.since_snapshot == 0 {
+        if self.writing.is_some() || self.shadow.is_none() || self.since_snapshot == 0 {
             return false;
         }
         self.since_snapshot >= self.options.snapshot_every_commands
@@ -390,21 +445,34 @@ impl SnapshotAgent {
                 .is_some_and(|interval| self.last_snapshot_at.elapsed() >= interval)
     }
 
-    /// Serialises the shadow here and hands the bytes to a writer thread,
-    /// which writes the file and then applies the retention.
+    /// Lends the shadows to a writer thread, which hashes and serialises
+    /// them, gives them back, writes the files and then applies the
+    /// retention.
     fn start_snapshot(&mut self) -> Result<(), AgentError> {
-        let engine = self.shadow.engine();
-        let sequence = engine.last_sequence();
-        let timestamp_ns = self.shadow.last_timestamp_ns();
-        let state_hash = engine.state_hash();
-        let body = engine.snapshot();
-        let edges_body = self.edges.as_mut().map(|edges| edges.snapshot());
+        let shadow = self.shadow.take().expect("checked by snapshot_due");
+        let edges = self.edges.take();
+        let (give_back, lent) = mpsc::sync_channel::<Lent>(1);
         let store = self.store.clone();
         let edges_store = self.edges_store.clone();
         let kept = self.options.snapshots_kept;
-        let handle = std::thread::Builder::new()
+        let cpus = self.cpus;
+        let spawned = std::thread::Builder::new()
             .name("snapshot-write".to_owned())
             .spawn(move || {
+                if let Some(cpus) = cpus {
+                    // Refused: it runs where its spawner may, slower for
+                    // whatever shares that core, not wrong.
+                    cpus.apply_to_current_thread();
+                }
+                let mut edges = edges;
+                let engine = shadow.engine();
+                let sequence = engine.last_sequence();
+                let timestamp_ns = shadow.last_timestamp_ns();
+                let state_hash = engine.state_hash();
+                let body = engine.snapshot();
+                let edges_body = edges.as_mut().map(|edges| edges.snapshot());
+                // The agent gone (dropped without closing): nothing waits.
+                let _ = give_back.send((shadow, edges));
                 // The edges first: an engine snapshot with edges beside it
                 // is complete; a crash between the two leaves an edges'
                 // snapshot that nothing uses.
@@ -416,8 +484,11 @@ impl SnapshotAgent {
                 remove_oldest(&store, kept)?;
                 remove_oldest(&edges_store, kept)?;
                 Ok(info)
-            })?;
-        self.writing = Some(handle);
+            });
+        // A thread the system refused leaves nothing lent: the shadows are
+        // dropped with the closure, and the agent fails.
+        self.writing = Some(spawned?);
+        self.lent = Some(lent);
         self.since_snapshot = 0;
         self.last_snapshot_at = Instant::now();
         Ok(())
@@ -426,14 +497,9 @@ impl SnapshotAgent {
     /// Collects a finished write (or, with `wait`, waits for it); whether
     /// one was collected.
     fn collect_write(&mut self, wait: bool) -> bool {
-        let finished = self
-            .writing
-            .as_ref()
-            .is_some_and(|handle| wait || handle.is_finished());
-        if !finished {
+        let Some(handle) = self.writing.take_if(|handle| wait || handle.is_finished()) else {
             return false;
-        }
-        let handle = self.writing.take().expect("checked above");
+        };
         match handle.join() {
             Ok(Ok(info)) => {
                 self.control
@@ -458,10 +524,8 @@ impl Agent for SnapshotAgent {
     }
 
     fn do_work(&mut self) -> Result<usize, AgentError> {
-        if self.restore_pending()? {
-            return Ok(1);
-        }
-        let mut work = usize::from(self.collect_write(false));
+        let mut work = usize::from(self.take_back(false)?);
+        work += usize::from(self.collect_write(false));
         let durable = self.durable.durable_sequence();
         work += self.apply_durable(durable)?;
         if self.snapshot_due() {
@@ -470,16 +534,18 @@ impl Agent for SnapshotAgent {
         }
         if self.control.stop.load(Ordering::Acquire) {
             let stop_at = *self.stop_at.get_or_insert(durable);
-            if self.shadow.last_sequence() >= stop_at && self.writing.is_none() {
+            if self.shadow.is_some() && self.applied >= stop_at && self.writing.is_none() {
                 return Err(AgentError::Finished);
             }
-            // Waiting for the writer thread cannot wake the runner.
+            // Waiting for a helper thread cannot wake the runner.
             work = work.max(1);
         }
         Ok(work)
     }
 
     fn on_close(&mut self) {
+        // A failed restore or writer leaves the shadow away: `shadow` says so.
+        let _ = self.take_back(true);
         self.collect_write(true);
     }
 }
