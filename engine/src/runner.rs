@@ -29,8 +29,8 @@
 //!   that cannot journal cannot accept anything more.
 
 use std::fmt;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -240,6 +240,20 @@ struct EngineShared {
     abandoned: AtomicBool,
     commands: AtomicU64,
     batches: AtomicU64,
+    /// Why the background agent failed, if it did.
+    background_failure: Mutex<Option<String>>,
+}
+
+impl EngineShared {
+    /// Keeps why the background agent ended, if it failed.
+    fn background_ended(&self, ended: AgentError) {
+        if let AgentError::Failed(error) = ended {
+            *self
+                .background_failure
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(error.to_string());
+        }
+    }
 }
 
 /// Counters of a running engine loop.
@@ -268,6 +282,16 @@ impl EngineControl {
     pub fn stop(&self) {
         self.shared.stop.store(true, Ordering::Release);
     }
+
+    /// Why the background agent failed (it was dropped then; the engine
+    /// goes on), if it did.
+    pub fn background_failure(&self) -> Option<String> {
+        self.shared
+            .background_failure
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
 }
 
 /// A running engine thread: an [`EngineAgent`] alone on its runner.
@@ -291,15 +315,39 @@ impl EngineHandle {
         self.agent.is_finished()
     }
 
+    /// Why the background agent failed, if it did.
+    pub fn background_failure(&self) -> Option<String> {
+        self.control.background_failure()
+    }
+
+    /// The engine's control, which outlives the handle (its counters and
+    /// background failure after a stop).
+    pub fn control(&self) -> EngineControl {
+        self.control.clone()
+    }
+
     /// Stops the thread once its input ring is empty (stop the producers
-    /// first) and gives the sequencer back, to close or snapshot.
+    /// first) and gives the sequencer back, to close or snapshot. A
+    /// background agent is closed and dropped where it stands.
     pub fn stop(self) -> Sequencer {
+        let (sequencer, background) = self.stop_with_background();
+        if let Some(mut background) = background {
+            background.on_close();
+        }
+        sequencer
+    }
+
+    /// As [`EngineHandle::stop`], also giving the background agent back
+    /// (unless it finished or failed), unclosed, for its caller to finish
+    /// elsewhere: it may have work left that needs the sequencer closed
+    /// first (a snapshot agent catching up with the journal's end).
+    pub fn stop_with_background(self) -> (Sequencer, Option<Box<dyn Agent + Send>>) {
         self.control.stop();
         self.agent.wake();
         // A journal failure ended the agent already; the sequencer is
         // given back either way.
         let (agent, _ended) = self.agent.join();
-        agent.sequencer
+        (agent.sequencer, agent.background)
     }
 }
 
@@ -379,7 +427,24 @@ pub fn spawn_with_doorbells(
     doorbells: Vec<Arc<Doorbell>>,
     config: LoopConfig,
 ) -> std::io::Result<EngineHandle> {
-    let (agent, control) = EngineAgent::new(sequencer, input, outputs, doorbells, config.batch_max);
+    spawn_with_background(sequencer, input, outputs, doorbells, config, None)
+}
+
+/// As [`spawn_with_doorbells`], with an agent run in the engine's idle
+/// time (see [`EngineAgent::with_background`]).
+pub fn spawn_with_background(
+    sequencer: Sequencer,
+    input: Consumer<Request>,
+    outputs: Vec<Producer<Output>>,
+    doorbells: Vec<Arc<Doorbell>>,
+    config: LoopConfig,
+    background: Option<Box<dyn Agent + Send>>,
+) -> std::io::Result<EngineHandle> {
+    let (mut agent, control) =
+        EngineAgent::new(sequencer, input, outputs, doorbells, config.batch_max);
+    if let Some(background) = background {
+        agent = agent.with_background(background);
+    }
     let runner = AgentRunner::new(
         agent,
         RunnerConfig {
@@ -397,7 +462,9 @@ pub fn spawn_with_doorbells(
 /// and publishes their outcomes. It finishes when stopped (see
 /// [`EngineControl::stop`]) with an empty input ring, and fails when the
 /// journal refuses a command. It must run alone on its thread: a full
-/// output ring makes it wait for that ring's consumer.
+/// output ring makes it wait for that ring's consumer. It may lend that
+/// thread's idle time to a background agent that consumes none of its
+/// rings ([`EngineAgent::with_background`]).
 pub struct EngineAgent {
     sequencer: Sequencer,
     input: Consumer<Request>,
@@ -406,6 +473,7 @@ pub struct EngineAgent {
     staged: Vec<Event>,
     shared: Arc<EngineShared>,
     batch_max: usize,
+    background: Option<Box<dyn Agent + Send>>,
 }
 
 impl fmt::Debug for EngineAgent {
@@ -437,8 +505,42 @@ impl EngineAgent {
             staged: Vec::with_capacity(1024),
             shared,
             batch_max,
+            background: None,
         };
         (agent, control)
+    }
+
+    /// Gives the engine's idle time to `background`: one turn of it after
+    /// each pass that found no command, so a command waits at most one
+    /// such turn. The background agent must keep its turns short (a few
+    /// microseconds: the snapshot agent applies a bounded number of records
+    /// and hands anything proportional to its state to threads of its
+    /// own), must not consume the engine's output rings (the engine waits
+    /// for their consumers) and never makes the engine wait for it: a
+    /// spinning engine gives it the core's idle cycles, and a backlog of
+    /// commands gives it nothing until the backlog is gone. When it
+    /// finishes it is closed and dropped; when it fails, too, and the
+    /// failure is kept ([`EngineControl::background_failure`]) while the
+    /// engine goes on.
+    pub fn with_background(mut self, background: Box<dyn Agent + Send>) -> EngineAgent {
+        self.background = Some(background);
+        self
+    }
+
+    /// One turn of the background agent; its work.
+    fn background_turn(&mut self) -> usize {
+        let Some(background) = self.background.as_mut() else {
+            return 0;
+        };
+        match background.do_work() {
+            Ok(work) => work,
+            Err(ended) => {
+                background.on_close();
+                self.background = None;
+                self.shared.background_ended(ended);
+                0
+            }
+        }
     }
 
     /// Gives the sequencer back (after the agent's runner ended).
@@ -461,6 +563,7 @@ impl EngineAgent {
             staged,
             shared,
             batch_max,
+            background: _,
         } = self;
         let taken = input.drain(*batch_max, |request| {
             if failed {
@@ -525,13 +628,23 @@ impl Agent for EngineAgent {
         "engine"
     }
 
+    fn on_start(&mut self) -> Result<(), AgentError> {
+        if let Some(background) = self.background.as_mut()
+            && let Err(ended) = background.on_start()
+        {
+            self.background = None;
+            self.shared.background_ended(ended);
+        }
+        Ok(())
+    }
+
     fn do_work(&mut self) -> Result<usize, AgentError> {
         match self.batch() {
             Ok(0) => {
                 if self.shared.stop.load(Ordering::Acquire) {
                     return Err(AgentError::Finished);
                 }
-                Ok(0)
+                Ok(self.background_turn())
             }
             Ok(taken) => {
                 self.ring_doorbells();

@@ -90,6 +90,9 @@ pub struct SnapshotsSection {
     pub interval_s: u64,
     /// The newest snapshot files kept (at least 1).
     pub kept: usize,
+    /// The most commands one turn of the agent applies (at least 1): on
+    /// the engine thread, what a command arriving meanwhile may wait for.
+    pub records_per_pass: usize,
     /// What a start that resumed from a snapshot does with the journal
     /// segments wholly before it (less `retention_window_commands`) and
     /// with the stores of earlier trading days.
@@ -119,6 +122,7 @@ impl Default for SnapshotsSection {
             every_commands: 1_000_000,
             interval_s: 0,
             kept: 3,
+            records_per_pass: 16,
             retention: RetentionName::Keep,
             retention_window_commands: 1_000_000,
         }
@@ -134,12 +138,15 @@ impl SnapshotsSection {
         if self.kept == 0 {
             return Err(invalid("snapshots.kept", "must be at least 1"));
         }
+        if self.records_per_pass == 0 {
+            return Err(invalid("snapshots.records_per_pass", "must be at least 1"));
+        }
         Ok(engine::SnapshotOptions {
             snapshot_every_commands: self.every_commands,
             snapshot_interval: (self.interval_s > 0)
                 .then(|| std::time::Duration::from_secs(self.interval_s)),
             snapshots_kept: self.kept,
-            ..engine::SnapshotOptions::default()
+            records_per_pass_max: self.records_per_pass,
         })
     }
 }
@@ -226,9 +233,18 @@ pub struct ServerSection {
     /// What the engine thread does when its input is empty: `busy-spin`,
     /// `spin-yield`, `spin-park` or `park`.
     pub idle: IdleName,
+    /// The agents run in the engine thread's idle time: one bounded turn
+    /// after each pass of the engine that found no command. Only
+    /// `snapshot` may be here (the others consume the engine's output
+    /// rings, and the engine waits for those consumers). Default:
+    /// `["snapshot"]`, which puts the shadow's work on the cycles the
+    /// spinning engine leaves, not on the cores order entry and the
+    /// clients need.
+    pub engine_agents: Vec<IoAgentName>,
     /// The threads of the I/O agents (`gateway`: order entry and funding;
-    /// `marketdata`), each running the agents it names in turn. Every
-    /// agent is on exactly one thread. Default: one thread with both.
+    /// `marketdata`; `snapshot` unless on the engine thread), each running
+    /// the agents it names in turn. Every agent is on exactly one thread.
+    /// Default: one thread with the gateway and market data.
     pub io_threads: Vec<IoThreadSection>,
     /// Slots of each ring between the threads (a power of two).
     pub ring_capacity: usize,
@@ -252,14 +268,8 @@ impl Default for ServerSection {
             client_timeout_ms: 15_000,
             engine_core: None,
             idle: IdleName::SpinYield,
-            io_threads: vec![
-                IoThreadSection::default(),
-                IoThreadSection {
-                    agents: vec![IoAgentName::Snapshot],
-                    park_us: 100_000,
-                    ..IoThreadSection::default()
-                },
-            ],
+            engine_agents: vec![IoAgentName::Snapshot],
+            io_threads: vec![IoThreadSection::default()],
             ring_capacity: 65_536,
             stream_cache_bytes_max: 64 << 10,
         }
@@ -337,13 +347,37 @@ impl Default for IoThreadSection {
 }
 
 impl ServerSection {
+    /// Whether `agent` runs in the engine thread's idle time.
+    pub fn on_engine_thread(&self, agent: IoAgentName) -> bool {
+        self.engine_agents.contains(&agent)
+    }
+
     /// The I/O threads to start: each agent that runs (`runs` says which)
-    /// on exactly one thread; a thread left with no agent is not started.
+    /// on exactly one thread, or in the engine's idle time; a thread left
+    /// with no agent is not started.
     pub fn io_thread_plan(
         &self,
         runs: impl Fn(IoAgentName) -> bool,
     ) -> Result<Vec<IoThreadSection>, ConfigError> {
         let mut seen = Vec::new();
+        for agent in &self.engine_agents {
+            if *agent != IoAgentName::Snapshot {
+                return Err(invalid(
+                    "server.engine_agents",
+                    format!(
+                        "{agent} cannot run on the engine thread (it consumes the engine's \
+                         output; only snapshot can)"
+                    ),
+                ));
+            }
+            if seen.contains(agent) {
+                return Err(invalid(
+                    "server.engine_agents",
+                    format!("{agent} is named twice"),
+                ));
+            }
+            seen.push(*agent);
+        }
         let mut plan = Vec::new();
         for (index, thread) in self.io_threads.iter().enumerate() {
             let what = format!("server.io_threads[{index}]");
@@ -357,7 +391,10 @@ impl ServerSection {
             kept.agents.clear();
             for agent in &thread.agents {
                 if seen.contains(agent) {
-                    return Err(invalid(what, format!("{agent} is on two threads")));
+                    return Err(invalid(
+                        what,
+                        format!("{agent} is on two threads (or also in server.engine_agents)"),
+                    ));
                 }
                 seen.push(*agent);
                 if runs(*agent) {
@@ -1001,12 +1038,35 @@ mod tests {
         let mut server = ServerSection::default();
         let all = |_| true;
         let plan = server.io_thread_plan(all).unwrap();
-        assert_eq!(plan.len(), 2);
+        // By default the snapshot agent runs in the engine's idle time.
+        assert_eq!(plan.len(), 1);
         assert_eq!(
             plan[0].agents,
             [IoAgentName::Gateway, IoAgentName::Marketdata]
         );
+        assert!(server.on_engine_thread(IoAgentName::Snapshot));
+        // Only the snapshot agent may: the others consume the engine's
+        // output, and it waits for them.
+        server.engine_agents = vec![IoAgentName::Snapshot, IoAgentName::Marketdata];
+        let error = server.io_thread_plan(all).unwrap_err().to_string();
+        assert!(
+            error.contains("marketdata cannot run on the engine thread"),
+            "{error}"
+        );
+        // On the engine thread and on an I/O thread: refused.
+        server.engine_agents = vec![IoAgentName::Snapshot];
+        server.io_threads.push(IoThreadSection {
+            agents: vec![IoAgentName::Snapshot],
+            ..IoThreadSection::default()
+        });
+        let error = server.io_thread_plan(all).unwrap_err().to_string();
+        assert!(error.contains("snapshot is on two threads"), "{error}");
+        // On a thread of its own instead.
+        server.engine_agents.clear();
+        let plan = server.io_thread_plan(all).unwrap();
+        assert_eq!(plan.len(), 2);
         assert_eq!(plan[1].agents, [IoAgentName::Snapshot]);
+        assert!(!server.on_engine_thread(IoAgentName::Snapshot));
         let no_marketdata = |agent| agent != IoAgentName::Marketdata;
         // Market data disabled: it is left out, and a thread left empty is
         // not started.

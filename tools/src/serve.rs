@@ -11,6 +11,7 @@ use crate::config::{Config, IoAgentName, format_scaled};
 use crate::edges::{self, EdgesShadow, EdgesState};
 use crate::startup::{Replayed, replay_edges};
 use crate::threads::{self, IoAgents, IoThreads};
+use engine::agent::{AgentRunner, RunnerConfig};
 use engine::runner::{EngineHandle, LoopConfig};
 use engine::{Applied, Command, Engine, Recovered, Sequencer, Status};
 use gateway::server::{DirectoryLogin, GatewayControl, Server, ServerConfig, ServerParts};
@@ -592,10 +593,17 @@ fn spawn(
     );
     let durable = sequencer.durable();
     let mut io_agents = IoAgents::default();
+    // The snapshot agent runs in the engine's idle time, or on an I/O
+    // thread (`server.engine_agents`, `server.io_threads`).
+    let mut background: Option<Box<dyn engine::agent::Agent + Send>> = None;
     let snapshot_control = if config.snapshots.enabled {
         match snapshot_agent(config, &sequencer, directory_logins, resumed) {
             Ok((agent, control)) => {
-                io_agents.add(IoAgentName::Snapshot, Box::new(agent));
+                if section.on_engine_thread(IoAgentName::Snapshot) {
+                    background = Some(Box::new(agent));
+                } else {
+                    io_agents.add(IoAgentName::Snapshot, Box::new(agent));
+                }
                 Some(control)
             }
             Err(error) => {
@@ -606,7 +614,7 @@ fn spawn(
     } else {
         None
     };
-    let engine = engine::runner::spawn_with_doorbells(
+    let engine = engine::runner::spawn_with_background(
         sequencer,
         rings.input_consumer,
         rings.outputs,
@@ -616,6 +624,7 @@ fn spawn(
             idle: threads::engine_idle(section.idle),
             batch_max: 256,
         },
+        background,
     )?;
     let parts = ServerParts {
         logins,
@@ -667,7 +676,9 @@ impl Running {
     /// Whether the engine or an I/O thread has ended on its own (a journal
     /// failure or an I/O error).
     pub fn failed(&self) -> bool {
-        self.engine.is_finished() || self.io.any_finished()
+        self.engine.is_finished()
+            || self.engine.background_failure().is_some()
+            || self.io.any_finished()
     }
 
     /// Stops cleanly: no more input, the engine drains its ring, the
@@ -677,14 +688,28 @@ impl Running {
         self.edges.gateway.stop_input();
         // Let commands already read reach the engine's ring.
         std::thread::sleep(Duration::from_millis(20));
-        let sequencer = self.engine.stop();
+        let control = self.engine.control();
+        let (sequencer, background) = self.engine.stop_with_background();
         let closed = sequencer.close();
         // Both edges release only what the journal made durable (a failed
         // close leaves the rest unpublished), and both are finished even if
         // the other fails; the snapshot agent catches up with the closed
-        // journal and stops.
+        // journal and stops: on its I/O thread, or here if it ran in the
+        // engine's idle time (while the I/O threads finish on theirs).
         self.edges.engine_done();
+        let background = match (control.background_failure(), background) {
+            (Some(failure), _) => Err(failure),
+            (None, Some(agent)) => AgentRunner::new(agent, RunnerConfig::default())
+                .run()
+                .1
+                .map_err(|error| error.to_string()),
+            (None, None) => Ok(()),
+        }
+        .map_err(std::io::Error::other);
         let io = self.io.join();
+        if let Err(error) = &background {
+            tracing::error!(%error, "the snapshot agent on the engine thread failed");
+        }
         tracing::info!(stats = ?self.edges.gateway.stats(), "gateway stopped");
         if let Some(control) = &self.edges.md {
             tracing::info!(stats = ?control.stats(), "market data stopped");
@@ -698,6 +723,7 @@ impl Running {
         }
         closed?;
         io?;
+        background?;
         Ok(())
     }
 }

@@ -1,0 +1,295 @@
+//! An agent in the engine thread's idle time
+//! ([`engine::runner::EngineAgent::with_background`]): it gets a turn only
+//! after a pass that found no command, its failure is kept while the
+//! engine goes on, and it comes back unclosed from a stop; the snapshot
+//! agent run there follows the live engine and snapshots it.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use engine::agent::{Agent, AgentError, AgentRunner, IdleStrategy, RunnerConfig};
+use engine::runner::{EngineAgent, LoopConfig, Output, Request};
+use engine::{Command, Engine, Sequencer, SnapshotAgent, SnapshotOptions};
+use journal::{Durability, SnapshotStore};
+use tests::{CommandGenerator, ReferenceModel};
+
+fn scratch(name: &str) -> PathBuf {
+    tests::scratch_dir("engine-background", name)
+}
+
+/// What a probe saw, shared with the test.
+#[derive(Default)]
+struct Seen {
+    turns: AtomicUsize,
+    /// A turn found a command waiting in the engine's input ring.
+    turn_with_input: AtomicBool,
+    closed: AtomicBool,
+}
+
+/// A background agent that counts its turns, looks at the engine's input
+/// ring on each, and ends as told after `end_after` turns.
+struct Probe {
+    seen: Arc<Seen>,
+    waiting: Arc<AtomicUsize>,
+    end_after: Option<(usize, fn() -> AgentError)>,
+}
+
+impl Agent for Probe {
+    fn role(&self) -> &str {
+        "probe"
+    }
+
+    fn do_work(&mut self) -> Result<usize, AgentError> {
+        let turns = self.seen.turns.fetch_add(1, Ordering::AcqRel) + 1;
+        if self.waiting.load(Ordering::Acquire) > 0 {
+            self.seen.turn_with_input.store(true, Ordering::Release);
+        }
+        match self.end_after {
+            Some((after, ended)) if turns >= after => Err(ended()),
+            _ => Ok(1),
+        }
+    }
+
+    fn on_close(&mut self) {
+        self.seen.closed.store(true, Ordering::Release);
+    }
+}
+
+/// A sequencer on a fresh journal, with its command generator.
+fn open(name: &str) -> (Sequencer, CommandGenerator) {
+    let generator = CommandGenerator::new(7);
+    let dir = scratch(name);
+    let options = tests::small_journal_options(Durability::Memory);
+    let (sequencer, _) = Sequencer::open(&dir, generator.config(), options).unwrap();
+    (sequencer, generator)
+}
+
+#[test]
+fn the_background_agent_gets_a_turn_only_when_no_command_waits() {
+    let (sequencer, mut generator) = open("turns");
+    let model = ReferenceModel::new(&generator.config());
+    let (mut input, input_consumer) = engine::ring::<Request>(64);
+    let (output, mut output_consumer) = engine::ring::<Output>(4096);
+    let (agent, _control) = EngineAgent::new(sequencer, input_consumer, vec![output], vec![], 8);
+    let seen = Arc::new(Seen::default());
+    let waiting = Arc::new(AtomicUsize::new(0));
+    let probe = Probe {
+        seen: Arc::clone(&seen),
+        waiting: Arc::clone(&waiting),
+        end_after: None,
+    };
+    let mut agent = agent.with_background(Box::new(probe));
+    agent.on_start().unwrap();
+    // Idle: each pass is one turn of the background agent.
+    assert_eq!(agent.do_work().unwrap(), 1);
+    assert_eq!(agent.do_work().unwrap(), 1);
+    assert_eq!(seen.turns.load(Ordering::Acquire), 2);
+    // 20 commands waiting, taken 8 per pass: no turn until all are taken.
+    for _ in 0..20 {
+        let command: Command = generator.next_command(&model);
+        input
+            .try_push(Request {
+                command,
+                origin: engine::runner::Origin::NONE,
+            })
+            .unwrap();
+    }
+    waiting.store(20, Ordering::Release);
+    for taken in [8, 8, 4] {
+        assert_eq!(agent.do_work().unwrap(), taken);
+        waiting.fetch_sub(taken, Ordering::AcqRel);
+    }
+    assert_eq!(seen.turns.load(Ordering::Acquire), 2);
+    assert_eq!(agent.do_work().unwrap(), 1);
+    assert_eq!(seen.turns.load(Ordering::Acquire), 3);
+    assert!(!seen.turn_with_input.load(Ordering::Acquire));
+    let mut published = 0;
+    while output_consumer.try_pop().is_some() {
+        published += 1;
+    }
+    assert!(published >= 20, "every command published ({published})");
+    assert!(!seen.closed.load(Ordering::Acquire));
+}
+
+fn failed() -> AgentError {
+    AgentError::Failed(std::io::Error::other("the probe gave up"))
+}
+
+#[test]
+fn a_failed_background_agent_is_closed_and_kept_while_the_engine_goes_on() {
+    let (sequencer, _) = open("failed");
+    let (_input, input_consumer) = engine::ring::<Request>(64);
+    let seen = Arc::new(Seen::default());
+    let probe = Probe {
+        seen: Arc::clone(&seen),
+        waiting: Arc::new(AtomicUsize::new(0)),
+        end_after: Some((3, failed)),
+    };
+    let handle = engine::runner::spawn_with_background(
+        sequencer,
+        input_consumer,
+        Vec::new(),
+        Vec::new(),
+        LoopConfig::default(),
+        Some(Box::new(probe)),
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while handle.background_failure().is_none() {
+        assert!(Instant::now() < deadline, "the failure was not kept");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(
+        handle.background_failure().as_deref(),
+        Some("the probe gave up")
+    );
+    assert!(seen.closed.load(Ordering::Acquire));
+    assert!(!handle.is_finished(), "the engine goes on");
+    let (sequencer, background) = handle.stop_with_background();
+    assert!(background.is_none());
+    assert_eq!(seen.turns.load(Ordering::Acquire), 3);
+    sequencer.close().unwrap();
+}
+
+#[test]
+fn a_stop_gives_the_background_agent_back_unclosed() {
+    let (sequencer, _) = open("stop");
+    let (_input, input_consumer) = engine::ring::<Request>(64);
+    let seen = Arc::new(Seen::default());
+    let probe = Probe {
+        seen: Arc::clone(&seen),
+        waiting: Arc::new(AtomicUsize::new(0)),
+        end_after: None,
+    };
+    let handle = engine::runner::spawn_with_background(
+        sequencer,
+        input_consumer,
+        Vec::new(),
+        Vec::new(),
+        LoopConfig::default(),
+        Some(Box::new(probe)),
+    )
+    .unwrap();
+    while seen.turns.load(Ordering::Acquire) < 10 {
+        std::thread::yield_now();
+    }
+    let (sequencer, background) = handle.stop_with_background();
+    assert!(background.is_some());
+    assert!(!seen.closed.load(Ordering::Acquire));
+    assert!(handle_closes(background.unwrap(), &seen));
+    sequencer.close().unwrap();
+}
+
+fn handle_closes(mut background: Box<dyn Agent + Send>, seen: &Seen) -> bool {
+    background.on_close();
+    seen.closed.load(Ordering::Acquire)
+}
+
+/// Drains an output ring on a thread of its own (the engine waits for a
+/// full ring's consumer), until told to stop.
+fn drain(
+    mut consumer: engine::Consumer<Output>,
+    stop: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        while !stop.load(Ordering::Acquire) {
+            if consumer.try_pop().is_none() {
+                std::thread::yield_now();
+            }
+        }
+    })
+}
+
+#[test]
+fn the_snapshot_agent_in_the_engine_threads_idle_time_snapshots_the_live_state() {
+    let dir = scratch("snapshots");
+    let mut generator = CommandGenerator::new(11);
+    let config = generator.config();
+    let options = tests::small_journal_options(Durability::Memory);
+    let (sequencer, _) = Sequencer::open(&dir, config, options).unwrap();
+    let snapshot_options = SnapshotOptions {
+        snapshot_every_commands: 100,
+        snapshot_interval: None,
+        snapshots_kept: 2,
+        records_per_pass_max: 4,
+    };
+    let (agent, control, _) =
+        SnapshotAgent::open(&dir, config, sequencer.journal(), snapshot_options).unwrap();
+    let (mut input, input_consumer) = engine::ring::<Request>(1024);
+    let (output, output_consumer) = engine::ring::<Output>(1 << 14);
+    let stop_draining = Arc::new(AtomicBool::new(false));
+    let drainer = drain(output_consumer, Arc::clone(&stop_draining));
+    let handle = engine::runner::spawn_with_background(
+        sequencer,
+        input_consumer,
+        vec![output],
+        Vec::new(),
+        LoopConfig {
+            idle: IdleStrategy::BusySpin,
+            ..LoopConfig::default()
+        },
+        Some(Box::new(agent)),
+    )
+    .unwrap();
+    // The model only guides the generator (its timestamps are not the
+    // engine's; a command it misjudges is rejected by the engine, which is
+    // still a command journaled and followed).
+    let mut model = ReferenceModel::new(&config);
+    let commands = 1_000u64;
+    for sequence in 1..=commands {
+        let command: Command = generator.next_command(&model);
+        model.apply(
+            engine::CommandHeader {
+                sequence,
+                timestamp_ns: 0,
+            },
+            &command,
+        );
+        let mut request = Request {
+            command,
+            origin: engine::runner::Origin::NONE,
+        };
+        loop {
+            match input.try_push(request) {
+                Ok(()) => break,
+                Err(back) => request = back,
+            }
+            std::thread::yield_now();
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while control.applied_sequence() < commands {
+        assert!(Instant::now() < deadline, "the agent fell behind");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let (sequencer, background) = handle.stop_with_background();
+    stop_draining.store(true, Ordering::Release);
+    drainer.join().unwrap();
+    let live_hash = sequencer.engine().state_hash();
+    let last = sequencer.engine().last_sequence();
+    assert_eq!(last, commands);
+    sequencer.close().unwrap();
+    // Finish it where it stands, as `serve` does after the engine stops.
+    control.stop();
+    let background = background.expect("the agent is still running");
+    let (_, ended) = AgentRunner::new(background, RunnerConfig::default()).run();
+    ended.unwrap();
+    assert!(control.last_error().is_none());
+    assert!(control.snapshots_written() >= 2);
+    assert_eq!(control.applied_sequence(), last);
+    let snapshots = SnapshotStore::new(&dir);
+    let newest = snapshots
+        .list()
+        .unwrap()
+        .into_iter()
+        .flatten()
+        .last()
+        .unwrap();
+    assert_eq!(newest.sequence, 1_000);
+    let (info, body) = snapshots.load_at(newest.sequence).unwrap().unwrap();
+    let restored = Engine::restore(config, &body).unwrap();
+    assert_eq!(restored.state_hash(), live_hash);
+    assert_eq!(info.state_hash, live_hash);
+}
