@@ -26,7 +26,10 @@
 //!   announcement and wakes the runner, or its work is seen by that look.
 //! - A [`CompositeAgent`] runs several agents on one thread, each pass
 //!   giving every agent one bounded `do_work`: which agents share a thread
-//!   and which core it is pinned to is configuration, not code.
+//!   and which core it is pinned to is configuration, not code. The engine
+//!   agent composes differently: it gives one turn to a background agent
+//!   only after a pass that found no command
+//!   ([`EngineAgent::with_background`](crate::runner::EngineAgent::with_background)).
 //! - A runner sleeps by parking its thread, or, when given a [`Sleeper`],
 //!   in that (an `epoll` over the agents' own readiness, for I/O agents:
 //!   see [`Agent::wake_fd`]). Either way the sleep is bounded by the

@@ -208,7 +208,7 @@ fn restart_from_the_agents_snapshot_against_replay_from_one() {
         .unwrap();
     println!(
         "shadow agent: {total} records applied and a snapshot at {written} ({} MB) in {} \
-         ({passes} passes; the longest, the one that serialised and hashed, {})",
+         ({passes} passes, the longest {}; the writer thread hashes and serialises)",
         info.body_bytes >> 20,
         seconds(caught_up),
         seconds(pass_max)

@@ -5,17 +5,20 @@
 //!  ┌──────────────────────────┐                  ┌──────────────────────────────────────┐
 //!  │ AgentRunner              │  input ring      │ AgentRunner + EpollSleeper           │
 //!  │   EngineAgent            │◀──────────────── │   CompositeAgent[gateway, marketdata]│
-//!  │   (alone: it waits for   │ ────────────────▶│   (each pass one bounded turn each)  │
-//!  │    its consumers)        │  output rings,   └──────────────────────────────────────┘
-//!  └──────────────────────────┘  doorbells
+//!  │   + in its idle passes:  │ ────────────────▶│   (each pass one bounded turn each)  │
+//!  │   SnapshotAgent          │  output rings,   └──────────────────────────────────────┘
+//!  │   (server.engine_agents) │  doorbells
+//!  └──────────────────────────┘
 //! ```
 //!
-//! The engine agent always has a thread of its own: when an output ring is
-//! full it waits for that ring's consumer, which must therefore run
-//! elsewhere. The I/O agents are composed as `server.io_threads` says
-//! (default: one thread with both, sleeping in `epoll` when idle); a
-//! thread whose agents all have descriptors sleeps on their readiness,
-//! and the engine's doorbells wake it when it publishes.
+//! The engine agent never shares its thread with a consumer of its rings:
+//! when an output ring is full it waits for that ring's consumer, which must
+//! therefore run elsewhere. It lends its idle passes to the snapshot agent
+//! (`server.engine_agents`, the default), which reads only the journal. The
+//! I/O agents are composed as `server.io_threads` says (default: one thread
+//! with the gateway and market data, sleeping in `epoll` when idle); a
+//! thread whose agents all have descriptors sleeps on their readiness, and
+//! the engine's doorbells wake it when it publishes.
 
 use std::time::Duration;
 
@@ -69,11 +72,13 @@ pub fn io_core(engine_core: Option<usize>, cores: &[core_affinity::CoreId]) -> O
 
 /// Keeps the calling thread, and every thread it spawns meanwhile, off the
 /// engine's core (when another core is left), until dropped: the engine's
-/// core is the engine's alone. A helper sharing it (the journal's segment
-/// preparer, the snapshot agent) takes the core for a whole time slice
-/// whenever the engine yields, and the engine's next command waits for it:
-/// measured on 2 cores, the snapshot agent kept off the engine's core gave
-/// the pipelined e2e about 20% more.
+/// core is the engine thread's alone. A helper thread sharing it (the
+/// journal's segment preparer, a snapshot agent on a thread of its own)
+/// takes the core for a whole time slice whenever the engine yields, and
+/// the engine's next command waits for it: measured on 2 cores, the
+/// snapshot thread kept off the engine's core gave the pipelined e2e about
+/// 20% more. (Work in the engine thread's own idle passes is another
+/// matter: the engine decides when it runs.)
 #[derive(Debug)]
 pub struct OffEngineCore {
     restore: Option<CpuMask>,
