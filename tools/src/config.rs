@@ -390,11 +390,18 @@ impl ServerSection {
             let mut kept = thread.clone();
             kept.agents.clear();
             for agent in &thread.agents {
-                if seen.contains(agent) {
+                if self.engine_agents.contains(agent) {
                     return Err(invalid(
                         what,
-                        format!("{agent} is on two threads (or also in server.engine_agents)"),
+                        format!(
+                            "{agent} is also in server.engine_agents (the engine thread's idle \
+                             time, its default): name it in one of them (engine_agents = [] \
+                             to give it this thread)"
+                        ),
                     ));
+                }
+                if seen.contains(agent) {
+                    return Err(invalid(what, format!("{agent} is on two threads")));
                 }
                 seen.push(*agent);
                 if runs(*agent) {
@@ -1060,7 +1067,10 @@ mod tests {
             ..IoThreadSection::default()
         });
         let error = server.io_thread_plan(all).unwrap_err().to_string();
-        assert!(error.contains("snapshot is on two threads"), "{error}");
+        assert!(
+            error.contains("snapshot is also in server.engine_agents"),
+            "{error}"
+        );
         // On a thread of its own instead.
         server.engine_agents.clear();
         let plan = server.io_thread_plan(all).unwrap();
