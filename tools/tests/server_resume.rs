@@ -225,6 +225,63 @@ fn a_restart_resumes_the_streams_and_the_feed_from_a_snapshot() {
     let _ = std::fs::remove_dir_all(&copy);
 }
 
+/// The names of this process's threads.
+fn thread_names() -> Vec<String> {
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .flatten()
+        .filter_map(|task| std::fs::read_to_string(task.path().join("comm")).ok())
+        .map(|name| name.trim_end().to_owned())
+        .collect()
+}
+
+/// The snapshot agent on an I/O thread of its own (`engine_agents = []`)
+/// instead of the engine's idle time: its snapshots, too, equal a replay,
+/// and a restart resumes from them.
+#[test]
+fn a_snapshot_agent_on_its_own_thread_snapshots_and_a_restart_resumes() {
+    let dir = scratch("resume-own-thread");
+    let mut config = resume_config(&dir);
+    config.server.engine_agents.clear();
+    config
+        .server
+        .io_threads
+        .push(tools::config::IoThreadSection {
+            agents: vec![tools::config::IoAgentName::Snapshot],
+            park_us: 100_000,
+            ..tools::config::IoThreadSection::default()
+        });
+    let running = start(&config);
+    // A new thread names itself once it runs.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !thread_names().iter().any(|name| name == "snapshot") {
+        assert!(
+            Instant::now() < deadline,
+            "a thread of its own: {:?}",
+            thread_names()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    trade(&running, 1, 300);
+    assert!(wait_for_edges_snapshot(&config, 0) > 0);
+    let live = streams(&running);
+    running.stop().unwrap();
+    for sequence in edges_snapshots(&config) {
+        check_edges_against_a_replay(&config, sequence);
+    }
+    let running = start(&config);
+    assert!(
+        running
+            .description
+            .contains("recovered from snapshot at sequence"),
+        "{}",
+        running.description
+    );
+    assert!(streams(&running) == live, "the streams resume");
+    running.stop().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn a_store_that_lost_its_files_sends_the_restart_back_to_sequence_1() {
     let dir = scratch("resume-lost");
