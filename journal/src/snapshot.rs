@@ -146,7 +146,9 @@ impl SnapshotStore {
 
     /// Every snapshot file of the directory in sequence order, each with its
     /// header checked (the body is checked by [`SnapshotStore::load`]).
-    /// Leftover temporary files are ignored.
+    /// Leftover temporary files are ignored, and so is a file removed
+    /// between the listing and the read of its header (retention retiring
+    /// an old snapshot meanwhile: the directory has it no more).
     pub fn list(&self) -> Result<Vec<Result<SnapshotInfo, JournalError>>, JournalError> {
         let mut paths = Vec::new();
         for entry in fs::read_dir(&self.dir).at(&self.dir)? {
@@ -166,6 +168,10 @@ impl SnapshotStore {
         Ok(paths
             .into_iter()
             .map(|path| read_header(&path, self.kind))
+            .filter(|read| {
+                !matches!(read, Err(JournalError::Io { source, .. })
+                    if source.kind() == std::io::ErrorKind::NotFound)
+            })
             .collect())
     }
 
