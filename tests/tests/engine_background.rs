@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use engine::agent::{Agent, AgentError, AgentRunner, IdleStrategy, RunnerConfig};
-use engine::runner::{EngineAgent, LoopConfig, Output, Request};
+use engine::runner::{EngineAgent, EngineHandle, LoopConfig, Output, Request};
 use engine::{Command, Engine, Sequencer, SnapshotAgent, SnapshotOptions};
 use journal::{Durability, SnapshotStore};
 use tests::{CommandGenerator, ReferenceModel};
@@ -117,15 +117,19 @@ fn failed() -> AgentError {
     AgentError::Failed(std::io::Error::other("the probe gave up"))
 }
 
-#[test]
-fn a_failed_background_agent_is_closed_and_kept_while_the_engine_goes_on() {
-    let (sequencer, _) = open("failed");
-    let (_input, input_consumer) = engine::ring::<Request>(64);
+/// An engine thread on a fresh journal, with a probe in its idle time and
+/// no output ring; the producer of its (empty) input ring.
+fn spawn_with_probe(
+    name: &str,
+    end_after: Option<(usize, fn() -> AgentError)>,
+) -> (EngineHandle, Arc<Seen>, engine::Producer<Request>) {
+    let (sequencer, _) = open(name);
+    let (input, input_consumer) = engine::ring::<Request>(64);
     let seen = Arc::new(Seen::default());
     let probe = Probe {
         seen: Arc::clone(&seen),
         waiting: Arc::new(AtomicUsize::new(0)),
-        end_after: Some((3, failed)),
+        end_after,
     };
     let handle = engine::runner::spawn_with_background(
         sequencer,
@@ -136,6 +140,12 @@ fn a_failed_background_agent_is_closed_and_kept_while_the_engine_goes_on() {
         Some(Box::new(probe)),
     )
     .unwrap();
+    (handle, seen, input)
+}
+
+#[test]
+fn a_failed_background_agent_is_closed_and_kept_while_the_engine_goes_on() {
+    let (handle, seen, _input) = spawn_with_probe("failed", Some((3, failed)));
     let deadline = Instant::now() + Duration::from_secs(10);
     while handle.background_failure().is_none() {
         assert!(Instant::now() < deadline, "the failure was not kept");
@@ -155,23 +165,7 @@ fn a_failed_background_agent_is_closed_and_kept_while_the_engine_goes_on() {
 
 #[test]
 fn a_stop_gives_the_background_agent_back_unclosed() {
-    let (sequencer, _) = open("stop");
-    let (_input, input_consumer) = engine::ring::<Request>(64);
-    let seen = Arc::new(Seen::default());
-    let probe = Probe {
-        seen: Arc::clone(&seen),
-        waiting: Arc::new(AtomicUsize::new(0)),
-        end_after: None,
-    };
-    let handle = engine::runner::spawn_with_background(
-        sequencer,
-        input_consumer,
-        Vec::new(),
-        Vec::new(),
-        LoopConfig::default(),
-        Some(Box::new(probe)),
-    )
-    .unwrap();
+    let (handle, seen, _input) = spawn_with_probe("stop", None);
     while seen.turns.load(Ordering::Acquire) < 10 {
         std::thread::yield_now();
     }
