@@ -294,7 +294,8 @@ impl EngineControl {
     }
 }
 
-/// A running engine thread: an [`EngineAgent`] alone on its runner.
+/// A running engine thread: an [`EngineAgent`] (and its background agent, if
+/// any) on its runner.
 #[derive(Debug)]
 pub struct EngineHandle {
     control: EngineControl,
