@@ -416,23 +416,12 @@ pub fn spawn(
     outputs: Vec<Producer<Output>>,
     config: LoopConfig,
 ) -> std::io::Result<EngineHandle> {
-    spawn_with_doorbells(sequencer, input, outputs, Vec::new(), config)
+    spawn_with_background(sequencer, input, outputs, Vec::new(), config, None)
 }
 
 /// As [`spawn`], ringing each doorbell after every batch that published to
-/// the rings (consumers that sleep rather than spin).
-pub fn spawn_with_doorbells(
-    sequencer: Sequencer,
-    input: Consumer<Request>,
-    outputs: Vec<Producer<Output>>,
-    doorbells: Vec<Arc<Doorbell>>,
-    config: LoopConfig,
-) -> std::io::Result<EngineHandle> {
-    spawn_with_background(sequencer, input, outputs, doorbells, config, None)
-}
-
-/// As [`spawn_with_doorbells`], with an agent run in the engine's idle
-/// time (see [`EngineAgent::with_background`]).
+/// the rings (consumers that sleep rather than spin), and with an agent, if
+/// any, run in the engine's idle time (see [`EngineAgent::with_background`]).
 pub fn spawn_with_background(
     sequencer: Sequencer,
     input: Consumer<Request>,

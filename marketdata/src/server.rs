@@ -204,7 +204,7 @@ impl MdServer {
     }
 
     /// The bell the engine rings when it publishes to the ring (give it to
-    /// `engine::runner::spawn_with_doorbells`).
+    /// `engine::runner::spawn_with_background`).
     pub fn doorbell(&self) -> Arc<Doorbell> {
         let waker = Arc::clone(&self.waker);
         Arc::new(Doorbell::new(move || {
