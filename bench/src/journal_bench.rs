@@ -51,8 +51,8 @@ use crate::harness::{LatencyPercentiles, minor_page_faults};
 use crate::machine::Machine;
 use hdrhistogram::Histogram;
 use journal::{
-    Durability, Journal, JournalError, JournalOptions, RECORD_ALIGNMENT, RECORD_HEADER_BYTES,
-    SEGMENT_HEADER_BYTES,
+    Durability, Journal, JournalError, JournalOptions, Preparation, RECORD_ALIGNMENT,
+    RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES,
 };
 use serde_json::{Map, Value, json};
 use std::fmt;
@@ -438,6 +438,7 @@ fn open_journal(
         record_bytes_max: body_bytes,
         durability,
         prefault: true,
+        preparation: Preparation::Thread,
     };
     let (journal, report) = Journal::open(dir, options)?;
     if report.last_sequence != 0 {

@@ -501,7 +501,9 @@ impl EngineAgent {
     }
 
     /// Gives the engine's idle time to `background`: one turn of it after
-    /// each pass that found no command, so a command waits at most one
+    /// each pass that found no command (and after the step of the
+    /// journal's next segment that such a pass makes, under
+    /// [`journal::Preparation::Steps`]), so a command waits at most one
     /// such turn. The background agent must keep its turns short (a few
     /// microseconds: the snapshot agent applies a bounded number of records
     /// and hands anything proportional to its state to threads of its
@@ -634,7 +636,10 @@ impl Agent for EngineAgent {
                 if self.shared.stop.load(Ordering::Acquire) {
                     return Err(AgentError::Finished);
                 }
-                Ok(self.background_turn())
+                // The journal's next segment first: it has a deadline (the
+                // roll-over), the background agent none.
+                let prepared = usize::from(self.sequencer.prepare_step());
+                Ok(prepared + self.background_turn())
             }
             Ok(taken) => {
                 self.ring_doorbells();

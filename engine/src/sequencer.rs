@@ -297,6 +297,13 @@ impl Sequencer {
         &self.journal
     }
 
+    /// One step of the journal's stepped segment preparation (see
+    /// [`Journal::prepare_step`]), for the appending thread's idle time;
+    /// whether there was work.
+    pub fn prepare_step(&mut self) -> bool {
+        self.journal.prepare_step()
+    }
+
     /// Where the edges read the durable sequence from.
     pub fn durable(&self) -> DurablePosition {
         self.journal.durable()

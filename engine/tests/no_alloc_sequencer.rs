@@ -136,6 +136,7 @@ fn journaling_and_applying_allocates_nothing_once_warmed_up() {
         record_bytes_max: codec::COMMAND_BYTES_MAX,
         durability: Durability::Memory,
         prefault: true,
+        ..JournalOptions::default()
     };
     let config = Exchange::new().engine.config().to_owned();
     let (mut sequencer, _) = Sequencer::open(&dir, config, options).unwrap();

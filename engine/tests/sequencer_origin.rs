@@ -13,6 +13,7 @@ fn options() -> JournalOptions {
         record_bytes_max: codec::RECORD_BYTES_MAX,
         durability: Durability::Memory,
         prefault: false,
+        ..JournalOptions::default()
     }
 }
 

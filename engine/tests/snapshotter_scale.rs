@@ -146,6 +146,7 @@ fn restart_from_the_agents_snapshot_against_replay_from_one() {
         record_bytes_max: codec::RECORD_BYTES_MAX,
         durability: Durability::Memory,
         prefault: true,
+        ..JournalOptions::default()
     };
     let (mut sequencer, _) = Sequencer::open(&dir, config(), options).unwrap();
     let started = Instant::now();

@@ -53,7 +53,8 @@ mod store;
 pub use checkpoint::Checkpoint;
 pub use error::JournalError;
 pub use journal::{
-    Durability, DurablePosition, Journal, JournalOptions, TruncateReport, writer_holds_lock,
+    Durability, DurablePosition, Journal, JournalOptions, Preparation, TruncateReport,
+    writer_holds_lock,
 };
 pub use layout::{RECORD_ALIGNMENT, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES};
 pub use reader::{JournalReader, Record};

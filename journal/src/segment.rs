@@ -318,7 +318,7 @@ impl Segment {
 }
 
 /// Bytes of each `write` of zeros that preallocates a segment: one page
-/// (see [`PreparedSegment::create`]).
+/// (see [`SegmentBuilder`]).
 const ZERO_WRITE_BYTES: usize = 4096;
 
 /// The page size [`Segment::release_written_pages`] rounds to. Where pages
@@ -326,6 +326,131 @@ const ZERO_WRITE_BYTES: usize = 4096;
 /// the append position may be zapped too: the appender then takes one
 /// fault on it, nothing worse.
 const RELEASE_PAGE_BYTES: usize = 4096;
+
+/// A [`PreparedSegment`] being made, a page per [`SegmentBuilder::step`]:
+/// so its owner can spread the work over its own idle time (the engine
+/// thread's, on a machine whose other cores are busy) rather than hand it
+/// to a thread that competes for them.
+///
+/// It writes `segment-<index>.next` full of zeros, one page per `write`,
+/// then (with `prefault`) maps it and touches every page for writing.
+/// Writing the zeros (rather than `set_len`, which leaves a hole) fills the
+/// page cache and has the kernel allocate the blocks in the background, off
+/// the appending thread; touching the pages means appends take no
+/// first-write faults.
+///
+/// One page per `write`, not bigger chunks: the page cache may keep the
+/// file in folios as large as each write (ext4 did: 1 MiB folios for 1 MiB
+/// writes), and an msync of a small range writes back and write-protects
+/// every page of the folios it touches, so under the `fsync` policy the
+/// appender took a write fault on nearly every page it wrote. Written a
+/// page at a time, the folios are single pages and a sync write-protects
+/// only the pages of the range it syncs.
+///
+/// The zeros are not synced here. Syncing the whole segment at every
+/// roll-over saturated the device for about 130 ms and made group commit's
+/// p99: 55-87 ms with it, 6-10 ms without (`exchange bench journal`, three
+/// alternating runs each; p50 0.3 ms with it, 0.4-0.7 ms without). Nothing
+/// depends on the zeros being on disk: the flusher's msync of a range is an
+/// fdatasync of it, which also commits what is needed to read it back
+/// (size, allocation), and a range never synced reads back as zeros (ext4
+/// in its default `data=ordered` mode never exposes stale blocks) or a torn
+/// tail.
+#[derive(Debug)]
+pub(crate) struct SegmentBuilder {
+    path: PathBuf,
+    index: u64,
+    segment_bytes: usize,
+    prefault: bool,
+    /// Open while zeros are being written; `None` once they all are.
+    file: Option<File>,
+    zeros_written: usize,
+    /// Mapped once the zeros are written.
+    segment: Option<Segment>,
+    pages_touched: usize,
+}
+
+impl SegmentBuilder {
+    /// Creates the (empty) file; the steps fill it.
+    pub(crate) fn start(
+        dir: &Path,
+        index: u64,
+        segment_bytes: usize,
+        prefault: bool,
+    ) -> io::Result<SegmentBuilder> {
+        assert!(
+            segment_bytes.is_multiple_of(RECORD_ALIGNMENT) && segment_bytes > SEGMENT_HEADER_BYTES
+        );
+        let path = dir.join(pending_file_name(index));
+        let file = File::create(&path)?;
+        Ok(SegmentBuilder {
+            path,
+            index,
+            segment_bytes,
+            prefault,
+            file: Some(file),
+            zeros_written: 0,
+            segment: None,
+            pages_touched: 0,
+        })
+    }
+
+    /// Whether every step is done ([`SegmentBuilder::finish`] then only
+    /// hands the segment over).
+    pub(crate) fn is_done(&self) -> bool {
+        self.segment.as_ref().is_some_and(|segment| {
+            !self.prefault || self.pages_touched * PREFAULT_PAGE_BYTES >= segment.capacity()
+        })
+    }
+
+    /// One page of work: a page of zeros written, the file mapped, or one
+    /// page touched. Nothing once done.
+    pub(crate) fn step(&mut self) -> io::Result<()> {
+        if let Some(file) = self.file.as_mut() {
+            let chunk = (self.segment_bytes - self.zeros_written).min(ZERO_WRITE_BYTES);
+            file.write_all(&ZERO_PAGE[..chunk])?;
+            self.zeros_written += chunk;
+            if self.zeros_written == self.segment_bytes {
+                self.file = None;
+            }
+            return Ok(());
+        }
+        let Some(segment) = self.segment.as_ref() else {
+            self.segment = Some(Segment::open(&self.path, self.index, 0, true)?);
+            return Ok(());
+        };
+        let offset = self.pages_touched * PREFAULT_PAGE_BYTES;
+        if self.prefault && offset < segment.capacity() {
+            // SAFETY: the segment is not shared yet.
+            unsafe { segment.write(offset, &[0]) };
+            self.pages_touched += 1;
+        }
+        Ok(())
+    }
+
+    /// Does the steps left and hands the segment over.
+    pub(crate) fn finish(mut self) -> io::Result<PreparedSegment> {
+        while !self.is_done() {
+            self.step()?;
+        }
+        let segment = self.segment.take().expect("a done builder has mapped it");
+        Ok(PreparedSegment { segment })
+    }
+
+    /// Removes the file (a builder abandoned at close: the next open would
+    /// remove it anyway).
+    pub(crate) fn discard(self) -> io::Result<()> {
+        let path = self.path.clone();
+        drop(self);
+        fs::remove_file(path)
+    }
+}
+
+/// A page of zeros for [`SegmentBuilder::step`].
+static ZERO_PAGE: [u8; ZERO_WRITE_BYTES] = [0; ZERO_WRITE_BYTES];
+
+/// The stride of the prefault's touches.
+const PREFAULT_PAGE_BYTES: usize = 4096;
 
 /// A segment file made ahead of need (zero-filled, allocated, mapped and
 /// optionally pre-faulted) so that rolling over costs a header write and a
@@ -336,59 +461,15 @@ pub(crate) struct PreparedSegment {
 }
 
 impl PreparedSegment {
-    /// Creates `segment-<index>.next` of `segment_bytes` zeros. Writing the
-    /// zeros (rather than `set_len`, which leaves a hole) fills the page
-    /// cache and has the kernel allocate the blocks in the background, off
-    /// the appending thread; `prefault` also touches every page of the
-    /// mapping for writing, so appends take no first-write faults.
+    /// Creates `segment-<index>.next` of `segment_bytes` zeros, all at once
+    /// (see [`SegmentBuilder`], which does the same a page at a time).
     pub(crate) fn create(
         dir: &Path,
         index: u64,
         segment_bytes: usize,
         prefault: bool,
     ) -> io::Result<Self> {
-        assert!(
-            segment_bytes.is_multiple_of(RECORD_ALIGNMENT) && segment_bytes > SEGMENT_HEADER_BYTES
-        );
-        let path = dir.join(pending_file_name(index));
-        let mut file = File::create(&path)?;
-        // One page of zeros per `write`, not bigger chunks: the page cache
-        // may keep the file in folios as large as each write (ext4 did: 1
-        // MiB folios for 1 MiB writes), and an msync of a small range
-        // writes back and write-protects every page of the folios it
-        // touches, so under the `fsync` policy the appender took a write
-        // fault on nearly every page it wrote. Written a page at a time,
-        // the folios are single pages and a sync write-protects only the
-        // pages of the range it syncs.
-        //
-        // The zeros are not synced here. Syncing the whole segment at every
-        // roll-over saturated the device for about 130 ms and made group
-        // commit's p99: 55-87 ms with it, 6-10 ms without (`exchange bench
-        // journal`, three alternating runs each; p50 0.3 ms with it, 0.4-0.7
-        // ms without). Nothing depends on the zeros being on disk: the
-        // flusher's msync of a range is an fdatasync of it, which also
-        // commits what is needed to read it back (size, allocation), and a
-        // range never synced reads back as zeros (ext4 in its default
-        // `data=ordered` mode never exposes stale blocks) or a torn tail.
-        let zeros = [0u8; ZERO_WRITE_BYTES];
-        let mut left = segment_bytes;
-        while left > 0 {
-            let chunk = left.min(zeros.len());
-            file.write_all(&zeros[..chunk])?;
-            left -= chunk;
-        }
-        drop(file);
-        let segment = Segment::open(&path, index, 0, true)?;
-        if prefault {
-            let page = 4096;
-            let mut offset = 0;
-            while offset < segment.capacity() {
-                // SAFETY: the segment is not shared yet.
-                unsafe { segment.write(offset, &[0]) };
-                offset += page;
-            }
-        }
-        Ok(PreparedSegment { segment })
+        SegmentBuilder::start(dir, index, segment_bytes, prefault)?.finish()
     }
 
     /// Gives the segment its header and its final name. The header is

@@ -40,6 +40,7 @@ fn options() -> JournalOptions {
         record_bytes_max: RECORD_BYTES_MAX,
         durability: Durability::Memory,
         prefault: false,
+        ..JournalOptions::default()
     }
 }
 

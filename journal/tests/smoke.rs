@@ -63,6 +63,7 @@ fn fsync_policy_makes_records_durable() {
         },
         record_bytes_max: 1024,
         prefault: false,
+        ..JournalOptions::default()
     };
     let (mut journal, _) = Journal::open(&dir, options).unwrap();
     let durable = journal.durable();

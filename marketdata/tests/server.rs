@@ -215,6 +215,7 @@ impl Durable {
             record_bytes_max: 64,
             durability: Durability::Memory,
             prefault: false,
+            ..JournalOptions::default()
         };
         let (journal, _) = Journal::open(&dir.path().join("journal"), options).unwrap();
         Durable { journal, _dir: dir }

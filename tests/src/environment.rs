@@ -109,5 +109,6 @@ pub fn small_journal_options(durability: journal::Durability) -> journal::Journa
         record_bytes_max: 1 << 10,
         durability,
         prefault: false,
+        ..journal::JournalOptions::default()
     }
 }

@@ -2,7 +2,8 @@
 //! ([`engine::runner::EngineAgent::with_background`]): it gets a turn only
 //! after a pass that found no command, its failure is kept while the
 //! engine goes on, and it comes back unclosed from a stop; the snapshot
-//! agent run there follows the live engine and snapshots it.
+//! agent run there follows the live engine and snapshots it. The same idle
+//! passes make the journal's next segment a page at a time.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -111,6 +112,62 @@ fn the_background_agent_gets_a_turn_only_when_no_command_waits() {
     }
     assert!(published >= 20, "every command published ({published})");
     assert!(!seen.closed.load(Ordering::Acquire));
+}
+
+#[test]
+fn the_engines_idle_passes_make_the_journals_next_segment() {
+    let mut generator = CommandGenerator::new(5);
+    let model = ReferenceModel::new(&generator.config());
+    let dir = scratch("prepare");
+    let options = journal::JournalOptions {
+        preparation: journal::Preparation::Steps,
+        ..tests::small_journal_options(Durability::Memory)
+    };
+    let (sequencer, _) = Sequencer::open(&dir, generator.config(), options).unwrap();
+    let (mut input, input_consumer) = engine::ring::<Request>(64);
+    let (output, mut output_consumer) = engine::ring::<Output>(4096);
+    let (agent, _control) = EngineAgent::new(sequencer, input_consumer, vec![output], vec![], 8);
+    let seen = Arc::new(Seen::default());
+    let probe = Probe {
+        seen: Arc::clone(&seen),
+        waiting: Arc::new(AtomicUsize::new(0)),
+        end_after: None,
+    };
+    let mut agent = agent.with_background(Box::new(probe));
+    agent.on_start().unwrap();
+    // Each idle pass: a step of the next segment (16 KiB, not prefaulted:
+    // four pages of zeros, then the mapping), then a turn of the probe.
+    for _ in 0..5 {
+        assert_eq!(agent.do_work().unwrap(), 2);
+    }
+    assert_eq!(agent.do_work().unwrap(), 1, "the segment is made");
+    // Batches of commands across roll-overs, each followed by idle passes
+    // until the next segment is made again: every roll-over finds it ready.
+    let segments = || {
+        std::fs::read_dir(&dir)
+            .unwrap()
+            .filter(|entry| {
+                let name = entry.as_ref().unwrap().file_name();
+                name.to_string_lossy().ends_with(".journal")
+            })
+            .count()
+    };
+    while segments() < 4 {
+        for _ in 0..8 {
+            let command: Command = generator.next_command(&model);
+            let request = Request {
+                command,
+                origin: engine::runner::Origin::NONE,
+            };
+            assert!(input.try_push(request).is_ok());
+        }
+        assert_eq!(agent.do_work().unwrap(), 8);
+        while output_consumer.try_pop().is_some() {}
+        while agent.do_work().unwrap() > 1 {}
+    }
+    let sequencer = agent.into_sequencer();
+    assert_eq!(sequencer.journal().unfinished_roll_overs(), 0);
+    sequencer.close().unwrap();
 }
 
 fn failed() -> AgentError {

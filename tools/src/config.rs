@@ -456,6 +456,22 @@ pub struct JournalSection {
     /// Touch every page of a new segment before use (no page faults on
     /// append).
     pub prefault: bool,
+    /// Where the next segment is made: `engine` (default: a page at a time
+    /// in the engine thread's idle passes) or `thread` (a helper thread off
+    /// the engine's core).
+    #[serde(default)]
+    pub segment_preparation: PreparationName,
+}
+
+/// Where the journal's next segment is made, by name.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PreparationName {
+    /// In the engine thread's idle passes ([`journal::Preparation::Steps`]).
+    #[default]
+    Engine,
+    /// On a helper thread ([`journal::Preparation::Thread`]).
+    Thread,
 }
 
 /// The journal's durability policies by name.
@@ -651,6 +667,10 @@ impl Config {
                 },
             },
             prefault: section.prefault,
+            preparation: match section.segment_preparation {
+                PreparationName::Engine => journal::Preparation::Steps,
+                PreparationName::Thread => journal::Preparation::Thread,
+            },
         }
     }
 
@@ -1032,6 +1052,34 @@ mod tests {
         assert!(Config::parse(&text).is_err());
         let text = DEFAULT_CONFIG.replace("password_hash", "password");
         assert!(Config::parse(&text).is_err());
+    }
+
+    #[test]
+    fn the_segment_preparation_defaults_to_the_engines_idle_time() {
+        let embedded = Config::embedded();
+        assert_eq!(
+            embedded.journal_options().preparation,
+            journal::Preparation::Steps
+        );
+        // A file written before the field existed gets the same.
+        let without = DEFAULT_CONFIG.replace("segment_preparation = \"engine\"\n", "");
+        assert_ne!(without, DEFAULT_CONFIG);
+        let parsed = Config::parse(&without).unwrap();
+        assert_eq!(parsed.journal.segment_preparation, PreparationName::Engine);
+        let thread = DEFAULT_CONFIG.replace(
+            "segment_preparation = \"engine\"",
+            "segment_preparation = \"thread\"",
+        );
+        let parsed = Config::parse(&thread).unwrap();
+        assert_eq!(
+            parsed.journal_options().preparation,
+            journal::Preparation::Thread
+        );
+        let bad = DEFAULT_CONFIG.replace(
+            "segment_preparation = \"engine\"",
+            "segment_preparation = \"idle\"",
+        );
+        assert!(Config::parse(&bad).is_err());
     }
 
     #[test]

@@ -38,6 +38,7 @@ pub(crate) fn options(durability: Durability) -> JournalOptions {
         record_bytes_max: RECORD_BYTES_MAX,
         durability,
         prefault: true,
+        ..JournalOptions::default()
     }
 }
 

@@ -1,0 +1,154 @@
+//! The next segment made a page at a time in the appender's idle time
+//! ([`Preparation::Steps`]): the steps are bounded and finish, a roll-over
+//! after them finds the segment ready, one before them finishes it there
+//! (and counts it), and either way the journal reads back as written.
+
+use std::path::{Path, PathBuf};
+
+use journal::{Journal, JournalOptions, Preparation};
+
+const SEGMENT_BYTES: usize = 16 << 10;
+const PAGE: usize = 4096;
+
+fn scratch(name: &str) -> PathBuf {
+    let dir =
+        std::env::temp_dir().join(format!("journal-preparation-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+fn options(prefault: bool) -> JournalOptions {
+    JournalOptions {
+        segment_bytes: SEGMENT_BYTES,
+        record_bytes_max: 512,
+        prefault,
+        preparation: Preparation::Steps,
+        ..JournalOptions::default()
+    }
+}
+
+/// Steps until there is no more work; how many there were.
+fn prepare(journal: &mut Journal) -> usize {
+    let mut steps = 0;
+    while journal.prepare_step() {
+        steps += 1;
+        assert!(steps <= 10 * SEGMENT_BYTES / PAGE, "the steps never end");
+    }
+    steps
+}
+
+/// Appends 100-byte records until the journal has `segments` segments.
+fn append_until(journal: &mut Journal, dir: &Path, segments: usize, next: &mut u64) {
+    while segment_files(dir) < segments {
+        assert_eq!(
+            journal.append(1, *next, &[*next as u8; 100]).unwrap(),
+            *next
+        );
+        *next += 1;
+    }
+}
+
+fn segment_files(dir: &Path) -> usize {
+    names(dir)
+        .iter()
+        .filter(|name| name.ends_with(".journal"))
+        .count()
+}
+
+fn names(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+        .collect()
+}
+
+fn read_back(dir: &Path, last: u64) {
+    let (journal, report) = Journal::open_read_only(dir).unwrap();
+    assert_eq!(report.last_sequence, last);
+    let mut reader = journal.reader(1);
+    let mut sequence = 0;
+    while let Some(record) = reader.next().unwrap() {
+        sequence += 1;
+        assert_eq!(record.sequence, sequence);
+        assert_eq!(record.timestamp_ns, sequence);
+        assert_eq!(record.body, &[sequence as u8; 100][..]);
+    }
+    assert_eq!(sequence, last);
+}
+
+#[test]
+fn idle_steps_make_the_next_segment_a_page_at_a_time() {
+    for prefault in [false, true] {
+        let dir = scratch(&format!("steps-{prefault}"));
+        let (mut journal, _) = Journal::open(&dir, options(prefault)).unwrap();
+        // A page of zeros per step, one step to map it, and (prefaulted) a
+        // step per page touched.
+        let pages = SEGMENT_BYTES / PAGE;
+        let expected = pages + 1 + if prefault { pages } else { 0 };
+        assert_eq!(prepare(&mut journal), expected);
+        assert!(!journal.prepare_step(), "a ready segment takes no step");
+        let mut next = 1;
+        for segments in 2..=4 {
+            append_until(&mut journal, &dir, segments, &mut next);
+            assert_eq!(
+                prepare(&mut journal),
+                expected,
+                "after roll-over {segments}"
+            );
+        }
+        assert_eq!(journal.unfinished_roll_overs(), 0);
+        journal.close().unwrap();
+        assert!(
+            names(&dir).iter().all(|name| !name.ends_with(".next")),
+            "the close removes the prepared segment: {:?}",
+            names(&dir)
+        );
+        read_back(&dir, next - 1);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
+
+#[test]
+fn a_roll_over_before_the_steps_finish_finishes_the_segment_itself() {
+    let dir = scratch("unfinished");
+    let (mut journal, _) = Journal::open(&dir, options(true)).unwrap();
+    let mut next = 1;
+    // No step at all before the first roll-over; two steps before the second.
+    append_until(&mut journal, &dir, 2, &mut next);
+    assert_eq!(journal.unfinished_roll_overs(), 1);
+    assert!(journal.prepare_step());
+    assert!(journal.prepare_step());
+    append_until(&mut journal, &dir, 3, &mut next);
+    assert_eq!(journal.unfinished_roll_overs(), 2);
+    // Half-made when closed: the file is removed all the same.
+    assert!(journal.prepare_step());
+    journal.close().unwrap();
+    assert!(names(&dir).iter().all(|name| !name.ends_with(".next")));
+    read_back(&dir, next - 1);
+    // Reopened, it goes on.
+    let (mut journal, _) = Journal::open(&dir, options(false)).unwrap();
+    prepare(&mut journal);
+    append_until(&mut journal, &dir, 4, &mut next);
+    assert_eq!(journal.unfinished_roll_overs(), 0);
+    journal.close().unwrap();
+    read_back(&dir, next - 1);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_journal_that_prepares_on_a_thread_takes_no_steps() {
+    let dir = scratch("thread");
+    let options = JournalOptions {
+        preparation: Preparation::Thread,
+        ..options(false)
+    };
+    let (mut journal, _) = Journal::open(&dir, options).unwrap();
+    assert!(!journal.prepare_step());
+    let mut next = 1;
+    append_until(&mut journal, &dir, 3, &mut next);
+    assert!(!journal.prepare_step());
+    assert_eq!(journal.unfinished_roll_overs(), 0);
+    journal.close().unwrap();
+    read_back(&dir, next - 1);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
