@@ -52,7 +52,7 @@ use engine::Consumer;
 use engine::agent::{
     Agent, AgentError, AgentHandle, AgentRunner, EpollSleeper, IdleStrategy, RunnerConfig,
 };
-use engine::gate::{DurabilityGate, Release};
+use engine::gate::{DurabilityGate, Release, ReleaseTee, TeeBatch};
 use engine::runner::{Doorbell, Output};
 use engine::{Command, CommandHeader, Event};
 use journal::DurablePosition;
@@ -162,9 +162,36 @@ pub struct MdServer {
 pub struct MdParts {
     /// The publisher, with the stream regenerated from the journal.
     pub publisher: Publisher,
-    /// The engine's market-data ring.
-    pub output: Consumer<Output>,
-    pub durable: DurablePosition,
+    pub source: MdSource,
+}
+
+/// Where market data takes the engine's outcomes from.
+#[derive(Debug)]
+pub enum MdSource {
+    /// A ring of its own from the engine, through its own durability gate.
+    Ring {
+        output: Consumer<Output>,
+        durable: DurablePosition,
+    },
+    /// What another consumer's gate released, handed over on the thread
+    /// they share (the gateway's, when both run on one I/O thread): no
+    /// second ring for the engine to fill and this thread to read.
+    Tee(ReleaseTee),
+}
+
+/// [`MdSource`] in the agent.
+#[derive(Debug)]
+enum MdInput {
+    /// Out of its slot only during `take_outputs`, which lends the rest of
+    /// the agent to the publishing of what it releases.
+    Ring(Option<DurabilityGate>),
+    Tee {
+        tee: ReleaseTee,
+        /// The batch being received (empty between passes).
+        batch: TeeBatch,
+        /// The sender has finished: everything it released was received.
+        closed: bool,
+    },
 }
 
 impl MdServer {
@@ -345,10 +372,8 @@ pub struct MdAgent {
     feed_a: UdpSocket,
     feed_b: Option<UdpSocket>,
     publisher: Publisher,
-    /// The engine's ring, through the durability gate (out of its slot
-    /// only during `take_outputs`, which lends the rest of `self` to the
-    /// publishing of what it releases).
-    gate: Option<DurabilityGate>,
+    /// The engine's outcomes (see [`MdSource`]).
+    input: MdInput,
     doorbell: Arc<Doorbell>,
     control: Arc<MdShared>,
     poll_events: Events,
@@ -409,7 +434,16 @@ impl MdAgent {
             feed_a: server.feed_a,
             feed_b: server.feed_b,
             publisher: parts.publisher,
-            gate: Some(DurabilityGate::new(parts.output, parts.durable)),
+            input: match parts.source {
+                MdSource::Ring { output, durable } => {
+                    MdInput::Ring(Some(DurabilityGate::new(output, durable)))
+                }
+                MdSource::Tee(tee) => MdInput::Tee {
+                    tee,
+                    batch: TeeBatch::default(),
+                    closed: false,
+                },
+            },
             doorbell,
             control,
             poll_events: Events::with_capacity(256),
@@ -433,15 +467,18 @@ impl MdAgent {
     fn take_and_release(&mut self) -> Option<usize> {
         let finishing = self.control.engine_done.load(Ordering::Acquire);
         let (taken, released) = self.take_outputs(true);
-        if self.unflushed && (released == 0 || !self.gate_ref().is_waiting()) {
+        if self.unflushed && (released == 0 || !self.is_waiting()) {
             self.flush();
         }
-        if finishing && self.gate_mut().ring_is_empty() {
+        if finishing && self.input_ended() {
             // The engine has stopped and the journal is closed: what it
             // made durable was released above; anything left was never
             // durable and is not published.
             self.take_outputs(true);
-            let waiting = self.gate_ref().waiting();
+            let waiting = match &self.input {
+                MdInput::Ring(gate) => gate.as_ref().expect("the gate is back").waiting(),
+                MdInput::Tee { .. } => 0,
+            };
             if waiting > 0 {
                 tracing::warn!(
                     outputs = waiting,
@@ -459,14 +496,57 @@ impl MdAgent {
     /// `release_queued`, the queued ones that became durable); how many
     /// were taken and how many commands published.
     fn take_outputs(&mut self, release_queued: bool) -> (usize, usize) {
-        let mut gate = self.gate.take().expect("the gate is back between passes");
         let mut released = 0;
-        let taken = gate.take(&mut |release| released += self.on_release(release));
-        if release_queued {
-            gate.release_durable(&mut |release| released += self.on_release(release));
+        match &mut self.input {
+            MdInput::Ring(slot) => {
+                let mut gate = slot.take().expect("the gate is back between passes");
+                let taken = gate.take(&mut |release| released += self.on_release(release));
+                if release_queued {
+                    gate.release_durable(&mut |release| released += self.on_release(release));
+                }
+                self.input = MdInput::Ring(Some(gate));
+                (taken, released)
+            }
+            MdInput::Tee { tee, batch, closed } => {
+                let mut received = std::mem::take(batch);
+                *closed |= tee.receive(&mut received);
+                let taken = received.release_all(&mut |release| {
+                    released += self.on_release(release);
+                });
+                if let MdInput::Tee { batch, .. } = &mut self.input {
+                    // The emptied buffers, for the next pass.
+                    *batch = received;
+                }
+                (taken, released)
+            }
         }
-        self.gate = Some(gate);
-        (taken, released)
+    }
+
+    /// Whether outputs wait for the journal (nothing wakes the agent when
+    /// the durable position moves). Through a tee, the sender waits.
+    fn is_waiting(&self) -> bool {
+        match &self.input {
+            MdInput::Ring(gate) => gate.as_ref().expect("the gate is back").is_waiting(),
+            MdInput::Tee { .. } => false,
+        }
+    }
+
+    /// Whether anything is left to take.
+    fn has_input(&mut self) -> bool {
+        match &mut self.input {
+            MdInput::Ring(gate) => !gate.as_mut().expect("the gate is back").is_drained(),
+            MdInput::Tee { tee, .. } => !tee.is_empty(),
+        }
+    }
+
+    /// Whether nothing more can come, once the engine has stopped: its
+    /// ring is empty, or the sender has finished and everything it sent
+    /// was taken.
+    fn input_ended(&mut self) -> bool {
+        match &mut self.input {
+            MdInput::Ring(gate) => gate.as_mut().expect("the gate is back").ring_is_empty(),
+            MdInput::Tee { closed, .. } => *closed,
+        }
     }
 
     /// Publishes one durable command; 1 if it was published.
@@ -491,14 +571,6 @@ impl MdAgent {
                 1
             }
         }
-    }
-
-    fn gate_ref(&self) -> &DurabilityGate {
-        self.gate.as_ref().expect("the gate is back between passes")
-    }
-
-    fn gate_mut(&mut self) -> &mut DurabilityGate {
-        self.gate.as_mut().expect("the gate is back between passes")
     }
 
     /// Handles what the sockets have (without waiting); returns how many
@@ -974,7 +1046,7 @@ impl Agent for MdAgent {
         }
         // Outputs waiting for the disk: nothing wakes this agent when the
         // durable position moves, so its runner must not sleep.
-        if self.gate_ref().is_waiting() {
+        if self.is_waiting() {
             work += 1;
         }
         Ok(work)
@@ -984,7 +1056,7 @@ impl Agent for MdAgent {
         // Only an idle sleep is announced (see `do_work`): the engine rings
         // the bell after its next publication.
         self.doorbell.sleeping();
-        !self.gate_mut().is_drained()
+        self.has_input()
             || self.rerequest_readable
             || self.control.engine_done.load(Ordering::Acquire)
     }

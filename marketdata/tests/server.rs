@@ -26,7 +26,7 @@ use marketdata::moldudp64::{
     DEFAULT_PAYLOAD_MAX, HEADER_LEN, Packet, PacketHeader, Request, Session,
 };
 use marketdata::publisher::{Publisher, end_of_snapshot};
-use marketdata::server::{MdConfig, MdHandle, MdParts, MdServer};
+use marketdata::server::{MdConfig, MdHandle, MdParts, MdServer, MdSource};
 use marketdata::subscriber::{Snapshot, fetch_snapshot};
 use wire::soupbin::{self, ClientPacket, RejectReason, ServerPacket};
 
@@ -265,8 +265,7 @@ impl Md {
         let (producer, output) = engine::ring(1024);
         let parts = MdParts {
             publisher,
-            output,
-            durable,
+            source: MdSource::Ring { output, durable },
         };
         let handle = server.spawn(parts, Arc::clone(&doorbell)).unwrap();
         Md {

@@ -282,6 +282,52 @@ fn a_snapshot_agent_on_its_own_thread_snapshots_and_a_restart_resumes() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Market data on an I/O thread of its own reads a ring of its own from
+/// the engine (sharing the gateway's thread, the default, it takes the
+/// gateway's releases through a tee instead): what it publishes live equals
+/// what a restart regenerates from the journal, as in the default layout
+/// (`a_restart_resumes_the_streams_and_the_feed_from_a_snapshot`).
+#[test]
+fn market_data_on_its_own_thread_publishes_what_the_journal_regenerates() {
+    use tools::config::{IoAgentName, IoThreadSection};
+    let dir = scratch("md-own-thread");
+    let mut config = resume_config(&dir);
+    config.server.io_threads = vec![
+        IoThreadSection {
+            agents: vec![IoAgentName::Gateway],
+            ..IoThreadSection::default()
+        },
+        IoThreadSection {
+            agents: vec![IoAgentName::Marketdata],
+            ..IoThreadSection::default()
+        },
+    ];
+    let running = start(&config);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !thread_names().iter().any(|name| name == "marketdata") {
+        assert!(
+            Instant::now() < deadline,
+            "a thread of its own: {:?}",
+            thread_names()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    trade(&running, 1, 200);
+    running.stop().unwrap();
+    let sessions = md_sessions(&config);
+    let published = md_messages(sessions.last().unwrap());
+    assert!(published.len() > 200, "{} messages", published.len());
+    let running = start(&config);
+    running.stop().unwrap();
+    let now = md_sessions(&config);
+    assert_eq!(now.len(), sessions.len() + 1, "{now:?}");
+    assert!(
+        md_messages(now.last().unwrap()) == published,
+        "the market-data log equals the one published live"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn a_store_that_lost_its_files_sends_the_restart_back_to_sequence_1() {
     let dir = scratch("resume-lost");

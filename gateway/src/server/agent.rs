@@ -138,6 +138,7 @@ impl Agent for GatewayAgent {
     }
 
     fn on_close(&mut self) {
+        self.event_loop.close_tee();
         *self
             .shared
             .stats
@@ -260,6 +261,7 @@ mod tests {
             waker: AgentRunner::new(Idle, RunnerConfig::default()).waker(),
             durable: journal.durable(),
             session_prefix: "700101".to_owned(),
+            tee: None,
         };
         let (agent, control) = server.into_agent(parts).unwrap();
         Fixture {

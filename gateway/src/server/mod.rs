@@ -74,7 +74,7 @@ use crate::auth::Logins;
 use crate::funding;
 use crate::ouch::Inbound;
 use admission::{Accepted, Admission, Authenticator, FIRST_SESSION, awaiting_answer};
-use engine::gate::{DurabilityGate, Release};
+use engine::gate::{DurabilityGate, Release, ReleaseTee, TeeBatch};
 use session::{OwnedPacket, ReadOutcome, Session, Sessions, State};
 use submit::SubmitPath;
 
@@ -196,6 +196,9 @@ pub struct ServerParts {
     /// The SoupBinTCP session name of the current trading day's first
     /// part (see [`wire::trading_day::session_name`]).
     pub session_prefix: String,
+    /// Where to hand a copy of every command released, for market data
+    /// running on this loop's thread (`None`: it has a ring of its own).
+    pub tee: Option<ReleaseTee>,
 }
 
 #[derive(Debug, Default)]
@@ -276,6 +279,9 @@ struct EventLoop {
     admission: Admission,
     submit: SubmitPath,
     gate: DurabilityGate,
+    /// Market data's share of what the gate releases, and the batch of
+    /// this pass.
+    tee: Option<(ReleaseTee, TeeBatch)>,
     proxy: OutboundProxy,
     directory: Directory,
     streams: SessionStreams,
@@ -321,6 +327,7 @@ impl EventLoop {
             admission,
             submit: SubmitPath::new(parts.input, parts.waker),
             gate: DurabilityGate::new(parts.output, parts.durable),
+            tee: parts.tee.map(|tee| (tee, TeeBatch::default())),
             proxy: OutboundProxy::new(),
             directory: parts.directory,
             streams: parts.streams,
@@ -653,6 +660,7 @@ impl EventLoop {
 
     fn router(&mut self) -> (&mut DurabilityGate, Router<'_>) {
         let router = Router {
+            tee: self.tee.as_mut().map(|(_, batch)| batch),
             submit: &mut self.submit,
             proxy: &mut self.proxy,
             directory: &mut self.directory,
@@ -668,12 +676,30 @@ impl EventLoop {
     /// Takes the engine's outputs; returns how many.
     fn take_outputs(&mut self) -> usize {
         let (gate, mut router) = self.router();
-        gate.take(&mut |release| router.route(release))
+        let taken = gate.take(&mut |release| router.route(release));
+        self.send_tee();
+        taken
     }
 
     fn release_durable(&mut self) {
         let (gate, mut router) = self.router();
         gate.release_durable(&mut |release| router.route(release));
+        self.send_tee();
+    }
+
+    /// Hands market data what this pass released.
+    fn send_tee(&mut self) {
+        if let Some((tee, batch)) = self.tee.as_mut() {
+            tee.send(batch);
+        }
+    }
+
+    /// Tells market data that nothing more will come (the loop ends).
+    fn close_tee(&mut self) {
+        self.send_tee();
+        if let Some((tee, _)) = self.tee.as_ref() {
+            tee.close();
+        }
     }
 
     fn write_sessions(&mut self) {
@@ -757,6 +783,7 @@ impl EventLoop {
 /// What releasing a durable command touches: the proxy writes the streams,
 /// the submit path counts the answer, the day's end reaches the sessions.
 struct Router<'a> {
+    tee: Option<&'a mut TeeBatch>,
     submit: &'a mut SubmitPath,
     proxy: &'a mut OutboundProxy,
     directory: &'a mut Directory,
@@ -769,6 +796,9 @@ struct Router<'a> {
 
 impl Router<'_> {
     fn route(&mut self, release: Release<'_>) {
+        if let Some(batch) = self.tee.as_deref_mut() {
+            batch.push(&release);
+        }
         let Release::Command {
             header,
             command,
