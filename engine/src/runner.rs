@@ -541,12 +541,13 @@ impl EngineAgent {
     }
 
     /// Journals, applies and publishes up to `batch_max` commands; `Err`
-    /// if the journal refused one (the rest of the batch is dropped).
-    fn batch(&mut self) -> Result<usize, ()> {
+    /// with the journal's reason if it refused one (the rest of the batch
+    /// is dropped).
+    fn batch(&mut self) -> Result<usize, String> {
         // Read once per batch, and only when there is one: an idle pass
         // reads no clock.
         let mut batch_timestamp_ns = None;
-        let mut failed = false;
+        let mut failed = None;
         let Self {
             sequencer,
             input,
@@ -558,7 +559,7 @@ impl EngineAgent {
             background: _,
         } = self;
         let taken = input.drain(*batch_max, |request| {
-            if failed {
+            if failed.is_some() {
                 // The journal refused a command of this batch: the rest
                 // is dropped unjournaled and unanswered (nothing of it
                 // was acknowledged) and the agent fails below.
@@ -575,10 +576,13 @@ impl EngineAgent {
                 Ok((header, status)) => {
                     publish(outputs, &request, header, status, staged, shared, doorbells)
                 }
-                Err(_) => failed = true,
+                Err(error) => failed = Some(error.to_string()),
             }
         });
-        if failed { Err(()) } else { Ok(taken) }
+        match failed {
+            Some(reason) => Err(reason),
+            None => Ok(taken),
+        }
     }
 
     fn ring_doorbells(&self) {
@@ -649,14 +653,14 @@ impl Agent for EngineAgent {
                 self.shared.batches.fetch_add(1, Ordering::Relaxed);
                 Ok(taken)
             }
-            Err(()) => {
+            Err(reason) => {
                 for output in &mut self.outputs {
                     push(output, Output::Failed, &self.shared, &self.doorbells);
                 }
                 self.ring_doorbells();
-                Err(AgentError::Failed(std::io::Error::other(
-                    "the journal refused a command; the engine has stopped",
-                )))
+                Err(AgentError::Failed(std::io::Error::other(format!(
+                    "the journal refused a command ({reason}); the engine has stopped"
+                ))))
             }
         }
     }

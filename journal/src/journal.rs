@@ -21,7 +21,7 @@ use crate::layout::{
 };
 use crate::reader::JournalReader;
 use crate::recovery::{self, RecoveryReport, SegmentEnd};
-use crate::segment::{PreparedSegment, Segment, SegmentBuilder, sync_directory};
+use crate::segment::{PreparedSegment, Segment, SegmentBuilder, pending_file_name, sync_directory};
 
 /// When an appended record counts as durable.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,9 +37,9 @@ pub enum Durability {
 
 /// Where a journal makes its next segment: zeros written and pages
 /// touched, a page at a time, about 0.1 s of work for 64 MiB here (4 µs a
-/// page written, 2 µs a page touched; a few steps in each segment take
-/// 0.1–0.4 ms, when the kernel makes the writer wait for its dirty pages
-/// or memory).
+/// page written, 2 µs a page touched at the median; a few dozen steps in
+/// each segment take 20 µs to 0.4 ms, when the kernel makes the writer
+/// wait for its dirty pages or for memory).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Preparation {
     /// On a helper thread started at each roll-over, on the CPUs of the
@@ -867,7 +867,12 @@ impl Journal {
             Some(Preparing::Steps(Ok(builder))) => {
                 let _ = builder.discard();
             }
-            Some(Preparing::Steps(Err(_))) | None => {}
+            Some(Preparing::Steps(Err(_))) => {
+                // A failed step may have left the file half made.
+                let next = self.current.index + 1;
+                let _ = fs::remove_file(self.shared.dir.join(pending_file_name(next)));
+            }
+            None => {}
         }
         self.shared.stop.store(true, Ordering::Release);
         if let Some(handle) = self.flusher.take() {

@@ -152,3 +152,51 @@ fn a_journal_that_prepares_on_a_thread_takes_no_steps() {
     read_back(&dir, next - 1);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Zeros written for segment `index`'s file, which is then cut to an odd
+/// length, so that the step that maps it fails.
+fn fail_the_mapping_step(journal: &mut Journal, dir: &Path, index: u64) {
+    for _ in 0..SEGMENT_BYTES / PAGE {
+        assert!(journal.prepare_step());
+    }
+    let next = dir.join(format!("segment-{index:08}.next"));
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&next)
+        .unwrap()
+        .set_len(100)
+        .unwrap();
+    assert!(journal.prepare_step(), "the failed step was work");
+    assert!(!journal.prepare_step(), "nothing more until the roll-over");
+}
+
+#[test]
+fn a_failed_step_is_reported_at_the_roll_over_and_its_file_removed_at_close() {
+    let dir = scratch("failed");
+    let (mut journal, _) = Journal::open(&dir, options(false)).unwrap();
+    fail_the_mapping_step(&mut journal, &dir, 2);
+    let mut next = 1;
+    let error = loop {
+        match journal.append(1, next, &[next as u8; 100]) {
+            Ok(sequence) => {
+                assert_eq!(sequence, next);
+                next += 1;
+            }
+            Err(error) => break error.to_string(),
+        }
+    };
+    assert!(error.contains("100 bytes"), "{error}");
+    assert_eq!(segment_files(&dir), 1, "no roll-over");
+    // The next append tries again, with a segment made there and then.
+    append_until(&mut journal, &dir, 2, &mut next);
+    // A failed step before a close: the half-made file goes with the close.
+    fail_the_mapping_step(&mut journal, &dir, 3);
+    journal.close().unwrap();
+    assert!(
+        names(&dir).iter().all(|name| !name.ends_with(".next")),
+        "{:?}",
+        names(&dir)
+    );
+    read_back(&dir, next - 1);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

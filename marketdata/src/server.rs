@@ -175,7 +175,8 @@ pub enum MdSource {
     },
     /// What another consumer's gate released, handed over on the thread
     /// they share (the gateway's, when both run on one I/O thread): no
-    /// second ring for the engine to fill and this thread to read.
+    /// second ring for the engine to fill and this thread to read. Only on
+    /// the sender's thread: nothing wakes another when it sends.
     Tee(ReleaseTee),
 }
 
@@ -240,8 +241,17 @@ impl MdServer {
     }
 
     /// Starts the thread (the agent alone on a runner of its own, sleeping
-    /// in its `epoll`). `doorbell` is the one given to the engine.
+    /// in its `epoll`). `doorbell` is the one given to the engine. Only
+    /// with a ring of its own ([`MdSource::Ring`]): a tee's sender cannot
+    /// wake another thread, so [`MdSource::Tee`] is refused
+    /// (`InvalidInput`).
     pub fn spawn(self, parts: MdParts, doorbell: Arc<Doorbell>) -> io::Result<MdHandle> {
+        if matches!(parts.source, MdSource::Tee(_)) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "market data on a thread of its own needs a ring of its own, not a tee",
+            ));
+        }
         let core = self.config.core;
         let (agent, control) = self.into_agent(parts, doorbell);
         let sleeper = EpollSleeper::new(&[agent.poll.as_raw_fd()])?;

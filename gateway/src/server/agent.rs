@@ -97,6 +97,12 @@ impl GatewayAgent {
         if event_loop.unsent() && Instant::now() <= deadline {
             return Ok(taken);
         }
+        // Past the deadline, the engine's ring may still hold durable
+        // outputs (the engine has stopped: it is finite): they reach the
+        // streams and, through the tee, market data, which has no deadline
+        // of its own.
+        while event_loop.take_outputs() > 0 {}
+        event_loop.release_durable();
         event_loop.close_all("the server is shutting down");
         Err(AgentError::Finished)
     }
