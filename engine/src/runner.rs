@@ -242,6 +242,9 @@ struct EngineShared {
     batches: AtomicU64,
     /// Why the background agent failed, if it did.
     background_failure: Mutex<Option<String>>,
+    /// Why the engine agent failed (the journal refused a command), if it
+    /// did.
+    failure: Mutex<Option<String>>,
 }
 
 impl EngineShared {
@@ -281,6 +284,16 @@ impl EngineControl {
     /// producers first); wake its runner afterwards.
     pub fn stop(&self) {
         self.shared.stop.store(true, Ordering::Release);
+    }
+
+    /// Why the engine stopped on its own (the journal refused a command,
+    /// with the journal's reason), if it did.
+    pub fn failure(&self) -> Option<String> {
+        self.shared
+            .failure
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
     }
 
     /// Why the background agent failed (it was dropped then; the engine
@@ -658,9 +671,14 @@ impl Agent for EngineAgent {
                     push(output, Output::Failed, &self.shared, &self.doorbells);
                 }
                 self.ring_doorbells();
-                Err(AgentError::Failed(std::io::Error::other(format!(
-                    "the journal refused a command ({reason}); the engine has stopped"
-                ))))
+                let failure =
+                    format!("the journal refused a command ({reason}); the engine has stopped");
+                *self
+                    .shared
+                    .failure
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(failure.clone());
+                Err(AgentError::Failed(std::io::Error::other(failure)))
             }
         }
     }

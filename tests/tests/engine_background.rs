@@ -170,6 +170,57 @@ fn the_engines_idle_passes_make_the_journals_next_segment() {
     sequencer.close().unwrap();
 }
 
+/// The journal refuses a command (its next segment could not be made):
+/// the engine fails with the journal's reason, and its control keeps it.
+#[test]
+fn a_refused_command_stops_the_engine_with_the_journals_reason() {
+    let mut generator = CommandGenerator::new(9);
+    let model = ReferenceModel::new(&generator.config());
+    let dir = scratch("refused");
+    let options = journal::JournalOptions {
+        preparation: journal::Preparation::Steps,
+        ..tests::small_journal_options(Durability::Memory)
+    };
+    let (sequencer, _) = Sequencer::open(&dir, generator.config(), options).unwrap();
+    let (mut input, input_consumer) = engine::ring::<Request>(64);
+    let (output, mut output_consumer) = engine::ring::<Output>(4096);
+    let (mut agent, control) = EngineAgent::new(sequencer, input_consumer, vec![output], vec![], 8);
+    agent.on_start().unwrap();
+    // The zeros of the 16 KiB segment, then the file cut to an odd length
+    // before the step that maps it.
+    for _ in 0..4 {
+        assert_eq!(agent.do_work().unwrap(), 1);
+    }
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(dir.join("segment-00000002.next"))
+        .unwrap()
+        .set_len(100)
+        .unwrap();
+    assert_eq!(agent.do_work().unwrap(), 1, "the failed step");
+    assert_eq!(agent.do_work().unwrap(), 0);
+    assert!(control.failure().is_none());
+    let failure = loop {
+        for _ in 0..8 {
+            let command: Command = generator.next_command(&model);
+            let request = Request {
+                command,
+                origin: engine::runner::Origin::NONE,
+            };
+            assert!(input.try_push(request).is_ok());
+        }
+        match agent.do_work() {
+            Ok(taken) => assert_eq!(taken, 8),
+            Err(AgentError::Failed(error)) => break error.to_string(),
+            Err(other) => panic!("{other:?}"),
+        }
+        while output_consumer.try_pop().is_some() {}
+    };
+    assert!(failure.contains("100 bytes"), "{failure}");
+    assert_eq!(control.failure().as_deref(), Some(failure.as_str()));
+    agent.into_sequencer().close().unwrap();
+}
+
 fn failed() -> AgentError {
     AgentError::Failed(std::io::Error::other("the probe gave up"))
 }

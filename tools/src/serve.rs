@@ -729,6 +729,9 @@ impl Running {
         std::thread::sleep(Duration::from_millis(20));
         let control = self.engine.control();
         let (sequencer, background) = self.engine.stop_with_background();
+        if let Some(failure) = control.failure() {
+            tracing::error!(%failure, "the engine stopped on its own");
+        }
         let unfinished = sequencer.journal().unfinished_roll_overs();
         if unfinished > 0 {
             tracing::warn!(
