@@ -11,9 +11,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use engine::agent::{Agent, AgentError, AgentRunner, IdleStrategy, RunnerConfig};
-use engine::runner::{EngineAgent, EngineHandle, LoopConfig, Output, Request};
+use engine::runner::{EngineAgent, EngineControl, EngineHandle, LoopConfig, Output, Request};
 use engine::{Command, Engine, Sequencer, SnapshotAgent, SnapshotOptions};
-use journal::{Durability, SnapshotStore};
+use journal::{Durability, Preparation, SnapshotStore};
 use tests::{CommandGenerator, ReferenceModel};
 
 fn scratch(name: &str) -> PathBuf {
@@ -58,22 +58,87 @@ impl Agent for Probe {
     }
 }
 
-/// A sequencer on a fresh journal, with its command generator.
-fn open(name: &str) -> (Sequencer, CommandGenerator) {
+/// A sequencer on a fresh journal (16 KiB segments, not prefaulted, the
+/// next one made as `preparation` says), with its command generator and
+/// its directory.
+fn open(name: &str, preparation: Preparation) -> (Sequencer, CommandGenerator, PathBuf) {
     let generator = CommandGenerator::new(7);
     let dir = scratch(name);
-    let options = tests::small_journal_options(Durability::Memory);
+    let options = journal::JournalOptions {
+        preparation,
+        ..tests::small_journal_options(Durability::Memory)
+    };
     let (sequencer, _) = Sequencer::open(&dir, generator.config(), options).unwrap();
-    (sequencer, generator)
+    (sequencer, generator, dir)
+}
+
+/// An engine agent on rings of its own, for a test that drives its passes
+/// itself (batches of 8).
+struct Driven {
+    agent: EngineAgent,
+    control: EngineControl,
+    input: engine::Producer<Request>,
+    output: engine::Consumer<Output>,
+    generator: CommandGenerator,
+    model: ReferenceModel,
+    dir: PathBuf,
+}
+
+fn driven(name: &str, preparation: Preparation) -> Driven {
+    let (sequencer, generator, dir) = open(name, preparation);
+    let model = ReferenceModel::new(&generator.config());
+    let (input, input_consumer) = engine::ring::<Request>(64);
+    let (output, output_consumer) = engine::ring::<Output>(4096);
+    let (agent, control) = EngineAgent::new(sequencer, input_consumer, vec![output], vec![], 8);
+    Driven {
+        agent,
+        control,
+        input,
+        output: output_consumer,
+        generator,
+        model,
+        dir,
+    }
+}
+
+/// Queues `count` generated commands.
+fn push_commands(
+    input: &mut engine::Producer<Request>,
+    generator: &mut CommandGenerator,
+    model: &ReferenceModel,
+    count: usize,
+) {
+    for _ in 0..count {
+        let command: Command = generator.next_command(model);
+        let request = Request {
+            command,
+            origin: engine::runner::Origin::NONE,
+        };
+        assert!(input.try_push(request).is_ok());
+    }
+}
+
+/// The journal files in `dir` whose names end with `suffix`.
+fn files_ending(dir: &std::path::Path, suffix: &str) -> usize {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .filter(|entry| {
+            let name = entry.as_ref().unwrap().file_name();
+            name.to_string_lossy().ends_with(suffix)
+        })
+        .count()
 }
 
 #[test]
 fn the_background_agent_gets_a_turn_only_when_no_command_waits() {
-    let (sequencer, mut generator) = open("turns");
-    let model = ReferenceModel::new(&generator.config());
-    let (mut input, input_consumer) = engine::ring::<Request>(64);
-    let (output, mut output_consumer) = engine::ring::<Output>(4096);
-    let (agent, _control) = EngineAgent::new(sequencer, input_consumer, vec![output], vec![], 8);
+    let Driven {
+        agent,
+        mut input,
+        output: mut output_consumer,
+        mut generator,
+        model,
+        ..
+    } = driven("turns", Preparation::Thread);
     let seen = Arc::new(Seen::default());
     let waiting = Arc::new(AtomicUsize::new(0));
     let probe = Probe {
@@ -88,15 +153,7 @@ fn the_background_agent_gets_a_turn_only_when_no_command_waits() {
     assert_eq!(agent.do_work().unwrap(), 1);
     assert_eq!(seen.turns.load(Ordering::Acquire), 2);
     // 20 commands waiting, taken 8 per pass: no turn until all are taken.
-    for _ in 0..20 {
-        let command: Command = generator.next_command(&model);
-        input
-            .try_push(Request {
-                command,
-                origin: engine::runner::Origin::NONE,
-            })
-            .unwrap();
-    }
+    push_commands(&mut input, &mut generator, &model, 20);
     waiting.store(20, Ordering::Release);
     for taken in [8, 8, 4] {
         assert_eq!(agent.do_work().unwrap(), taken);
@@ -116,17 +173,15 @@ fn the_background_agent_gets_a_turn_only_when_no_command_waits() {
 
 #[test]
 fn the_engines_idle_passes_make_the_journals_next_segment() {
-    let mut generator = CommandGenerator::new(5);
-    let model = ReferenceModel::new(&generator.config());
-    let dir = scratch("prepare");
-    let options = journal::JournalOptions {
-        preparation: journal::Preparation::Steps,
-        ..tests::small_journal_options(Durability::Memory)
-    };
-    let (sequencer, _) = Sequencer::open(&dir, generator.config(), options).unwrap();
-    let (mut input, input_consumer) = engine::ring::<Request>(64);
-    let (output, mut output_consumer) = engine::ring::<Output>(4096);
-    let (agent, _control) = EngineAgent::new(sequencer, input_consumer, vec![output], vec![], 8);
+    let Driven {
+        agent,
+        mut input,
+        output: mut output_consumer,
+        mut generator,
+        model,
+        dir,
+        ..
+    } = driven("prepare", Preparation::Steps);
     let seen = Arc::new(Seen::default());
     let probe = Probe {
         seen: Arc::clone(&seen),
@@ -143,24 +198,8 @@ fn the_engines_idle_passes_make_the_journals_next_segment() {
     assert_eq!(agent.do_work().unwrap(), 1, "the segment is made");
     // Batches of commands across roll-overs, each followed by idle passes
     // until the next segment is made again: every roll-over finds it ready.
-    let segments = || {
-        std::fs::read_dir(&dir)
-            .unwrap()
-            .filter(|entry| {
-                let name = entry.as_ref().unwrap().file_name();
-                name.to_string_lossy().ends_with(".journal")
-            })
-            .count()
-    };
-    while segments() < 4 {
-        for _ in 0..8 {
-            let command: Command = generator.next_command(&model);
-            let request = Request {
-                command,
-                origin: engine::runner::Origin::NONE,
-            };
-            assert!(input.try_push(request).is_ok());
-        }
+    while files_ending(&dir, ".journal") < 4 {
+        push_commands(&mut input, &mut generator, &model, 8);
         assert_eq!(agent.do_work().unwrap(), 8);
         while output_consumer.try_pop().is_some() {}
         while agent.do_work().unwrap() > 1 {}
@@ -174,17 +213,15 @@ fn the_engines_idle_passes_make_the_journals_next_segment() {
 /// the engine fails with the journal's reason, and its control keeps it.
 #[test]
 fn a_refused_command_stops_the_engine_with_the_journals_reason() {
-    let mut generator = CommandGenerator::new(9);
-    let model = ReferenceModel::new(&generator.config());
-    let dir = scratch("refused");
-    let options = journal::JournalOptions {
-        preparation: journal::Preparation::Steps,
-        ..tests::small_journal_options(Durability::Memory)
-    };
-    let (sequencer, _) = Sequencer::open(&dir, generator.config(), options).unwrap();
-    let (mut input, input_consumer) = engine::ring::<Request>(64);
-    let (output, mut output_consumer) = engine::ring::<Output>(4096);
-    let (mut agent, control) = EngineAgent::new(sequencer, input_consumer, vec![output], vec![], 8);
+    let Driven {
+        mut agent,
+        control,
+        mut input,
+        output: mut output_consumer,
+        mut generator,
+        model,
+        dir,
+    } = driven("refused", Preparation::Steps);
     agent.on_start().unwrap();
     // The zeros of the 16 KiB segment, then the file cut to an odd length
     // before the step that maps it.
@@ -201,14 +238,7 @@ fn a_refused_command_stops_the_engine_with_the_journals_reason() {
     assert_eq!(agent.do_work().unwrap(), 0);
     assert!(control.failure().is_none());
     let failure = loop {
-        for _ in 0..8 {
-            let command: Command = generator.next_command(&model);
-            let request = Request {
-                command,
-                origin: engine::runner::Origin::NONE,
-            };
-            assert!(input.try_push(request).is_ok());
-        }
+        push_commands(&mut input, &mut generator, &model, 8);
         match agent.do_work() {
             Ok(taken) => assert_eq!(taken, 8),
             Err(AgentError::Failed(error)) => break error.to_string(),
@@ -231,7 +261,7 @@ fn spawn_with_probe(
     name: &str,
     end_after: Option<(usize, fn() -> AgentError)>,
 ) -> (EngineHandle, Arc<Seen>, engine::Producer<Request>) {
-    let (sequencer, _) = open(name);
+    let (sequencer, _, _) = open(name, Preparation::Thread);
     let (input, input_consumer) = engine::ring::<Request>(64);
     let seen = Arc::new(Seen::default());
     let probe = Probe {
