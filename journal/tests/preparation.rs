@@ -200,3 +200,52 @@ fn a_failed_step_is_reported_at_the_roll_over_and_its_file_removed_at_close() {
     read_back(&dir, next - 1);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The cost of each step of a default-sized (64 MiB, prefaulted) segment,
+/// for `docs/journal.md`: per segment, the total and the median, p99,
+/// p99.9 and longest step of each phase (zeros written, pages touched),
+/// and the steps over 20 µs. Times on a shared machine: run by hand.
+#[test]
+#[ignore = "timing measurement: run by hand with --release --nocapture"]
+fn step_timings_of_a_64_mib_segment() {
+    let dir = scratch("timings");
+    let options = JournalOptions {
+        preparation: Preparation::Steps,
+        ..JournalOptions::default()
+    };
+    let pages = options.segment_bytes / PAGE;
+    let (mut journal, _) = Journal::open(&dir, options).unwrap();
+    let mut next = 1;
+    for segment in 2..=5 {
+        let mut steps = Vec::with_capacity(2 * pages + 1);
+        loop {
+            let started = std::time::Instant::now();
+            if !journal.prepare_step() {
+                break;
+            }
+            steps.push(started.elapsed().as_nanos() as u64);
+        }
+        assert_eq!(steps.len(), 2 * pages + 1, "zeros, the mapping, touches");
+        let (zeros, touches) = (&steps[..pages], &steps[pages + 1..]);
+        let total_ms = steps.iter().sum::<u64>() as f64 / 1e6;
+        println!("segment {segment}: {total_ms:.1} ms of steps");
+        for (phase, times) in [("zeros", zeros), ("touches", touches)] {
+            let mut sorted = times.to_vec();
+            sorted.sort_unstable();
+            let at = |q: f64| sorted[((sorted.len() - 1) as f64 * q) as usize] as f64 / 1e3;
+            println!(
+                "  {phase}: median {:.1} us, p99 {:.1} us, p99.9 {:.1} us, longest {:.1} us, \
+                 {} over 20 us",
+                at(0.5),
+                at(0.99),
+                at(0.999),
+                at(1.0),
+                sorted.iter().filter(|&&ns| ns > 20_000).count()
+            );
+        }
+        append_until(&mut journal, &dir, segment, &mut next);
+        assert_eq!(journal.unfinished_roll_overs(), 0);
+    }
+    journal.close().unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}

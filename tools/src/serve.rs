@@ -737,7 +737,7 @@ impl Running {
             tracing::warn!(
                 roll_overs = unfinished,
                 "the engine's idle time did not finish the journal's next segment before it was \
-                 needed: the engine made the rest itself, a stall of up to 0.1 s per 64 MiB \
+                 needed: the engine made the rest itself, a stall of up to about 80 ms per 64 MiB \
                  (journal.segment_preparation = \"thread\" moves the work to a helper thread)"
             );
         }
