@@ -61,5 +61,6 @@ pub use reader::{JournalReader, Record};
 pub use recovery::{RecoveryReport, TornTail};
 pub use snapshot::{SnapshotInfo, SnapshotStore};
 pub use store::{
-    MessageStore, StoreError, StoreOptions, StoreReader, StoreRecovery, StoredMessage,
+    MessageStore, StoreError, StoreOptions, StoreReader, StoreRecovery, StoreWriter,
+    StoreWriterStats, StoredMessage, WRITE_STEP_BYTES_MAX,
 };

@@ -2,7 +2,9 @@
 //! replay from every sequence after a close and reopen, after a cut tail, a
 //! flipped byte in the tail or in a closed segment, after
 //! `truncate_after_origin`; the memory held stays at its bound; proptest
-//! sequences of appends, reads, truncations and reopens.
+//! sequences of appends, reads, truncations and reopens, with and without
+//! a write-behind writer (stepped between operations, or on a thread of its
+//! own).
 //!
 //! Small segments (2 KiB) and a small cache (4 KiB) so that segments roll
 //! and most reads miss the cache and go to the files.
@@ -12,7 +14,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use journal::{MessageStore, StoreError, StoreOptions, StoreRecovery};
+use journal::{MessageStore, StoreError, StoreOptions, StoreRecovery, StoreWriter};
 use proptest::prelude::*;
 
 const RECORD_HEADER_BYTES: u64 = 32;
@@ -439,14 +441,28 @@ fn appends_are_checked() {
 
 #[test]
 fn memory_stays_at_the_configured_bound_over_a_long_run() {
-    let scratch = Scratch::new("memory");
+    memory_stays_at_the_bound(None);
+    let writer = StoreWriter::new();
+    memory_stays_at_the_bound(Some(&writer));
+    assert!(writer.stats().handed_off > 100);
+}
+
+/// 200,000 appends, a read every thousand; with `writer`, stepped every
+/// hundred appends.
+fn memory_stays_at_the_bound(writer: Option<&StoreWriter>) {
+    let scratch = Scratch::new(&format!("memory-{}", writer.is_some()));
     let mut rng = Rng(0x5EED_0008);
     let options = StoreOptions {
         segment_bytes_max: 1 << 20,
         message_bytes_max: 300,
         cache_bytes_max: 64 << 10,
     };
-    let (mut store, _) = MessageStore::open(&scratch.path, options).unwrap();
+    let (mut store, _) = match writer {
+        Some(writer) => {
+            MessageStore::open_with_writer(&scratch.path, options, writer.clone()).unwrap()
+        }
+        None => MessageStore::open(&scratch.path, options).unwrap(),
+    };
     let resident = store.resident_bytes();
     assert!(resident <= options.cache_bytes_max && resident > options.cache_bytes_max / 2);
     let mut origin = 1;
@@ -455,6 +471,11 @@ fn memory_stays_at_the_configured_bound_over_a_long_run() {
         let length = rng.below(60) as usize;
         let bytes = vec![round as u8; length];
         store.append(origin, &bytes).unwrap();
+        if let Some(writer) = writer
+            && round % 100 == 0
+        {
+            writer.step();
+        }
         if round % 1_000 == 0 {
             let sequence = 1 + rng.below(store.last_sequence());
             let message = store.get(sequence).unwrap().expect("stored");
@@ -478,11 +499,26 @@ fn copy_dir(from: &Path, to: &Path) {
 
 #[derive(Clone, Debug)]
 enum Operation {
-    Append { origin_step: u64, length: usize },
-    Get { sequence: u64 },
-    Read { from: u64, count: usize },
-    TruncateAfterOrigin { back: u64 },
+    Append {
+        origin_step: u64,
+        length: usize,
+    },
+    Get {
+        sequence: u64,
+    },
+    Read {
+        from: u64,
+        count: usize,
+    },
+    TruncateAfterOrigin {
+        back: u64,
+    },
     Flush,
+    FlushBehind,
+    /// Steps of the writer (none when the store has none).
+    Steps {
+        count: usize,
+    },
     Reopen,
 }
 
@@ -493,18 +529,32 @@ fn operation() -> impl Strategy<Value = Operation> {
         2 => (0..400u64, 0..50usize).prop_map(|(from, count)| Operation::Read { from, count }),
         1 => (0..40u64).prop_map(|back| Operation::TruncateAfterOrigin { back }),
         1 => Just(Operation::Flush),
+        1 => Just(Operation::FlushBehind),
+        3 => (0..6usize).prop_map(|count| Operation::Steps { count }),
         1 => Just(Operation::Reopen),
     ]
+}
+
+/// Opens with `writer` if there is one.
+fn open_with(dir: &Path, writer: Option<&StoreWriter>) -> (MessageStore, StoreRecovery) {
+    match writer {
+        Some(writer) => MessageStore::open_with_writer(dir, options(), writer.clone()).unwrap(),
+        None => open(dir),
+    }
 }
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(48))]
 
     #[test]
-    fn operations_agree_with_a_vector(operations in proptest::collection::vec(operation(), 1..250)) {
+    fn operations_agree_with_a_vector(
+        behind in any::<bool>(),
+        operations in proptest::collection::vec(operation(), 1..250),
+    ) {
         let scratch = Scratch::new(&format!("proptest-{:?}", std::thread::current().id()));
         let _ = fs::remove_dir_all(&scratch.path);
-        let (mut store, _) = open(&scratch.path);
+        let writer = behind.then(StoreWriter::new);
+        let (mut store, _) = open_with(&scratch.path, writer.as_ref());
         let mut model = Model::new();
         for operation in operations {
             match operation {
@@ -533,9 +583,17 @@ proptest! {
                     model.truncate(kept);
                 }
                 Operation::Flush => store.flush().unwrap(),
+                Operation::FlushBehind => store.flush_behind().unwrap(),
+                Operation::Steps { count } => {
+                    for _ in 0..count {
+                        if let Some(writer) = &writer {
+                            writer.step();
+                        }
+                    }
+                }
                 Operation::Reopen => {
                     drop(store);
-                    let (reopened, recovery) = open(&scratch.path);
+                    let (reopened, recovery) = open_with(&scratch.path, writer.as_ref());
                     prop_assert_eq!(recovery.last_sequence, model.len() as u64);
                     store = reopened;
                 }
@@ -553,6 +611,109 @@ fn read_all(store: &MessageStore) -> Model {
         all.push((message.origin, message.bytes.into_owned()));
     }
     all
+}
+
+/// A writer stepping on a thread of its own while the store appends, reads
+/// and flushes: every read agrees with the model, and so does the store
+/// reopened without a writer. Reads of the tail race the writer for the
+/// buffer in flight (the buffers are 512 bytes); every seventh round waits
+/// for the writer instead.
+#[test]
+fn write_behind_on_a_thread_of_its_own_keeps_every_message() {
+    let scratch = Scratch::new("behind-thread");
+    let mut rng = Rng(0x5EED_0011);
+    let writer = StoreWriter::new();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stepping = {
+        let (writer, stop) = (writer.clone(), std::sync::Arc::clone(&stop));
+        std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::Acquire) {
+                if writer.step() == 0 {
+                    std::thread::yield_now();
+                }
+            }
+        })
+    };
+    let options = StoreOptions {
+        segment_bytes_max: 256 << 10,
+        ..options()
+    };
+    let (mut store, _) =
+        MessageStore::open_with_writer(&scratch.path, options, writer.clone()).unwrap();
+    let mut model = Model::new();
+    for round in 0..40 {
+        append_random(&mut store, &mut model, &mut rng, 500);
+        for _ in 0..20 {
+            let sequence = 1 + rng.below(model.len() as u64);
+            let message = store.get(sequence).unwrap().expect("stored");
+            let (origin, bytes) = &model[sequence as usize - 1];
+            assert_eq!((message.origin, &*message.bytes), (*origin, &bytes[..]));
+        }
+        let from = 1 + rng.below(model.len() as u64);
+        let mut reader = store.reader(from);
+        for expected in from..(from + 300).min(model.len() as u64 + 1) {
+            let message = reader.next().unwrap().expect("a message");
+            assert_eq!(&*message.bytes, &model[expected as usize - 1].1[..]);
+        }
+        if round % 7 == 0 {
+            store.flush_behind().unwrap();
+            while !writer.is_idle() {
+                std::thread::yield_now();
+            }
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Release);
+    stepping.join().unwrap();
+    check_against(&store, &model, 2);
+    drop(store);
+    let (store, recovery) = MessageStore::open(&scratch.path, options).unwrap();
+    assert_eq!(recovery.truncated_bytes, 0, "{recovery:?}");
+    check_against(&store, &model, 2);
+    let stats = writer.stats();
+    assert!(stats.handed_off > 100, "{stats:?}");
+    assert!(stats.bytes_by_writer > 0, "{stats:?}");
+}
+
+/// A writer that never steps costs nothing but a hand-off: each store
+/// writes its previous buffer itself at the next one, and at close.
+#[test]
+fn a_writer_that_never_steps_leaves_the_writes_to_the_store() {
+    let scratch = Scratch::new("behind-idle");
+    let mut rng = Rng(0x5EED_0012);
+    let writer = StoreWriter::new();
+    let (mut store, _) =
+        MessageStore::open_with_writer(&scratch.path, options(), writer.clone()).unwrap();
+    let mut model = Model::new();
+    append_random(&mut store, &mut model, &mut rng, 2_000);
+    assert!(!writer.is_idle(), "a buffer is waiting for a step");
+    check_against(&store, &model, 3);
+    store.close().unwrap();
+    let stats = writer.stats();
+    assert_eq!(stats.bytes_by_writer, 0, "{stats:?}");
+    assert!(
+        stats.handed_off > 10 && stats.bytes_by_stores > 0,
+        "{stats:?}"
+    );
+    // Steps after the store settled find nothing left to write.
+    while !writer.is_idle() {
+        assert_eq!(writer.step(), 0);
+    }
+    let (store, recovery) = open(&scratch.path);
+    assert_eq!(recovery.truncated_bytes, 0, "{recovery:?}");
+    check_against(&store, &model, 3);
+
+    // Closed: a store writes its buffers itself and hands nothing over.
+    writer.close();
+    drop(store);
+    let (mut store, _) =
+        MessageStore::open_with_writer(&scratch.path, options(), writer.clone()).unwrap();
+    append_random(&mut store, &mut model, &mut rng, 500);
+    store.flush_behind().unwrap();
+    assert_eq!(writer.stats().handed_off, stats.handed_off);
+    assert!(writer.is_idle());
+    drop(store);
+    let (store, _) = open(&scratch.path);
+    check_against(&store, &model, 3);
 }
 
 #[test]

@@ -35,11 +35,17 @@
 //! - **End**: [`MessageStore::end`] marks the stream finished (an end
 //!   record): no message may follow, and it is still so after a reopen.
 //!
+//! - **Write-behind** ([`MessageStore::open_with_writer`], the `behind`
+//!   module): a full write buffer is handed to a [`StoreWriter`] that
+//!   writes it from another thread's idle time while appends fill a second
+//!   buffer (the two share the write buffer's quarter of the budget).
+//!
 //! One writer: the store is owned by the thread that appends (the journal's
 //! `LOCK` keeps a second process away from the data directory).
 
 #![forbid(unsafe_code)]
 
+mod behind;
 mod cache;
 mod files;
 mod format;
@@ -49,8 +55,12 @@ mod recovery;
 use std::borrow::Cow;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use parking_lot::Mutex;
+
+use behind::Behind;
+pub use behind::{StoreWriter, StoreWriterStats, WRITE_STEP_BYTES_MAX};
 
 use cache::{CACHE_SLOT_BYTES, RecentCache};
 use files::{SegmentFiles, io_error};
@@ -110,7 +120,8 @@ pub struct StoreOptions {
     /// The largest message accepted.
     pub message_bytes_max: usize,
     /// Every byte the store holds in memory for its data: the write buffer
-    /// (a quarter), the index buffer (a thirty-second) and the
+    /// (a quarter; two of an eighth each under write-behind), the index
+    /// buffer (a thirty-second; two of a sixty-fourth) and the
     /// recent-message cache (the rest). [`MessageStore::resident_bytes`] is
     /// at most this, whatever the number of messages.
     pub cache_bytes_max: usize,
@@ -145,13 +156,14 @@ impl StoreOptions {
         Ok(())
     }
 
-    /// How `cache_bytes_max` is shared: write buffer, index buffer, cache
-    /// ring bytes, cache slots.
-    fn budget(&self) -> Budget {
-        let write_buffer_bytes = self.cache_bytes_max / 4;
+    /// How `cache_bytes_max` is shared: write buffer, index buffer (each
+    /// twice under write-behind: `buffers` 2), cache ring bytes, cache
+    /// slots.
+    fn budget(&self, buffers: usize) -> Budget {
+        let write_buffer_bytes = self.cache_bytes_max / 4 / buffers;
         let index_buffer_bytes =
-            (self.cache_bytes_max / 32) / INDEX_ENTRY_BYTES * INDEX_ENTRY_BYTES;
-        let cache = self.cache_bytes_max - write_buffer_bytes - index_buffer_bytes;
+            (self.cache_bytes_max / 32 / buffers) / INDEX_ENTRY_BYTES * INDEX_ENTRY_BYTES;
+        let cache = self.cache_bytes_max - buffers * (write_buffer_bytes + index_buffer_bytes);
         Budget {
             write_buffer_bytes,
             index_buffer_bytes,
@@ -223,15 +235,18 @@ pub struct MessageStore {
     options: StoreOptions,
     /// First sequences of the segments before the tail, ascending.
     sealed: Vec<u64>,
-    /// The segment appended to (`None` while the store is empty).
-    tail: Option<SegmentFiles>,
-    /// Bytes of the tail's data file written to it; the write buffer
-    /// continues from here.
+    /// The segment appended to (`None` while the store is empty); shared
+    /// with a buffer in flight to the writer.
+    tail: Option<Arc<SegmentFiles>>,
+    /// Bytes of the tail's data file written to it (or in flight to the
+    /// writer); the write buffer continues from here.
     tail_data_on_file: u64,
-    /// Index entries of the tail written to its index file.
+    /// Index entries of the tail written to its index file (or in flight).
     tail_entries_on_file: u64,
     write_buffer: Vec<u8>,
     index_buffer: Vec<u8>,
+    /// Write-behind: the writer, and the buffers in flight to it.
+    behind: Option<Behind>,
     cache: RecentCache,
     last_sequence: u64,
     last_origin: u64,
@@ -254,12 +269,31 @@ impl MessageStore {
         dir: &Path,
         options: StoreOptions,
     ) -> Result<(MessageStore, StoreRecovery), StoreError> {
+        Self::open_behind(dir, options, None)
+    }
+
+    /// [`open`](Self::open), handing full write buffers to `writer` (see
+    /// the `behind` module): the appending thread copies records into one
+    /// buffer while the writer writes the other.
+    pub fn open_with_writer(
+        dir: &Path,
+        options: StoreOptions,
+        writer: StoreWriter,
+    ) -> Result<(MessageStore, StoreRecovery), StoreError> {
+        Self::open_behind(dir, options, Some(writer))
+    }
+
+    fn open_behind(
+        dir: &Path,
+        options: StoreOptions,
+        writer: Option<StoreWriter>,
+    ) -> Result<(MessageStore, StoreRecovery), StoreError> {
         options.validate()?;
         let recovered = recovery::recover(dir, &options)?;
-        let budget = options.budget();
+        let budget = options.budget(if writer.is_some() { 2 } else { 1 });
         let report = recovered.report;
         let (tail, tail_data_on_file, tail_entries_on_file) = match recovered.tail {
-            Some(tail) => (Some(tail.files), tail.data_bytes, tail.entries),
+            Some(tail) => (Some(Arc::new(tail.files)), tail.data_bytes, tail.entries),
             None => (None, 0, 0),
         };
         let store = MessageStore {
@@ -271,6 +305,13 @@ impl MessageStore {
             tail_entries_on_file,
             write_buffer: Vec::with_capacity(budget.write_buffer_bytes),
             index_buffer: Vec::with_capacity(budget.index_buffer_bytes),
+            behind: writer.map(|writer| {
+                Behind::new(
+                    writer,
+                    Vec::with_capacity(budget.write_buffer_bytes),
+                    Vec::with_capacity(budget.index_buffer_bytes),
+                )
+            }),
             cache: RecentCache::new(
                 budget.ring_bytes,
                 budget.slots_max,
@@ -315,7 +356,9 @@ impl MessageStore {
     /// Bytes held in memory for the data (buffers and cache): fixed when
     /// the store opens, at most [`StoreOptions::cache_bytes_max`].
     pub fn resident_bytes(&self) -> usize {
-        self.write_buffer.capacity() + self.index_buffer.capacity() + self.cache.resident_bytes()
+        let buffers = if self.behind.is_some() { 2 } else { 1 };
+        buffers * (self.write_buffer.capacity() + self.index_buffer.capacity())
+            + self.cache.resident_bytes()
     }
 
     /// Appends a message caused by the command journaled at `origin`;
@@ -389,6 +432,7 @@ impl MessageStore {
             if offset >= self.tail_data_on_file {
                 return Ok(Some(self.buffered_record(offset, sequence)?.message));
             }
+            self.settle()?;
             return self.read_record(tail, offset, sequence).map(Some);
         }
         let mut older = self.older.lock();
@@ -415,8 +459,47 @@ impl MessageStore {
         StoreReader::new(self, from_sequence)
     }
 
-    /// Writes the buffers to the files (the operating system's cache).
+    /// Hands the buffers to the writer ([`open_with_writer`]), or, without
+    /// one (or once it is closed), writes them to the files as
+    /// [`flush`](Self::flush) does. For regular flushes that need not wait.
+    ///
+    /// [`open_with_writer`]: Self::open_with_writer
+    pub fn flush_behind(&mut self) -> Result<(), StoreError> {
+        let Some(behind) = self.behind.as_ref().filter(|behind| behind.is_open()) else {
+            return self.flush();
+        };
+        let Some(tail) = self.tail.as_ref() else {
+            return Ok(());
+        };
+        if self.write_buffer.is_empty() && self.index_buffer.is_empty() {
+            return Ok(());
+        }
+        let (data, index) = behind.reclaim()?;
+        let data = std::mem::replace(&mut self.write_buffer, data);
+        let index = std::mem::replace(&mut self.index_buffer, index);
+        let (data_at, index_at) = (
+            self.tail_data_on_file,
+            self.tail_entries_on_file * INDEX_ENTRY_BYTES as u64,
+        );
+        self.tail_data_on_file += data.len() as u64;
+        self.tail_entries_on_file += (index.len() / INDEX_ENTRY_BYTES) as u64;
+        behind.hand_off(Arc::clone(tail), (data, data_at), (index, index_at));
+        Ok(())
+    }
+
+    /// Write-behind's buffers in flight are written (see the `behind`
+    /// module): the tail's files hold everything before the buffers.
+    fn settle(&self) -> Result<(), StoreError> {
+        match self.behind.as_ref() {
+            Some(behind) => behind.settle(),
+            None => Ok(()),
+        }
+    }
+
+    /// Writes the buffers to the files (the operating system's cache), and
+    /// any in flight to the writer before them.
     pub fn flush(&mut self) -> Result<(), StoreError> {
+        self.settle()?;
         let Some(tail) = self.tail.as_ref() else {
             return Ok(());
         };
@@ -582,7 +665,7 @@ impl MessageStore {
             ) = (0, 0, 0);
             return Ok(());
         };
-        let tail = SegmentFiles::open(&self.dir, tail_first)?;
+        let tail = Arc::new(SegmentFiles::open(&self.dir, tail_first)?);
         let offset = u64::from(tail.index_entry(sequence - tail_first)?);
         let header = self.read_record(&tail, offset, sequence)?;
         let entries = sequence - tail_first + 1;
@@ -616,6 +699,7 @@ impl MessageStore {
             .expect("a store with messages has a tail");
         let position = sequence - tail.first_sequence;
         if position < self.tail_entries_on_file {
+            self.settle()?;
             return Ok(u64::from(tail.index_entry(position)?));
         }
         let at = (position - self.tail_entries_on_file) as usize * INDEX_ENTRY_BYTES;
@@ -712,7 +796,7 @@ impl MessageStore {
 
     fn start_segment(&mut self, first_sequence: u64) -> Result<(), StoreError> {
         debug_assert!(self.write_buffer.is_empty() && self.index_buffer.is_empty());
-        self.tail = Some(SegmentFiles::create(&self.dir, first_sequence)?);
+        self.tail = Some(Arc::new(SegmentFiles::create(&self.dir, first_sequence)?));
         self.tail_data_on_file = STORE_SEGMENT_HEADER_BYTES as u64;
         self.tail_entries_on_file = 0;
         Ok(())
@@ -723,7 +807,7 @@ impl MessageStore {
     fn write_record(&mut self, header: &StoreRecordHeader, body: &[u8]) -> Result<(), StoreError> {
         let footprint = header.footprint() as usize;
         if self.write_buffer.len() + footprint > self.write_buffer.capacity() {
-            self.flush()?;
+            self.flush_behind()?;
         }
         if footprint > self.write_buffer.capacity() {
             let tail = self.tail.as_ref().expect("make_room made a tail");
@@ -749,7 +833,7 @@ impl MessageStore {
 
     fn push_index_entry(&mut self, offset: u32) -> Result<(), StoreError> {
         if self.index_buffer.len() + INDEX_ENTRY_BYTES > self.index_buffer.capacity() {
-            self.flush()?;
+            self.flush_behind()?;
         }
         if self.index_buffer.capacity() < INDEX_ENTRY_BYTES {
             // No index buffer: the record was flushed above, the entry goes

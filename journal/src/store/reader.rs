@@ -198,7 +198,8 @@ impl<'s> StoreReader<'s> {
                 self.position = Some((segment, offset + message.footprint));
                 return Ok(Some(message.message));
             }
-            (tail, store.tail_data_on_file)
+            store.settle()?;
+            (&**tail, store.tail_data_on_file)
         } else {
             let (files, data_bytes) = self.older.as_ref().expect("located");
             (files, *data_bytes)
