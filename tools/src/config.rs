@@ -235,15 +235,18 @@ pub struct ServerSection {
     pub idle: IdleName,
     /// The agents run in the engine thread's idle time: one bounded turn
     /// after each pass of the engine that found no command. Only
-    /// `snapshot` may be here (the others consume the engine's output
-    /// rings, and the engine waits for those consumers). Default:
-    /// `["snapshot"]`, which puts the shadow's work on the cycles the
+    /// `snapshot` and `store-writer` may be here (the others consume the
+    /// engine's output rings, and the engine waits for those consumers).
+    /// Default: `["snapshot", "store-writer"]`, which puts the shadow's
+    /// work and the session streams' file writes on the cycles the
     /// spinning engine leaves, not on the cores order entry and the
     /// clients need.
     pub engine_agents: Vec<IoAgentName>,
     /// The threads of the I/O agents (`gateway`: order entry and funding;
-    /// `marketdata`; `snapshot` unless on the engine thread), each running
-    /// the agents it names in turn. Every agent is on exactly one thread.
+    /// `marketdata`; `snapshot` and `store-writer` unless on the engine
+    /// thread), each running the agents it names in turn. Every agent is
+    /// on exactly one thread, except `store-writer`, which may be on none:
+    /// the gateway's thread then writes the streams' files itself.
     /// Default: one thread with the gateway and market data.
     pub io_threads: Vec<IoThreadSection>,
     /// Slots of each ring between the threads (a power of two).
@@ -268,7 +271,7 @@ impl Default for ServerSection {
             client_timeout_ms: 15_000,
             engine_core: None,
             idle: IdleName::SpinYield,
-            engine_agents: vec![IoAgentName::Snapshot],
+            engine_agents: vec![IoAgentName::Snapshot, IoAgentName::StoreWriter],
             io_threads: vec![IoThreadSection::default()],
             ring_capacity: 65_536,
             stream_cache_bytes_max: 64 << 10,
@@ -301,6 +304,10 @@ pub enum IoAgentName {
     Marketdata,
     /// The snapshot agent (see `[snapshots]`).
     Snapshot,
+    /// Writes the session streams' full buffers to their files
+    /// (write-behind: `journal::StoreWriter`), so the gateway's thread
+    /// only copies messages into memory.
+    StoreWriter,
 }
 
 impl std::fmt::Display for IoAgentName {
@@ -309,6 +316,7 @@ impl std::fmt::Display for IoAgentName {
             IoAgentName::Gateway => "gateway",
             IoAgentName::Marketdata => "marketdata",
             IoAgentName::Snapshot => "snapshot",
+            IoAgentName::StoreWriter => "store-writer",
         })
     }
 }
@@ -352,6 +360,15 @@ impl ServerSection {
         self.engine_agents.contains(&agent)
     }
 
+    /// Whether `agent` runs on the engine thread or an I/O thread.
+    pub fn placed(&self, agent: IoAgentName) -> bool {
+        self.on_engine_thread(agent)
+            || self
+                .io_threads
+                .iter()
+                .any(|thread| thread.agents.contains(&agent))
+    }
+
     /// The I/O threads to start: each agent that runs (`runs` says which)
     /// on exactly one thread, or in the engine's idle time; a thread left
     /// with no agent is not started.
@@ -361,12 +378,12 @@ impl ServerSection {
     ) -> Result<Vec<IoThreadSection>, ConfigError> {
         let mut seen = Vec::new();
         for agent in &self.engine_agents {
-            if *agent != IoAgentName::Snapshot {
+            if !matches!(agent, IoAgentName::Snapshot | IoAgentName::StoreWriter) {
                 return Err(invalid(
                     "server.engine_agents",
                     format!(
                         "{agent} cannot run on the engine thread (it consumes the engine's \
-                         output; only snapshot can)"
+                         output; only snapshot and store-writer can)"
                     ),
                 ));
             }
@@ -1089,6 +1106,41 @@ mod tests {
     }
 
     #[test]
+    fn the_store_writer_runs_in_the_engines_idle_time_on_an_io_thread_or_nowhere() {
+        let mut server = ServerSection::default();
+        let all = |_| true;
+        assert!(server.on_engine_thread(IoAgentName::StoreWriter));
+        assert!(server.placed(IoAgentName::StoreWriter));
+        assert_eq!(server.io_thread_plan(all).unwrap().len(), 1);
+        // On no thread: not an error; the gateway writes the files itself.
+        server.engine_agents = vec![IoAgentName::Snapshot];
+        assert!(!server.placed(IoAgentName::StoreWriter));
+        assert_eq!(server.io_thread_plan(all).unwrap().len(), 1);
+        // On a thread of its own.
+        server.io_threads.push(IoThreadSection {
+            agents: vec![IoAgentName::StoreWriter],
+            ..IoThreadSection::default()
+        });
+        assert!(server.placed(IoAgentName::StoreWriter));
+        let plan = server.io_thread_plan(all).unwrap();
+        assert_eq!(plan[1].agents, [IoAgentName::StoreWriter]);
+        // Not in both places.
+        server.engine_agents.push(IoAgentName::StoreWriter);
+        let error = server.io_thread_plan(all).unwrap_err().to_string();
+        assert!(
+            error.contains("store-writer is also in server.engine_agents"),
+            "{error}"
+        );
+        // Its name in the configuration file.
+        let text = DEFAULT_CONFIG.replace(
+            "engine_agents = [\"snapshot\", \"store-writer\"]",
+            "engine_agents = [\"store-writer\"]",
+        );
+        let config = Config::parse(&text).unwrap();
+        assert_eq!(config.server.engine_agents, [IoAgentName::StoreWriter]);
+    }
+
+    #[test]
     fn every_io_agent_runs_on_exactly_one_thread() {
         let mut server = ServerSection::default();
         let all = |_| true;
@@ -1105,7 +1157,8 @@ mod tests {
         server.engine_agents = vec![IoAgentName::Snapshot, IoAgentName::Marketdata];
         let error = server.io_thread_plan(all).unwrap_err().to_string();
         assert!(
-            error.contains("marketdata cannot run on the engine thread"),
+            error.contains("marketdata cannot run on the engine thread")
+                && error.contains("only snapshot and store-writer can"),
             "{error}"
         );
         // On the engine thread and on an I/O thread: refused.

@@ -407,6 +407,7 @@ fn bind(
         IoAgentName::Gateway => true,
         IoAgentName::Marketdata => config.marketdata.enabled,
         IoAgentName::Snapshot => config.snapshots.enabled,
+        IoAgentName::StoreWriter => true,
     })?;
     if let Some(thread) = io_plan
         .iter_mut()
@@ -621,14 +622,24 @@ fn spawn(
     );
     let durable = sequencer.durable();
     let mut io_agents = IoAgents::default();
-    // The snapshot agent runs in the engine's idle time, or on an I/O
-    // thread (`server.engine_agents`, `server.io_threads`).
-    let mut background: Option<Box<dyn engine::agent::Agent + Send>> = None;
+    // The snapshot agent and the store writer run in the engine's idle
+    // time, or on an I/O thread (`server.engine_agents`,
+    // `server.io_threads`).
+    let mut background: Vec<Box<dyn engine::agent::Agent + Send>> = Vec::new();
+    let store_writer = streams.writer().cloned();
+    if let Some(writer) = &store_writer {
+        let agent = Box::new(threads::StoreWriterAgent::new(writer.clone()));
+        if section.on_engine_thread(IoAgentName::StoreWriter) {
+            background.push(agent);
+        } else {
+            io_agents.add(IoAgentName::StoreWriter, agent);
+        }
+    }
     let snapshot_control = if config.snapshots.enabled {
         match snapshot_agent(config, &sequencer, directory_logins, resumed) {
             Ok((agent, control)) => {
                 if section.on_engine_thread(IoAgentName::Snapshot) {
-                    background = Some(Box::new(agent));
+                    background.push(Box::new(agent));
                 } else {
                     io_agents.add(IoAgentName::Snapshot, Box::new(agent));
                 }
@@ -641,6 +652,10 @@ fn spawn(
         }
     } else {
         None
+    };
+    let background: Option<Box<dyn engine::agent::Agent + Send>> = match background.len() {
+        0 | 1 => background.pop(),
+        _ => Some(Box::new(engine::agent::CompositeAgent::new(background))),
     };
     let engine = engine::runner::spawn_with_background(
         sequencer,
@@ -692,6 +707,7 @@ fn spawn(
         gateway,
         md: md_control,
         snapshot: snapshot_control,
+        store_writer,
     };
     let io = match io_agents.spawn(&bound.io_plan) {
         Ok(io) => io,
@@ -760,7 +776,7 @@ impl Running {
         .map_err(std::io::Error::other);
         let io = self.io.join();
         if let Err(error) = &background {
-            tracing::error!(%error, "the snapshot agent on the engine thread failed");
+            tracing::error!(%error, "an agent in the engine thread's idle time failed");
         }
         tracing::info!(stats = ?self.edges.gateway.stats(), "gateway stopped");
         if let Some(control) = &self.edges.md {
@@ -772,6 +788,9 @@ impl Running {
                 last = control.last_snapshot_sequence(),
                 "snapshot agent stopped"
             );
+        }
+        if let Some(writer) = &self.edges.store_writer {
+            tracing::info!(stats = ?writer.stats(), "store writer stopped");
         }
         closed?;
         io?;
@@ -787,6 +806,7 @@ struct Edges {
     gateway: GatewayControl,
     md: Option<marketdata::server::MdControl>,
     snapshot: Option<engine::SnapshotControl>,
+    store_writer: Option<journal::StoreWriter>,
 }
 
 impl Edges {
@@ -799,6 +819,11 @@ impl Edges {
         }
         if let Some(control) = &self.snapshot {
             control.stop();
+        }
+        // The stores write what the gateway still appends themselves; the
+        // writer's agent finishes once what was handed over is written.
+        if let Some(writer) = &self.store_writer {
+            writer.close();
         }
     }
 }

@@ -12,7 +12,7 @@ use gateway::server::{
 };
 use marketdata::publisher::Publisher;
 
-use crate::config::Config;
+use crate::config::{Config, IoAgentName};
 use crate::edges::{self, EdgesState};
 use crate::serve::boot_with;
 
@@ -28,6 +28,10 @@ fn streams_config(config: &Config, first_timestamp_ns: u64) -> StreamsConfig {
             .map(|login| login.name.clone())
             .collect(),
         cache_bytes_max: config.server.stream_cache_bytes_max,
+        writer: config
+            .server
+            .placed(IoAgentName::StoreWriter)
+            .then(journal::StoreWriter::new),
     }
 }
 

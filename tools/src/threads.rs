@@ -6,15 +6,18 @@
 //!  │ AgentRunner              │  input ring      │ AgentRunner + EpollSleeper           │
 //!  │   EngineAgent            │◀──────────────── │   CompositeAgent[gateway, marketdata]│
 //!  │   + in its idle passes:  │ ────────────────▶│   (each pass one bounded turn each)  │
-//!  │   SnapshotAgent          │  output rings,   └──────────────────────────────────────┘
-//!  │   (server.engine_agents) │  doorbells
+//!  │   SnapshotAgent,         │  output rings,   └──────────────────────────────────────┘
+//!  │   StoreWriterAgent       │  doorbells
+//!  │   (server.engine_agents) │
 //!  └──────────────────────────┘
 //! ```
 //!
 //! The engine agent never shares its thread with a consumer of its rings:
 //! when an output ring is full it waits for that ring's consumer, which must
-//! therefore run elsewhere. It lends its idle passes to the snapshot agent
-//! (`server.engine_agents`, the default), which reads only the journal. The
+//! therefore run elsewhere. It lends its idle passes to the snapshot agent,
+//! which reads only the journal, and to the store writer, which writes the
+//! buffers the session streams' stores hand over (`server.engine_agents`,
+//! the default); neither makes the engine wait. The
 //! I/O agents are composed as `server.io_threads` says (default: one thread
 //! with the gateway and market data, sleeping in `epoll` when idle); a
 //! thread whose agents all have descriptors sleeps on their readiness, and
@@ -102,6 +105,42 @@ impl Drop for OffEngineCore {
         if let Some(before) = self.restore {
             before.apply_to_current_thread();
         }
+    }
+}
+
+/// Steps a [`journal::StoreWriter`]: each turn writes up to
+/// [`journal::WRITE_STEP_BYTES_MAX`] of a buffer a store handed over. It
+/// finishes once the writer is closed (`Running::stop`, at the engine's
+/// stop) and nothing waits; closed with its thread (a failed engine), it
+/// closes the writer, and the stores write their buffers themselves.
+#[derive(Debug)]
+pub struct StoreWriterAgent {
+    writer: journal::StoreWriter,
+}
+
+impl StoreWriterAgent {
+    pub fn new(writer: journal::StoreWriter) -> StoreWriterAgent {
+        StoreWriterAgent { writer }
+    }
+}
+
+impl Agent for StoreWriterAgent {
+    fn role(&self) -> &str {
+        "store-writer"
+    }
+
+    fn do_work(&mut self) -> Result<usize, AgentError> {
+        if self.writer.step() > 0 {
+            return Ok(1);
+        }
+        if self.writer.is_closed() && self.writer.is_idle() {
+            return Err(AgentError::Finished);
+        }
+        Ok(0)
+    }
+
+    fn on_close(&mut self) {
+        self.writer.close();
     }
 }
 

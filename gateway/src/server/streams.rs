@@ -26,7 +26,7 @@
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
-use journal::{MessageStore, StoreError, StoreOptions};
+use journal::{MessageStore, StoreError, StoreOptions, StoreWriter};
 // Few keys, looked up per message, none chosen by a client: FxHash.
 use rustc_hash::FxHashMap as HashMap;
 
@@ -50,6 +50,10 @@ pub struct StreamsConfig {
     /// Each open stream's memory budget (its store's
     /// [`StoreOptions::cache_bytes_max`]).
     pub cache_bytes_max: usize,
+    /// Write-behind: the stores hand their full write buffers to this
+    /// writer (see [`journal::StoreWriter`]; `serve` steps it in the engine
+    /// thread's idle time); `None`: the gateway's thread writes them.
+    pub writer: Option<StoreWriter>,
 }
 
 /// Why a stream could not be kept.
@@ -315,7 +319,7 @@ impl SessionStreams {
     }
 
     /// Streams in a fresh directory under the system's temporary one,
-    /// removed when dropped (for tests).
+    /// removed when dropped, with a write-behind writer (for tests).
     #[cfg(test)]
     pub(crate) fn temporary(login_names: Vec<String>) -> SessionStreams {
         use std::sync::atomic::{AtomicU64, Ordering};
@@ -330,6 +334,10 @@ impl SessionStreams {
             session_prefix: "700101".to_owned(),
             login_names,
             cache_bytes_max: 64 << 10,
+            // Never stepped: every hand-off is written by its store at the
+            // next one (or when it reads its tail), so the tests cover
+            // write-behind's hand-offs and settling.
+            writer: Some(StoreWriter::new()),
         });
         streams.temporary = true;
         streams
@@ -401,14 +409,21 @@ impl SessionStreams {
     }
 
     /// Writes what the open stores buffer to their files (not synced: the
-    /// page cache outlives the process). The gateway does so every tick,
-    /// so that a restart after a crash finds the streams on disk as of a
-    /// recent snapshot and resumes from it (see `tools::edges`).
+    /// page cache outlives the process), or hands it to the writer
+    /// ([`StreamsConfig::writer`]), which writes it soon. The gateway does
+    /// so every tick, so that a restart after a crash finds the streams on
+    /// disk as of a recent snapshot and resumes from it (see
+    /// `tools::edges`).
     pub fn flush(&mut self) -> Result<(), StreamError> {
         for stream in self.streams.values_mut() {
-            stream.store.flush()?;
+            stream.store.flush_behind()?;
         }
         Ok(())
+    }
+
+    /// The writer the stores hand their buffers to, if any.
+    pub fn writer(&self) -> Option<&StoreWriter> {
+        self.config.writer.as_ref()
     }
 
     /// Makes every open store durable (all its files): see
@@ -518,7 +533,11 @@ impl SessionStreams {
                 cache_bytes_max: self.config.cache_bytes_max,
                 ..StoreOptions::default()
             };
-            let (store, recovery) = MessageStore::open(&self.dir(key), options)?;
+            let dir = self.dir(key);
+            let (store, recovery) = match &self.config.writer {
+                Some(writer) => MessageStore::open_with_writer(&dir, options, writer.clone())?,
+                None => MessageStore::open(&dir, options)?,
+            };
             if recovery.truncated_bytes > 0 || recovery.segments_removed > 0 {
                 tracing::warn!(dir = %store.dir().display(), ?recovery,
                     "stream store recovered: its tail is regenerated from the journal");
