@@ -34,7 +34,6 @@
 //!   owner regenerates the rest from the journal.
 //! - **End**: [`MessageStore::end`] marks the stream finished (an end
 //!   record): no message may follow, and it is still so after a reopen.
-//!
 //! - **Write-behind** ([`MessageStore::open_with_writer`], the `behind`
 //!   module): a full write buffer is handed to a [`StoreWriter`] that
 //!   writes it from another thread's idle time while appends fill a second
