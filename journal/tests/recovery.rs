@@ -1880,3 +1880,86 @@ fn retention_removes_or_archives_whole_segments_before_a_sequence() {
     assert_eq!(journal.last_sequence(), 301);
     journal.close().unwrap();
 }
+
+/// The term of record `sequence` (Raft's consistency check compares it).
+fn term_at(journal: &Journal, sequence: u64) -> u64 {
+    let mut reader = journal.reader(sequence);
+    reader.next().unwrap().expect("a record").term
+}
+
+/// Raft's log repair, done with the journal's own operations: a deposed
+/// leader holds records of its term that never reached a majority; the new
+/// leader's records conflict with them from the first uncommitted one. The
+/// follower finds the last record whose term matches, closes, truncates
+/// after it, reopens and copies the new leader's records: both journals
+/// then hold the same bytes, and the new term.
+#[test]
+fn a_deposed_leaders_uncommitted_suffix_is_cut_and_the_new_leaders_records_follow() {
+    let scratch = Scratch::new("raft-repair");
+    let old_dir = scratch.trial("old-leader");
+    let new_dir = scratch.trial("new-leader");
+    let committed = 80;
+    // The old leader, term 1: records 1..=80 reach the new leader (a
+    // majority), 81..=90 stay its own.
+    let (mut old, _) = Journal::open(&old_dir, options()).unwrap();
+    old.set_term(1).unwrap();
+    for _ in 1..=committed {
+        append_next(&mut old);
+    }
+    let (mut new, _) = Journal::open(&new_dir, options()).unwrap();
+    let mut reader = old.reader(1);
+    while let Some(record) = reader.next().unwrap() {
+        new.append_replicated(record.bytes).unwrap();
+    }
+    drop(reader);
+    for sequence in committed + 1..=committed + 10 {
+        let body = format!("uncommitted {sequence}");
+        old.append(9, timestamp_for(sequence), body.as_bytes())
+            .unwrap();
+    }
+    // The new leader, term 2, appends its own 81..=95.
+    new.set_term(2).unwrap();
+    for _ in committed + 1..=committed + 15 {
+        append_next(&mut new);
+    }
+    // The consistency check: the terms agree at 80 and differ from 81.
+    assert_eq!(term_at(&old, committed), term_at(&new, committed));
+    assert_eq!(
+        (term_at(&old, committed + 1), term_at(&new, committed + 1)),
+        (1, 2)
+    );
+    let mut leader_reader = new.reader(committed + 1);
+    let first = leader_reader.next().unwrap().unwrap().bytes.to_vec();
+    drop(leader_reader);
+    assert!(
+        old.append_replicated(&first).is_err(),
+        "a conflicting record is refused while the suffix is there"
+    );
+    // The repair.
+    old.close().unwrap();
+    let report = Journal::truncate(&old_dir, committed).unwrap();
+    assert_eq!(report.last_sequence, committed);
+    let (mut old, recovery) = Journal::open(&old_dir, options()).unwrap();
+    assert_eq!(recovery.last_sequence, committed);
+    assert_eq!(old.term(), 1);
+    let mut reader = new.reader(committed + 1);
+    while let Some(record) = reader.next().unwrap() {
+        assert_eq!(
+            old.append_replicated(record.bytes).unwrap(),
+            record.sequence
+        );
+    }
+    drop(reader);
+    assert_eq!(old.term(), 2);
+    assert_eq!(check_contents(&old), committed + 15);
+    old.close().unwrap();
+    new.close().unwrap();
+    let (old_files, new_files) = (segment_files(&old_dir), segment_files(&new_dir));
+    assert_eq!(old_files.len(), new_files.len());
+    for (a, b) in old_files.iter().zip(&new_files) {
+        assert!(
+            fs::read(a).unwrap() == fs::read(b).unwrap(),
+            "{a:?} differs"
+        );
+    }
+}
