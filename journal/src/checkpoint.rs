@@ -5,12 +5,12 @@
 //!
 //! Without it, a journal whose last segment was cut exactly at a record
 //! boundary, or whose segments were all deleted, looks like a shorter,
-//! sound journal. In the spirit of TigerBeetle's superblock, the file holds
-//! [`COPIES`] copies, each checksummed and in its own 4 KiB block, each with
-//! a generation that grows by one per write. An update writes one copy (the
-//! oldest: generation modulo [`COPIES`]) and syncs it, so a torn write
-//! damages only that copy and the newest valid copy still bounds what is
-//! durable from below, which is all recovery needs.
+//! sound journal. The file is a `copies` file (in the spirit of TigerBeetle's
+//! superblock: four checksummed copies, each in its own 4 KiB block, each
+//! with a generation that grows by one per write). An update writes one
+//! copy (the oldest) and syncs it, so a torn write damages only that copy
+//! and the newest valid copy still bounds what is durable from below,
+//! which is all recovery needs.
 //!
 //! ```text
 //! CHECKPOINT: 4 blocks of 4096 bytes; a copy in the first 64 bytes of
@@ -33,28 +33,23 @@
 
 #![forbid(unsafe_code)]
 
-use std::fs::{self, File};
-use std::io;
-use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use crate::error::{IoContext, JournalError};
+use crate::copies::{self, CopiesWriter, Kind, PAYLOAD_BYTES, Payload};
+use crate::error::JournalError;
 use crate::layout::{read_u32, read_u64};
 
 /// The file's name in the journal directory.
 pub(crate) const CHECKPOINT_FILE: &str = "CHECKPOINT";
-/// Copies kept.
-pub(crate) const COPIES: usize = 4;
-/// Each copy starts a block of this many bytes, so that a torn write of one
-/// (a sector or a page) cannot reach another.
-const BLOCK_BYTES: usize = 4096;
-const COPY_BYTES: usize = 64;
-const MAGIC: [u8; 8] = *b"EXCKPT\0\x01";
 /// The checkpoint's own format version.
 pub(crate) const CHECKPOINT_VERSION: u32 = 1;
 
-const _: () = assert!(COPY_BYTES == 64 && COPY_BYTES <= BLOCK_BYTES);
-const _: () = assert!(COPIES >= 2);
+const KIND: Kind = Kind {
+    file: CHECKPOINT_FILE,
+    what: "checkpoint",
+    magic: *b"EXCKPT\0\x01",
+    version: CHECKPOINT_VERSION,
+};
 
 /// The last record known to be durable, as the checkpoint records it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -76,6 +71,34 @@ pub(crate) struct DurableRecord {
     pub(crate) checksum: u32,
 }
 
+impl DurableRecord {
+    /// Bytes 24..60 of a copy: sequence, term, record crc, reserved zeros.
+    fn payload(&self) -> Payload {
+        let mut payload = [0u8; PAYLOAD_BYTES];
+        payload[0..8].copy_from_slice(&self.sequence.to_le_bytes());
+        payload[8..16].copy_from_slice(&self.term.to_le_bytes());
+        payload[16..20].copy_from_slice(&self.checksum.to_le_bytes());
+        payload
+    }
+}
+
+fn payload_valid(payload: &Payload) -> Result<(), String> {
+    if payload[20..].iter().all(|&b| b == 0) {
+        Ok(())
+    } else {
+        Err("a reserved field is not zero".to_owned())
+    }
+}
+
+fn checkpoint(copy: &copies::Copy) -> Checkpoint {
+    Checkpoint {
+        generation: copy.generation,
+        sequence: read_u64(&copy.payload, 0),
+        term: read_u64(&copy.payload, 8),
+        checksum: read_u32(&copy.payload, 16),
+    }
+}
+
 /// What a directory's checkpoint file holds.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Found {
@@ -95,92 +118,13 @@ impl Found {
     }
 }
 
-impl Checkpoint {
-    fn encode(&self) -> [u8; COPY_BYTES] {
-        let mut bytes = [0u8; COPY_BYTES];
-        bytes[0..8].copy_from_slice(&MAGIC);
-        bytes[8..12].copy_from_slice(&CHECKPOINT_VERSION.to_le_bytes());
-        bytes[12..16].copy_from_slice(&(COPY_BYTES as u32).to_le_bytes());
-        bytes[16..24].copy_from_slice(&self.generation.to_le_bytes());
-        bytes[24..32].copy_from_slice(&self.sequence.to_le_bytes());
-        bytes[32..40].copy_from_slice(&self.term.to_le_bytes());
-        bytes[40..44].copy_from_slice(&self.checksum.to_le_bytes());
-        let crc = crate::checksum::crc32c(&bytes[..60]);
-        bytes[60..64].copy_from_slice(&crc.to_le_bytes());
-        bytes
-    }
-
-    /// A copy, or why it is not one. `Err(Ok(version))`: a sound copy of
-    /// another format version.
-    fn decode(bytes: &[u8]) -> Result<Checkpoint, Result<u32, String>> {
-        if bytes.iter().all(|&b| b == 0) {
-            return Err(Err("never written".to_owned()));
-        }
-        if bytes[0..8] != MAGIC {
-            return Err(Err("no checkpoint magic".to_owned()));
-        }
-        if crate::checksum::crc32c(&bytes[..60]) != read_u32(bytes, 60) {
-            return Err(Err("checksum mismatch".to_owned()));
-        }
-        let version = read_u32(bytes, 8);
-        if version != CHECKPOINT_VERSION {
-            return Err(Ok(version));
-        }
-        let reserved_zero = read_u32(bytes, 12) as usize == COPY_BYTES
-            && read_u32(bytes, 44) == 0
-            && read_u64(bytes, 48) == 0
-            && read_u32(bytes, 56) == 0;
-        if !reserved_zero {
-            return Err(Err("a reserved field is not zero".to_owned()));
-        }
-        Ok(Checkpoint {
-            generation: read_u64(bytes, 16),
-            sequence: read_u64(bytes, 24),
-            term: read_u64(bytes, 32),
-            checksum: read_u32(bytes, 40),
-        })
-    }
-}
-
 /// Reads the checkpoint of `dir`: the newest valid copy. A copy of another
 /// format version is [`JournalError::IncompatibleVersion`].
 pub(crate) fn read(dir: &Path) -> Result<Found, JournalError> {
-    let path = dir.join(CHECKPOINT_FILE);
-    let bytes = match fs::read(&path) {
-        Ok(bytes) => bytes,
-        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(Found::Missing),
-        Err(source) => return Err(JournalError::Io { path, source }),
-    };
-    let mut newest: Option<Checkpoint> = None;
-    let mut reasons = Vec::new();
-    for copy in 0..COPIES {
-        let start = copy * BLOCK_BYTES;
-        let Some(block) = bytes.get(start..start + COPY_BYTES) else {
-            reasons.push(format!("copy {copy}: beyond the end of the file"));
-            continue;
-        };
-        match Checkpoint::decode(block) {
-            Ok(found) => {
-                if newest.is_none_or(|newest| found.generation > newest.generation) {
-                    newest = Some(found);
-                }
-            }
-            Err(Ok(version)) => {
-                return Err(JournalError::IncompatibleVersion {
-                    path,
-                    found: version,
-                    supported: CHECKPOINT_VERSION,
-                });
-            }
-            Err(Err(reason)) => reasons.push(format!("copy {copy}: {reason}")),
-        }
-    }
-    Ok(match newest {
-        Some(found) => Found::Valid(found),
-        None => Found::Invalid(format!(
-            "no valid copy of the checkpoint ({})",
-            reasons.join("; ")
-        )),
+    Ok(match copies::read(dir, &KIND, &payload_valid)? {
+        copies::Found::Missing => Found::Missing,
+        copies::Found::Invalid(reason) => Found::Invalid(reason),
+        copies::Found::Valid(copy) => Found::Valid(checkpoint(&copy)),
     })
 }
 
@@ -188,8 +132,7 @@ pub(crate) fn read(dir: &Path) -> Result<Found, JournalError> {
 /// appender's `sync` behind a lock; never on the append path.
 #[derive(Debug)]
 pub(crate) struct CheckpointWriter {
-    file: File,
-    path: PathBuf,
+    copies: CopiesWriter,
     last: Checkpoint,
 }
 
@@ -203,30 +146,22 @@ impl CheckpointWriter {
         current: Checkpoint,
         rewrite: Option<DurableRecord>,
     ) -> Result<CheckpointWriter, JournalError> {
-        let path = dir.join(CHECKPOINT_FILE);
-        let file = File::options()
-            .create(true)
-            .truncate(false)
-            .read(true)
-            .write(true)
-            .open(&path)
-            .at(&path)?;
-        let mut writer = CheckpointWriter {
-            file,
-            path,
-            last: current,
+        let copies = CopiesWriter::open(
+            dir,
+            KIND,
+            current.generation,
+            rewrite.map(|durable| durable.payload()),
+        )?;
+        let last = match rewrite {
+            Some(durable) => Checkpoint {
+                generation: copies.generation(),
+                sequence: durable.sequence,
+                term: durable.term,
+                checksum: durable.checksum,
+            },
+            None => current,
         };
-        if let Some(durable) = rewrite {
-            writer
-                .file
-                .set_len((COPIES * BLOCK_BYTES) as u64)
-                .at(&writer.path)?;
-            for _ in 0..COPIES {
-                writer.write(durable).at(&writer.path)?;
-            }
-            crate::segment::sync_directory(dir).at(dir)?;
-        }
-        Ok(writer)
+        Ok(CheckpointWriter { copies, last })
     }
 
     /// The newest copy written (or read at open).
@@ -240,49 +175,25 @@ impl CheckpointWriter {
         if durable.sequence <= self.last.sequence {
             return Ok(());
         }
-        self.write(durable).at(&self.path)
-    }
-
-    /// Writes the next generation into the oldest copy's block and syncs.
-    fn write(&mut self, durable: DurableRecord) -> io::Result<()> {
-        let next = Checkpoint {
-            generation: self.last.generation + 1,
+        let generation = self.copies.write(durable.payload())?;
+        self.last = Checkpoint {
+            generation,
             sequence: durable.sequence,
             term: durable.term,
             checksum: durable.checksum,
         };
-        let block = (next.generation % COPIES as u64) as usize;
-        self.file
-            .write_all_at(&next.encode(), (block * BLOCK_BYTES) as u64)?;
-        self.file.sync_data()?;
-        self.last = next;
         Ok(())
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::fs;
+
     use super::*;
 
     #[test]
-    fn a_copy_round_trips_and_any_changed_byte_is_refused() {
-        let checkpoint = Checkpoint {
-            generation: 9,
-            sequence: 1_234,
-            term: 3,
-            checksum: 0xDEAD_BEEF,
-        };
-        let bytes = checkpoint.encode();
-        assert_eq!(Checkpoint::decode(&bytes), Ok(checkpoint));
-        for byte in 0..COPY_BYTES {
-            let mut changed = bytes;
-            changed[byte] ^= 0x04;
-            assert!(Checkpoint::decode(&changed).is_err(), "byte {byte}");
-        }
-    }
-
-    #[test]
-    fn the_newest_valid_copy_wins_and_a_torn_copy_is_survived() {
+    fn the_newest_checkpoint_is_read_back_and_never_goes_back() {
         let dir = std::env::temp_dir().join(format!("checkpoint-unit-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).unwrap();
@@ -298,21 +209,24 @@ mod tests {
         }
         writer.advance(at(3)).unwrap();
         let newest = writer.current();
-        assert_eq!((newest.sequence, newest.generation), (6, COPIES as u64 + 6));
+        assert_eq!((newest.sequence, newest.term, newest.checksum), (6, 1, 42));
+        assert_eq!(newest.generation, copies::COPIES as u64 + 6);
         assert_eq!(read(&dir).unwrap(), Found::Valid(newest));
-        // Tear the newest copy: the one before it wins.
+        // Reopened without a rewrite, writes continue from the newest.
+        let mut writer = CheckpointWriter::open(&dir, newest, None).unwrap();
+        writer.advance(at(7)).unwrap();
+        assert_eq!(read(&dir).unwrap().valid().map(|c| c.sequence), Some(7));
+        // A reserved byte set (its crc made right): that copy is refused, the
+        // one before wins.
         let path = dir.join(CHECKPOINT_FILE);
         let mut bytes = fs::read(&path).unwrap();
-        let block = (newest.generation % COPIES as u64) as usize * BLOCK_BYTES;
-        bytes[block + 30] ^= 0xFF;
+        let block =
+            ((newest.generation + 1) % copies::COPIES as u64) as usize * copies::BLOCK_BYTES;
+        bytes[block + 50] = 1;
+        let crc = crate::checksum::crc32c(&bytes[block..block + 60]);
+        bytes[block + 60..block + 64].copy_from_slice(&crc.to_le_bytes());
         fs::write(&path, &bytes).unwrap();
-        match read(&dir).unwrap() {
-            Found::Valid(found) => assert_eq!(found.sequence, 5),
-            other => panic!("expected the previous copy, got {other:?}"),
-        }
-        // Every copy damaged: invalid, with a reason per copy.
-        fs::write(&path, vec![0xA5; COPIES * BLOCK_BYTES]).unwrap();
-        assert!(matches!(read(&dir).unwrap(), Found::Invalid(reason) if reason.contains("copy 3")));
+        assert_eq!(read(&dir).unwrap().valid().map(|c| c.sequence), Some(6));
         fs::remove_dir_all(&dir).unwrap();
     }
 }

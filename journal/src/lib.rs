@@ -34,6 +34,7 @@
 mod checkpoint;
 #[allow(unsafe_code)]
 mod checksum;
+mod copies;
 #[allow(unsafe_code)]
 pub mod cpus;
 mod error;
