@@ -89,6 +89,11 @@ pub enum JournalError {
     /// A snapshot file is unreadable or inconsistent.
     #[error("snapshot {}: {reason}", path.display())]
     Snapshot { path: PathBuf, reason: String },
+    /// The Raft hard state cannot be read (no valid copy), or a change of
+    /// it would break Raft's rules (a term going back, a second vote in a
+    /// term, a commit index going back).
+    #[error("Raft hard state {}: {reason}", path.display())]
+    HardState { path: PathBuf, reason: String },
 }
 
 /// Attaches a path to an I/O error.

@@ -39,6 +39,7 @@ mod copies;
 pub mod cpus;
 mod error;
 mod flusher;
+mod hard_state;
 #[allow(unsafe_code)]
 mod journal;
 mod layout;
@@ -53,6 +54,7 @@ mod store;
 
 pub use checkpoint::Checkpoint;
 pub use error::JournalError;
+pub use hard_state::{HARD_STATE_FILE, HardState, HardStateFile};
 pub use journal::{
     Durability, DurablePosition, Journal, JournalOptions, Preparation, TruncateReport,
     writer_holds_lock,
