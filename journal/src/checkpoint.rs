@@ -82,12 +82,9 @@ impl DurableRecord {
     }
 }
 
+/// Bytes 44..60 of a copy are reserved.
 fn payload_valid(payload: &Payload) -> Result<(), String> {
-    if payload[20..].iter().all(|&b| b == 0) {
-        Ok(())
-    } else {
-        Err("a reserved field is not zero".to_owned())
-    }
+    copies::reserved_zero(payload, 20)
 }
 
 fn checkpoint(copy: &copies::Copy) -> Checkpoint {

@@ -71,6 +71,16 @@ pub(crate) enum Found {
     Valid(Copy),
 }
 
+/// The usual check of a payload: its bytes from `start` on are reserved and
+/// zero.
+pub(crate) fn reserved_zero(payload: &Payload, start: usize) -> Result<(), String> {
+    if payload[start..].iter().all(|&b| b == 0) {
+        Ok(())
+    } else {
+        Err("a reserved field is not zero".to_owned())
+    }
+}
+
 fn encode(kind: &Kind, copy: &Copy) -> [u8; COPY_BYTES] {
     let mut bytes = [0u8; COPY_BYTES];
     bytes[0..8].copy_from_slice(&kind.magic);

@@ -92,12 +92,9 @@ impl HardState {
     }
 }
 
+/// Bytes 48..60 of a copy are reserved.
 fn payload_valid(payload: &Payload) -> Result<(), String> {
-    if payload[24..].iter().all(|&b| b == 0) {
-        Ok(())
-    } else {
-        Err("a reserved field is not zero".to_owned())
-    }
+    copies::reserved_zero(payload, 24)
 }
 
 /// The hard state file of a journal directory, open for changes. One
