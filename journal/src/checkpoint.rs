@@ -87,7 +87,7 @@ fn payload_valid(payload: &Payload) -> Result<(), String> {
     copies::reserved_zero(payload, 20)
 }
 
-fn checkpoint(copy: &copies::Copy) -> Checkpoint {
+fn checkpoint(copy: &copies::Stored) -> Checkpoint {
     Checkpoint {
         generation: copy.generation,
         sequence: read_u64(&copy.payload, 0),

@@ -56,7 +56,7 @@ pub(crate) struct Kind {
 
 /// One valid copy.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Copy {
+pub(crate) struct Stored {
     pub(crate) generation: u64,
     pub(crate) payload: Payload,
 }
@@ -68,7 +68,7 @@ pub(crate) enum Found {
     Missing,
     /// A file, but no valid copy in it (why, copy by copy).
     Invalid(String),
-    Valid(Copy),
+    Valid(Stored),
 }
 
 /// The usual check of a payload: its bytes from `start` on are reserved and
@@ -81,7 +81,7 @@ pub(crate) fn reserved_zero(payload: &Payload, start: usize) -> Result<(), Strin
     }
 }
 
-fn encode(kind: &Kind, copy: &Copy) -> [u8; COPY_BYTES] {
+fn encode(kind: &Kind, copy: &Stored) -> [u8; COPY_BYTES] {
     let mut bytes = [0u8; COPY_BYTES];
     bytes[0..8].copy_from_slice(&kind.magic);
     bytes[8..12].copy_from_slice(&kind.version.to_le_bytes());
@@ -100,7 +100,7 @@ fn decode(
     kind: &Kind,
     bytes: &[u8],
     payload_valid: &dyn Fn(&Payload) -> Result<(), String>,
-) -> Result<Copy, Result<u32, String>> {
+) -> Result<Stored, Result<u32, String>> {
     if bytes.iter().all(|&b| b == 0) {
         return Err(Err("never written".to_owned()));
     }
@@ -121,7 +121,7 @@ fn decode(
         .try_into()
         .expect("the payload's length");
     payload_valid(&payload).map_err(Err)?;
-    Ok(Copy {
+    Ok(Stored {
         generation: read_u64(bytes, 16),
         payload,
     })
@@ -140,7 +140,7 @@ pub(crate) fn read(
         Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(Found::Missing),
         Err(source) => return Err(JournalError::Io { path, source }),
     };
-    let mut newest: Option<Copy> = None;
+    let mut newest: Option<Stored> = None;
     let mut reasons = Vec::new();
     for index in 0..COPIES {
         let start = index * BLOCK_BYTES;
@@ -230,7 +230,7 @@ impl CopiesWriter {
     /// Writes the next generation into the oldest copy's block and syncs
     /// it; returns that generation.
     pub(crate) fn write(&mut self, payload: Payload) -> Result<u64, JournalError> {
-        let next = Copy {
+        let next = Stored {
             generation: self.generation + 1,
             payload,
         };
@@ -263,7 +263,7 @@ mod tests {
     fn a_copy_round_trips_and_any_changed_byte_is_refused() {
         let mut payload = [0u8; PAYLOAD_BYTES];
         payload[..8].copy_from_slice(&1_234u64.to_le_bytes());
-        let copy = Copy {
+        let copy = Stored {
             generation: 9,
             payload,
         };
@@ -290,7 +290,7 @@ mod tests {
         for value in 1..=6 {
             writer.write(payload(value)).unwrap();
         }
-        let newest = Copy {
+        let newest = Stored {
             generation: COPIES as u64 + 6,
             payload: payload(6),
         };
