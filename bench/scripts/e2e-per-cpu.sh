@@ -16,15 +16,9 @@
 set -euo pipefail
 bench=${1:-target/release/exchange-bench}
 window=${2:-2}
-log=$(mktemp -d)
-trap 'rm -rf "$log"' EXIT
-# shellcheck disable=SC2086 # $bench may be "binary subcommand"
-$bench e2e --orders 20000 --seconds 6 >"$log/out" 2>"$log/err" &
-client=$!
-until grep -q "exchange on" "$log/err" 2>/dev/null; do
-    kill -0 "$client" 2>/dev/null || { cat "$log/err"; exit 1; }
-    sleep 0.1
-done
+# shellcheck source=e2e-common.sh
+source "$(dirname "$0")/e2e-common.sh"
+start_e2e --orders 20000 --seconds 6
 sleep 3.5
 perf record -a -F 2999 -o "$log/perf.data" -- sleep "$window" 2>/dev/null
 wait "$client"

@@ -15,16 +15,9 @@
 set -euo pipefail
 bench=${1:-target/release/exchange-bench}
 window=${2:-3}
-log=$(mktemp -d)
-trap 'rm -rf "$log"' EXIT
-# shellcheck disable=SC2086 # $bench may be "binary subcommand"
-$bench e2e --seconds 6 >"$log/out" 2>"$log/err" &
-client=$!
-until grep -q "exchange on" "$log/err" 2>/dev/null; do
-    kill -0 "$client" 2>/dev/null || { cat "$log/err"; exit 1; }
-    sleep 0.1
-done
-server=$(pgrep -n -f "serve --config")
+# shellcheck source=e2e-common.sh
+source "$(dirname "$0")/e2e-common.sh"
+start_e2e --seconds 6
 sleep 3.5
 perf stat --per-thread -e task-clock,context-switches -p "$server,$client" -- sleep "$window" 2>&1 \
     | grep -E "task-clock|context-switches" | awk '$2+0 > 5' | sort -k2 -n -r
